@@ -1,0 +1,130 @@
+"""Patch-grid geometry: patches, the tile-border split and seasons.
+
+Pure functions on numbers; no I/O.  Conventions (REFERENCE-PIPELINE §5.2):
+patches start at the tile's upper-left corner, only complete patches count,
+``col`` grows west→east and ``row`` north→south, (0, 0) is the upper-left.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from benpipe.errors import GridError
+
+#: Side of a real Sentinel-2 MGRS tile in metres.
+S2_TILE_SIDE_M = 109_800
+PATCH_SIDE_M = 1_200
+
+Split = Literal["train", "validation", "test"]
+Season = Literal["spring", "summer", "fall", "winter"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatchGridParams:
+    """The grid of one tile: its side and the patch side, in metres."""
+
+    tile_side_m: float
+    patch_side_m: float = PATCH_SIDE_M
+
+    def __post_init__(self) -> None:
+        if self.patch_side_m <= 0 or self.tile_side_m <= 0:
+            raise GridError(
+                f"tile side {self.tile_side_m} m and patch side "
+                f"{self.patch_side_m} m must both be positive"
+            )
+        if self.patch_side_m > self.tile_side_m:
+            raise GridError(
+                f"patch side {self.patch_side_m} m exceeds the tile side "
+                f"{self.tile_side_m} m"
+            )
+
+    @property
+    def patches_per_side(self) -> int:
+        """Complete patches per row or column (91 for a real tile)."""
+        return int(self.tile_side_m // self.patch_side_m)
+
+
+def patch_side_px(patch_side_m: float, resolution_m: float) -> int:
+    """Patch side in pixels; the side must be a multiple of the resolution."""
+    px = patch_side_m / resolution_m
+    if px != int(px) or px <= 0:
+        raise GridError(
+            f"patch side {patch_side_m} m is not a multiple of the pixel size "
+            f"{resolution_m} m; set patching.size_m to a multiple of it"
+        )
+    return int(px)
+
+
+@dataclass(frozen=True, slots=True)
+class PatchBounds:
+    col: int
+    row: int
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+
+def iter_patch_bounds(
+    *, ulx: float, uly: float, params: PatchGridParams
+) -> Iterator[PatchBounds]:
+    """Yield every complete patch of a tile in row-major order."""
+    n = params.patches_per_side
+    side = params.patch_side_m
+    for row in range(n):
+        for col in range(n):
+            left = ulx + col * side
+            top = uly - row * side
+            yield PatchBounds(col, row, left, top - side, left + side, top)
+
+
+def split_ring_widths_m(tile_side_m: float) -> tuple[float, float]:
+    """(a1, a2): widths of the train ring and of the validation ring."""
+    a1 = tile_side_m * (2 - math.sqrt(2)) / 4
+    a2 = tile_side_m * (math.sqrt(2) - 1) / 4
+    return a1, a2
+
+
+def split_for_patch(*, col: int, row: int, params: PatchGridParams) -> Split:
+    """The closed-form tile-border split of §5.2 D5, relative to the tile side.
+
+    d is the distance of the patch centre to the nearest tile edge: train if
+    d ≤ a1, validation if a1 < d ≤ a1 + a2, test otherwise.
+    """
+    side = params.patch_side_m
+    s = params.tile_side_m
+    cx = side * col + side / 2
+    cy = side * row + side / 2
+    d = min(cx, s - cx, cy, s - cy)
+    a1, a2 = split_ring_widths_m(s)
+    if d <= a1:
+        return "train"
+    if d <= a1 + a2:
+        return "validation"
+    return "test"
+
+
+def season_of(ts: datetime, *, reference_quirk: bool = True) -> Season:
+    """Meteorological season of a UTC timestamp.
+
+    With ``reference_quirk`` (the reference's behaviour, §5.2 D3) any time after
+    00:00 on May 31, Aug 31 or Nov 30 falls through to winter, because the
+    reference compares against the date at midnight.  Without it, those days
+    belong to spring, summer and fall.
+    """
+    month, day = ts.month, ts.day
+    after_midnight = (ts.hour, ts.minute, ts.second, ts.microsecond) != (0, 0, 0, 0)
+    last_days = {5: 31, 8: 31, 11: 30}
+    if reference_quirk and last_days.get(month) == day and after_midnight:
+        return "winter"
+    if 3 <= month <= 5:
+        return "spring"
+    if 6 <= month <= 8:
+        return "summer"
+    if 9 <= month <= 11:
+        return "fall"
+    return "winter"
