@@ -70,5 +70,31 @@ def get_final_outputs():
     targets += get_l1c_targets()
     targets += get_l2a_targets()
     targets += get_dataset_targets()
+    targets += get_finalize_targets()
     targets += get_release_targets()
     return targets
+
+
+# ---------------------------------------------------------------- stage: acquisition (l1c.smk)
+def get_l1c_targets():
+    return []
+
+
+# ---------------------------------------------------------------- stage: l2a (l2a.smk)
+def get_l2a_targets():
+    return []
+
+
+# ---------------------------------------------------------------- stage: database + dataset (database.smk, dataset.smk)
+def get_dataset_targets():
+    return []
+
+
+# ---------------------------------------------------------------- stage: export + finalize (export.smk, finalize.smk)
+def get_finalize_targets():
+    return []
+
+
+# ---------------------------------------------------------------- stage: release (release.smk)
+def get_release_targets():
+    return []

@@ -1,0 +1,304 @@
+"""CDSE OData catalogue: exact-name search, the frozen id table and its sidecar.
+
+One anonymous query per product (REFERENCE-PIPELINE.md §2):
+``GET {catalogue_url}/Products?$filter=Name eq '<name>.SAFE'``; exactly one
+match is required.  Results are written as
+
+* ``bigearthnet_s2_tile_ids.csv``: ``tile,id`` sorted by tile, LF (the
+  reference format), and
+* ``cdse_catalogue.csv``: ``tile,id,content_length,md5,online``, the sidecar
+  the downloader verifies against,
+
+plus ``diff.md`` comparing both with their tracked copies.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benpipe.cdse.retry import RetryPolicy, TransientHTTPError, call_with_retries
+from benpipe.errors import CatalogueError, InputDataError
+from benpipe.l1c import diff_keyed_csv, write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the bytes of the search outputs change.
+ALGORITHM_VERSION = 1
+
+SIDECAR_HEADER = ("tile", "id", "content_length", "md5", "online")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """The fields of a CDSE product the pipeline relies on."""
+
+    name: str  # with .SAFE
+    id: str
+    content_length: int
+    md5: str | None
+    online: bool
+
+
+def entry_from_json(item: Mapping[str, Any]) -> CatalogueEntry:
+    """Normalise one OData product object (never byte-compare raw JSON)."""
+    md5 = None
+    for checksum in item.get("Checksum") or []:
+        if str(checksum.get("Algorithm", "")).upper() == "MD5" and checksum.get(
+            "Value"
+        ):
+            md5 = str(checksum["Value"]).lower()
+    online = item.get("Online", True)
+    return CatalogueEntry(
+        name=str(item["Name"]),
+        id=str(item["Id"]),
+        content_length=int(item.get("ContentLength") or 0),
+        md5=md5,
+        online=bool(online) if online is not None else True,
+    )
+
+
+def _odata_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _get_json(
+    session: requests.Session, url: str, params: Mapping[str, str], timeout_s: float
+) -> Any:
+    resp = session.get(url, params=params, timeout=timeout_s)
+    if resp.status_code == 429 or resp.status_code >= 500:
+        raise TransientHTTPError(resp)
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise CatalogueError(
+            f"catalogue query {resp.url} answered HTTP {resp.status_code}: "
+            f"{resp.text[:200]!r}; check cdse.catalogue_url"
+        )
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise CatalogueError(
+            f"catalogue query {resp.url} did not return JSON; check "
+            "cdse.catalogue_url"
+        ) from exc
+
+
+def search_product(
+    name: str,
+    *,
+    catalogue_url: str,
+    session: requests.Session | None = None,
+    policy: RetryPolicy | None = None,
+) -> CatalogueEntry:
+    """Look up one product by exact name (with ``.SAFE``); exactly one match."""
+    session = session or requests.Session()
+    policy = policy or RetryPolicy()
+    url = f"{catalogue_url.rstrip('/')}/Products"
+    params = {"$filter": f"Name eq {_odata_quote(name)}"}
+    body = call_with_retries(
+        lambda: _get_json(session, url, params, policy.timeout_s),
+        policy=policy,
+        what=f"catalogue search for {name}",
+    )
+    values = body.get("value") if isinstance(body, dict) else None
+    if not isinstance(values, list):
+        raise CatalogueError(
+            f"catalogue search for {name} returned no 'value' list; check "
+            "cdse.catalogue_url"
+        )
+    if len(values) != 1:
+        candidates = ", ".join(
+            f"{v.get('Name')} ({v.get('Id')})" for v in values[:10]
+        ) or "none"
+        raise CatalogueError(
+            f"catalogue search for {name} gave {len(values)} matches, expected "
+            f"exactly 1 (candidates: {candidates}); the product may have been "
+            "deleted or re-processed (check the CDSE DeletedProducts endpoint) "
+            "before freezing a new id"
+        )
+    entry = entry_from_json(values[0])
+    if entry.name != name:
+        raise CatalogueError(
+            f"catalogue search for {name} returned {entry.name}; expected an "
+            "exact name match"
+        )
+    return entry
+
+
+def lookup_product_by_id(
+    product_id: str,
+    *,
+    catalogue_url: str,
+    session: requests.Session | None = None,
+    policy: RetryPolicy | None = None,
+) -> CatalogueEntry | None:
+    """The live catalogue entry of ``product_id``, or None if it is unknown."""
+    session = session or requests.Session()
+    policy = policy or RetryPolicy()
+    url = f"{catalogue_url.rstrip('/')}/Products({product_id})"
+    body = call_with_retries(
+        lambda: _get_json(session, url, {}, policy.timeout_s),
+        policy=policy,
+        what=f"catalogue lookup of {product_id}",
+    )
+    if body is None:
+        return None
+    if isinstance(body, dict) and "value" in body and isinstance(body["value"], list):
+        if len(body["value"]) != 1:
+            return None
+        body = body["value"][0]
+    return entry_from_json(body)
+
+
+def search_products(
+    names: Sequence[str],
+    *,
+    catalogue_url: str,
+    policy: RetryPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CatalogueEntry]:
+    """Search every name; collect all failures into one :class:`CatalogueError`."""
+    session = requests.Session()
+    entries: list[CatalogueEntry] = []
+    failures: list[str] = []
+    for done, name in enumerate(sorted(set(names)), start=1):
+        try:
+            entries.append(
+                search_product(
+                    name, catalogue_url=catalogue_url, session=session, policy=policy
+                )
+            )
+        except CatalogueError as exc:
+            failures.append(str(exc))
+        if progress is not None:
+            progress(done, len(names))
+    if failures:
+        raise CatalogueError(
+            f"{len(failures)} of {len(names)} products did not resolve to exactly "
+            "one CDSE product:\n" + "\n".join(failures)
+        )
+    ids = [e.id for e in entries]
+    if len(set(ids)) != len(ids):
+        raise CatalogueError("two product names resolved to the same CDSE id")
+    return sorted(entries, key=lambda e: e.name)
+
+
+# ------------------------------------------------------------------ files
+def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_tile_ids(entries: Sequence[CatalogueEntry], path: Path) -> None:
+    """``tile,id`` sorted by tile, LF (the reference ``bigearthnet_s2_tile_ids.csv``)."""
+    rows = sorted((e.name, e.id) for e in entries)
+    write_text_atomic(path, _csv_text(("tile", "id"), rows))
+
+
+def write_sidecar(entries: Sequence[CatalogueEntry], path: Path) -> None:
+    """``tile,id,content_length,md5,online`` sorted by tile."""
+    rows = sorted(
+        (e.name, e.id, e.content_length, e.md5 or "", "true" if e.online else "false")
+        for e in entries
+    )
+    write_text_atomic(path, _csv_text(SIDECAR_HEADER, rows))
+
+
+def read_sidecar(path: Path) -> dict[str, CatalogueEntry]:
+    """Sidecar rows keyed by CDSE id."""
+    out: dict[str, CatalogueEntry] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != SIDECAR_HEADER:
+            raise InputDataError(
+                f"{path}: header {reader.fieldnames}, expected {list(SIDECAR_HEADER)}"
+            )
+        for row in reader:
+            out[row["id"]] = CatalogueEntry(
+                name=row["tile"],
+                id=row["id"],
+                content_length=int(row["content_length"] or 0),
+                md5=row["md5"] or None,
+                online=row["online"] == "true",
+            )
+    return out
+
+
+def _sidecar_as_pairs(path: Path, out: Path) -> None:
+    """Rewrite a sidecar as ``tile,<id|len|md5|online>`` for the keyed diff."""
+    entries = read_sidecar(path)
+    rows = sorted(
+        (e.name, f"{e.id} {e.content_length} {e.md5 or '-'} {e.online}")
+        for e in entries.values()
+    )
+    write_text_atomic(out, _csv_text(("tile", "record"), rows))
+
+
+def search_cdse(
+    names_file: Path,
+    *,
+    catalogue_url: str,
+    out_tile_ids: Path,
+    out_catalogue: Path,
+    out_diff: Path,
+    tracked_dir: Path,
+    policy: RetryPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CatalogueEntry]:
+    """Resolve every name of ``names_file`` and write the three search outputs."""
+    from benpipe.l1c import read_names_file
+
+    names = read_names_file(names_file)
+    logger.info("searching %d products at %s", len(names), catalogue_url)
+    entries = search_products(
+        names, catalogue_url=catalogue_url, policy=policy, progress=progress
+    )
+    write_tile_ids(entries, out_tile_ids)
+    write_sidecar(entries, out_catalogue)
+    offline = [e.name for e in entries if not e.online]
+    tracked_dir = Path(tracked_dir)
+    sections = [
+        "# CDSE search compared with the tracked copies",
+        "",
+        f"{len(entries)} products resolved; {len(offline)} offline"
+        + (f": {', '.join(offline)}" if offline else "")
+        + ".",
+        "",
+        "If anything differs, the CDSE sources changed and the dataset will",
+        "probably differ too. Review, then run the freeze_tile_ids target.",
+        "",
+        diff_keyed_csv(
+            out_tile_ids,
+            tracked_dir / "bigearthnet_s2_tile_ids.csv",
+            title="bigearthnet_s2_tile_ids.csv",
+        ),
+    ]
+    tracked_sidecar = tracked_dir / "cdse_catalogue.csv"
+    if tracked_sidecar.exists():
+        tmp_new = out_diff.with_name(f".{out_diff.name}.new.csv")
+        tmp_old = out_diff.with_name(f".{out_diff.name}.old.csv")
+        try:
+            _sidecar_as_pairs(out_catalogue, tmp_new)
+            _sidecar_as_pairs(tracked_sidecar, tmp_old)
+            section = diff_keyed_csv(tmp_new, tmp_old, title="cdse_catalogue.csv")
+        finally:
+            tmp_new.unlink(missing_ok=True)
+            tmp_old.unlink(missing_ok=True)
+        sections.append(section.replace(str(tmp_old), str(tracked_sidecar)))
+    else:
+        sections.append(
+            diff_keyed_csv(out_catalogue, tracked_sidecar, title="cdse_catalogue.csv")
+        )
+    write_text_atomic(out_diff, "\n".join(sections))
+    return entries

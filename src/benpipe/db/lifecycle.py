@@ -1,0 +1,416 @@
+"""Lifecycle of the embedded PostGIS cluster, and connections to either server.
+
+Two modes (``database`` config section):
+
+* **embedded** (``url`` null, the default): a private PostgreSQL 15 + PostGIS
+  cluster under ``embedded_dir`` (``data/`` holds the cluster, ``server.log``
+  its log).  It listens on ``127.0.0.1:<port>`` only (no Unix socket), trusts
+  loopback connections as user ``postgres`` and is sized to the machine.  When
+  run as root, ``initdb``/``pg_ctl`` run as the ``postgres`` system user via
+  ``runuser``; the data folder is chowned to it and every parent folder gets
+  the traversal bit (``o+x``) if it lacks it.  Starting is idempotent (a
+  running server is reused, a stale ``postmaster.pid`` is removed) and
+  serialised across processes with a lock file.
+* **external** (``url`` set, e.g. ``postgresql://ben@dbhost:5432/bigearthnet``):
+  benpipe never starts or stops it; the password comes from ``PGPASSWORD`` or
+  ``~/.pgpass`` (libpq), never from the config.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+
+from benpipe.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+#: Where Debian puts the PostgreSQL 15 server binaries.
+DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+#: Database created inside the embedded cluster.
+EMBEDDED_DBNAME = "bigearthnet"
+EMBEDDED_USER = "postgres"
+_SYSTEM_USER = "postgres"
+_GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class DbSettings:
+    """The ``database`` config section as a typed value.
+
+    ``unsafe_fast`` (fsync/synchronous_commit/full_page_writes off) is for
+    throwaway test clusters only; a crash can corrupt such a cluster.
+    """
+
+    url: str | None = None
+    embedded_dir: Path = Path("results/db/pg")
+    port: int = 55433
+    keep_running: bool = False
+    unsafe_fast: bool = False
+    pg_bin: Path = DEFAULT_PG_BIN
+
+    @classmethod
+    def from_mapping(cls, section: Mapping[str, Any]) -> DbSettings:
+        """Build from the ``database`` config section (or rule params)."""
+        return cls(
+            url=section.get("url") or None,
+            embedded_dir=Path(section.get("embedded_dir", "results/db/pg")),
+            port=int(section.get("port", 55433)),
+            keep_running=bool(section.get("keep_running", False)),
+            unsafe_fast=bool(section.get("unsafe_fast", False)),
+        )
+
+    @property
+    def kind(self) -> Literal["embedded", "external"]:
+        return "external" if self.url else "embedded"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.embedded_dir.resolve() / "data"
+
+    @property
+    def conninfo(self) -> str:
+        """libpq connection string (never contains a password)."""
+        if self.url:
+            return self.url
+        return (
+            f"host=127.0.0.1 port={self.port} user={EMBEDDED_USER} "
+            f"dbname={EMBEDDED_DBNAME} connect_timeout=10"
+        )
+
+    def redacted_target(self) -> str:
+        """Where the server is, for logs and receipts (no user info)."""
+        if self.url:
+            return "external " + self.url.split("@", 1)[-1].split("?", 1)[0]
+        return f"embedded 127.0.0.1:{self.port} ({self.embedded_dir})"
+
+
+# ---------------------------------------------------------------- machine sizing
+def server_options(*, port: int, unsafe_fast: bool = False) -> dict[str, str]:
+    """Server settings for this machine: RAM- and core-dependent, loopback only."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        ram = 4 * _GIB
+    cores = os.cpu_count() or 1
+    mib = 1024**2
+    shared_buffers = max(128 * mib, min(ram // 4, 4 * _GIB))
+    options = {
+        "port": str(port),
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": "",
+        "max_connections": "50",
+        "shared_buffers": f"{shared_buffers // mib}MB",
+        "effective_cache_size": f"{max(256 * mib, ram // 2) // mib}MB",
+        "work_mem": "64MB",
+        "maintenance_work_mem": f"{max(64 * mib, min(ram // 16, 2 * _GIB)) // mib}MB",
+        "max_worker_processes": str(cores + 4),
+        "max_parallel_workers": str(cores),
+        "max_parallel_workers_per_gather": str(max(1, cores // 2)),
+        "max_parallel_maintenance_workers": str(max(1, cores // 2)),
+        "random_page_cost": "1.1",
+        "max_wal_size": "4GB",
+        "checkpoint_completion_target": "0.9",
+        "timezone": "UTC",
+        "log_timezone": "UTC",
+    }
+    if unsafe_fast:
+        options.update(
+            {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        )
+    return options
+
+
+# ---------------------------------------------------------------- helpers
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _pg_command(settings: DbSettings, tool: str, *args: str) -> list[str]:
+    binary = settings.pg_bin / tool
+    if not binary.exists():
+        found = shutil.which(tool)
+        if found is None:
+            raise DatabaseError(
+                f"PostgreSQL tool {tool} not found in {settings.pg_bin} or on PATH; "
+                "install postgresql-15 and postgresql-15-postgis-3 (make setup) or "
+                "set database.url to an existing PostGIS server"
+            )
+        binary = Path(found)
+    command = [str(binary), *args]
+    if _is_root():
+        command = ["runuser", "-u", _SYSTEM_USER, "--", *command]
+    return command
+
+
+def _run(command: list[str], *, what: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise DatabaseError(
+            f"{what} failed (exit {result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-2000:]}"
+        )
+    return result
+
+
+def _make_traversable(path: Path) -> None:
+    """Give ``o+x`` to parents of ``path`` that lack it (root mode only)."""
+    for parent in reversed(path.parents):
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            log.warning(
+                "adding o+x to %s so the postgres user can reach the embedded "
+                "cluster below it",
+                parent,
+            )
+            parent.chmod(mode | 0o001)
+
+
+def _prepare_dir(settings: DbSettings) -> None:
+    root = settings.embedded_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    if _is_root():
+        _make_traversable(root)
+        entry = pwd.getpwnam(_SYSTEM_USER)
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        root.chmod(0o700)
+
+
+@contextmanager
+def _lifecycle_lock(settings: DbSettings) -> Iterator[None]:
+    settings.embedded_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = settings.embedded_dir.resolve().parent / (
+        settings.embedded_dir.resolve().name + ".lock"
+    )
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pid_alive_postgres(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"postgres" in cmdline
+
+
+def _initialised(settings: DbSettings) -> bool:
+    return (settings.data_dir / "PG_VERSION").is_file()
+
+
+def _running(settings: DbSettings) -> bool:
+    if not _initialised(settings):
+        return False
+    result = _run(
+        _pg_command(settings, "pg_ctl", "status", "-D", str(settings.data_dir)),
+        what="pg_ctl status",
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def _remove_stale_pidfile(settings: DbSettings) -> None:
+    pidfile = settings.data_dir / "postmaster.pid"
+    if not pidfile.exists():
+        return
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        pid = -1
+    if pid > 0 and _pid_alive_postgres(pid):
+        return
+    log.warning("removing stale %s (pid %s is not a running postgres)", pidfile, pid)
+    pidfile.unlink()
+
+
+def _write_hba(settings: DbSettings) -> None:
+    hba = settings.data_dir / "pg_hba.conf"
+    hba.write_text(
+        "# benpipe embedded cluster: trust on loopback only\n"
+        "host all all 127.0.0.1/32 trust\n",
+        encoding="utf-8",
+    )
+
+
+def _initdb(settings: DbSettings) -> None:
+    log.info("initialising the embedded PostGIS cluster in %s", settings.data_dir)
+    _run(
+        _pg_command(
+            settings,
+            "initdb",
+            "-D",
+            str(settings.data_dir),
+            "-U",
+            EMBEDDED_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ),
+        what=f"initdb in {settings.data_dir}",
+    )
+    _write_hba(settings)
+
+
+def _server_version(settings: DbSettings, dbname: str) -> str:
+    info = settings.conninfo.replace(f"dbname={EMBEDDED_DBNAME}", f"dbname={dbname}")
+    with psycopg.connect(info, autocommit=True) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def _wait_ready(settings: DbSettings, timeout_s: float = 30.0) -> None:
+    info = settings.conninfo.replace(f"dbname={EMBEDDED_DBNAME}", "dbname=postgres")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with psycopg.connect(info, autocommit=True):
+                return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise DatabaseError(
+                    f"embedded PostGIS server on 127.0.0.1:{settings.port} did not "
+                    f"accept connections within {timeout_s:.0f} s ({exc}); see "
+                    f"{settings.embedded_dir / 'server.log'}"
+                ) from exc
+            time.sleep(0.2)
+
+
+def _ensure_database(settings: DbSettings) -> None:
+    info = settings.conninfo.replace(f"dbname={EMBEDDED_DBNAME}", "dbname=postgres")
+    with psycopg.connect(info, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DBNAME,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{EMBEDDED_DBNAME}" TEMPLATE template0')
+
+
+# ---------------------------------------------------------------- public API
+def start(settings: DbSettings) -> str:
+    """Make sure the server is reachable; start the embedded one if needed.
+
+    Returns a short description of the server.  Idempotent.
+    """
+    if settings.url:
+        try:
+            with psycopg.connect(settings.conninfo, connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(
+                f"cannot reach database.url ({settings.redacted_target()}): {exc}; "
+                "check the host/port and PGPASSWORD or ~/.pgpass"
+            ) from exc
+        return settings.redacted_target()
+    with _lifecycle_lock(settings):
+        _prepare_dir(settings)
+        if not _initialised(settings):
+            _initdb(settings)
+        if not _running(settings):
+            _remove_stale_pidfile(settings)
+            options = server_options(port=settings.port, unsafe_fast=settings.unsafe_fast)
+            opts = " ".join(f"-c {key}='{value}'" for key, value in options.items())
+            log_file = settings.embedded_dir.resolve() / "server.log"
+            log.info("starting %s", settings.redacted_target())
+            _run(
+                _pg_command(
+                    settings,
+                    "pg_ctl",
+                    "start",
+                    "-D",
+                    str(settings.data_dir),
+                    "-l",
+                    str(log_file),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    opts,
+                ),
+                what=f"pg_ctl start (see {log_file})",
+            )
+        _wait_ready(settings)
+        _ensure_database(settings)
+    return settings.redacted_target()
+
+
+def stop(settings: DbSettings) -> bool:
+    """Stop the embedded server (fast shutdown). Returns True if it was running."""
+    if settings.url:
+        log.info("database.url is set: the external server is not stopped by benpipe")
+        return False
+    with _lifecycle_lock(settings):
+        if not _running(settings):
+            return False
+        log.info("stopping %s", settings.redacted_target())
+        _run(
+            _pg_command(
+                settings, "pg_ctl", "stop", "-D", str(settings.data_dir), "-m", "fast", "-w"
+            ),
+            what="pg_ctl stop",
+        )
+    return True
+
+
+def stop_if_embedded(settings: DbSettings | Mapping[str, Any]) -> None:
+    """Snakemake onsuccess/onerror hook: stop the embedded server unless kept.
+
+    Never raises: a failing stop is logged, so it cannot mask the run's result.
+    """
+    if not isinstance(settings, DbSettings):
+        settings = DbSettings.from_mapping(settings)
+    if settings.url or settings.keep_running:
+        return
+    try:
+        stop(settings)
+    except (DatabaseError, OSError) as exc:
+        log.warning("could not stop the embedded PostGIS server: %s", exc)
+
+
+def status(settings: DbSettings) -> dict[str, Any]:
+    """Kind, target and whether the server answers (no secrets)."""
+    info: dict[str, Any] = {"kind": settings.kind, "target": settings.redacted_target()}
+    if settings.url:
+        try:
+            with psycopg.connect(settings.conninfo, connect_timeout=5) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+            info.update(running=True, version=str(row[0]) if row else None)
+        except psycopg.OperationalError as exc:
+            info.update(running=False, error=str(exc).splitlines()[0])
+        return info
+    running = _running(settings)
+    info.update(initialised=_initialised(settings), running=running)
+    if running:
+        info["version"] = _server_version(settings, "postgres")
+    return info
+
+
+def connect(settings: DbSettings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """Connect, starting the embedded server first if it is not running."""
+    if settings.url is None and not _running(settings):
+        start(settings)
+    try:
+        return psycopg.connect(settings.conninfo, autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        if settings.url is None:
+            start(settings)
+            return psycopg.connect(settings.conninfo, autocommit=autocommit)
+        raise DatabaseError(
+            f"cannot connect to {settings.redacted_target()}: {exc}"
+        ) from exc

@@ -1,0 +1,2 @@
+-- benpipe schema V001: the PostGIS extension.
+CREATE EXTENSION IF NOT EXISTS postgis;

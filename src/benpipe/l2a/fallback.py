@@ -1,0 +1,518 @@
+"""The built-in fallback L1C→L2A converter (``l2a.processor: fallback``).
+
+This is **not sen2cor** and not an atmospheric correction.  It exists so the
+pipeline runs where sen2cor 2.11 cannot be installed (CI, the demo world).
+It writes the sen2cor 2.11 SAFE layout so every later stage reads it with the
+same :mod:`benpipe.l2a.reader`, and it marks its products unmistakably
+(``<PROCESSOR>benpipe-fallback-dos1</PROCESSOR>`` in ``MTD_MSIL2A.xml``).
+
+Algorithm (``FALLBACK_VERSION`` 1), per spectral band at its native
+resolution (DOS1-like dark-object subtraction):
+
+* valid pixels are L1C DN ≠ 0; L1C 0 (nodata) stays 0 in every output band;
+* ``dark`` = the ``DARK_PERCENTILE`` % percentile of the valid DNs (exact,
+  from a histogram);
+* ``BOA_DN = L1C_DN − dark + DOS1_REFLECTANCE·Q − BOA_ADD_OFFSET``
+  (the dark object is assumed to have 1 % reflectance, transmittances are 1;
+  ``Q`` = BOA_QUANTIFICATION_VALUE = the L1C QUANTIFICATION_VALUE;
+  ``BOA_ADD_OFFSET`` = the band's L1C RADIO_ADD_OFFSET, 0 before baseline
+  04.00, so reflectance = (BOA_DN + BOA_ADD_OFFSET) / Q as in real L2A);
+* valid pixels are clipped to [1, 65535], so 0 always means nodata.
+
+The bands are resampled to the sen2cor resolution sets with integer-exact
+rules: down-sampling takes the rounded mean of each block (a block holding a 0
+becomes 0), up-sampling repeats pixels (nearest).  SCL (20 m and 60 m) comes
+from fixed spectral rules, see :func:`scene_classification`.  JPEG 2000 files
+are lossless (REVERSIBLE=YES, QUALITY=100) with fixed options, and no
+wall-clock time is written, so converting twice gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from benpipe.errors import ProductLayoutError
+from benpipe.l2a.reader import L2A_RESOLUTION_BANDS, L1CProduct, open_l1c
+from benpipe.l2a.safe import RESOLUTIONS_M, TileGeocoding
+from benpipe.names import BAND_RESOLUTION_M, BANDS, L2A_DISCRIMINATOR, l2a_name_for
+
+logger = logging.getLogger(__name__)
+
+#: Version of the fallback algorithm; bump when output pixels or XML change.
+FALLBACK_VERSION = 1
+#: Processor tag written into MTD_MSIL2A.xml and reported by the reader.
+FALLBACK_PROCESSOR = "benpipe-fallback-dos1"
+#: Percentile (in %) of valid DNs taken as the dark object of a band.
+DARK_PERCENTILE = 0.1
+#: Assumed reflectance of the dark object (DOS1).
+DOS1_REFLECTANCE = 0.01
+#: Processing baseline written by sen2cor standalone (name token N9999).
+PROCESSING_BASELINE = "99.99"
+#: Generation time matching the deterministic name token 20240101T000000.
+GENERATION_TIME = "2024-01-01T00:00:00.000000Z"
+
+#: SCL classes produced by the fallback rules (sen2cor class codes).
+SCL_NODATA = 0
+SCL_VEGETATION = 4
+SCL_NOT_VEGETATED = 5
+SCL_WATER = 6
+SCL_CLOUD_MEDIUM = 8
+SCL_CLOUD_HIGH = 9
+
+_SCL_BANDS = ("B02", "B03", "B04", "B8A", "B11")
+_BAND_IDS = {
+    band: idx
+    for idx, band in enumerate(
+        ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09")
+        + ("B10", "B11", "B12")
+    )
+}
+
+
+# ---------------------------------------------------------------- pure core
+
+
+def dark_value(dn: np.ndarray, *, percentile: float = DARK_PERCENTILE) -> int:
+    """Exact low percentile of the non-zero DNs of a uint16 band (0 if none)."""
+    hist = np.bincount(dn.ravel(), minlength=65536)
+    hist[0] = 0
+    total = int(hist.sum())
+    if total == 0:
+        return 0
+    rank = max(1, int(np.ceil(total * percentile / 100.0)))
+    return int(np.searchsorted(np.cumsum(hist), rank))
+
+
+def dos1(
+    dn: np.ndarray, *, dark: int, quantification: int, boa_add_offset: int
+) -> np.ndarray:
+    """Dark-object subtraction of one band; 0 stays 0, valid → [1, 65535]."""
+    shift = round(DOS1_REFLECTANCE * quantification) - boa_add_offset - dark
+    out = dn.astype(np.int32)
+    out += shift
+    np.clip(out, 1, 65535, out=out)
+    out[dn == 0] = 0
+    return out.astype(np.uint16)
+
+
+def block_mean(band: np.ndarray, factor: int) -> np.ndarray:
+    """Down-sample by ``factor``: rounded block mean; a block with a 0 is 0."""
+    rows, cols = band.shape
+    if rows % factor or cols % factor:
+        raise ProductLayoutError(
+            f"band of {cols}x{rows} px cannot be down-sampled by {factor}: the size "
+            "is not a multiple of the factor"
+        )
+    blocks = band.reshape(rows // factor, factor, cols // factor, factor)
+    total = blocks.sum(axis=(1, 3), dtype=np.uint32)
+    n = factor * factor
+    mean = (total + n // 2) // n
+    mean[blocks.min(axis=(1, 3)) == 0] = 0
+    return mean.astype(np.uint16)
+
+
+def repeat_pixels(band: np.ndarray, factor: int) -> np.ndarray:
+    """Up-sample by ``factor`` with nearest neighbour (pixel repetition)."""
+    return np.repeat(np.repeat(band, factor, axis=0), factor, axis=1)
+
+
+def resample(band: np.ndarray, *, from_m: int, to_m: int) -> np.ndarray:
+    """Integer-exact resampling between S2 resolutions (10, 20, 60 m)."""
+    if from_m == to_m:
+        return band
+    if to_m > from_m:
+        return block_mean(band, to_m // from_m)
+    return repeat_pixels(band, from_m // to_m)
+
+
+def scene_classification(
+    bands: dict[str, np.ndarray], *, quantification: int, offsets: dict[str, int]
+) -> np.ndarray:
+    """Fallback SCL from B02 B03 B04 B8A B11 at one resolution (uint8).
+
+    Rules on reflectance·Q (``DN + BOA_ADD_OFFSET``), in this order, integer
+    arithmetic only: 0 nodata (any of the bands is 0); 9 cloud high
+    probability (mean of B02–B04 ≥ 0.40); 8 cloud medium probability (mean ≥
+    0.25); 6 water (NDVI < 0 and B8A < 0.15); 4 vegetation (NDVI ≥ 0.4);
+    5 not vegetated otherwise.  NDVI uses B8A and B04.
+    """
+    refl = {
+        band: bands[band].astype(np.int64) + offsets.get(band, 0) for band in _SCL_BANDS
+    }
+    q = int(quantification)
+    visible = refl["B02"] + refl["B03"] + refl["B04"]
+    nir, red = refl["B8A"], refl["B04"]
+    scl = np.full(bands["B02"].shape, SCL_NOT_VEGETATED, dtype=np.uint8)
+    scl[3 * nir >= 7 * red] = SCL_VEGETATION
+    scl[(nir < red) & (20 * nir < 3 * q)] = SCL_WATER
+    scl[4 * visible >= 3 * q] = SCL_CLOUD_MEDIUM
+    scl[5 * visible >= 6 * q] = SCL_CLOUD_HIGH
+    nodata = np.zeros(scl.shape, dtype=bool)
+    for band in _SCL_BANDS:
+        nodata |= bands[band] == 0
+    scl[nodata] = SCL_NODATA
+    return scl
+
+
+# ---------------------------------------------------------------- I/O edges
+
+
+def _jp2_options(shape: tuple[int, int], threads: int) -> dict[str, str]:
+    rows, cols = shape
+    return {
+        "REVERSIBLE": "YES",
+        "QUALITY": "100",
+        "CODEC": "JP2",
+        "BLOCKXSIZE": str(min(1024, cols)),
+        "BLOCKYSIZE": str(min(1024, rows)),
+        "PROGRESSION": "LRCP",
+        "YCC": "NO",
+        "NUM_THREADS": str(threads),
+    }
+
+
+def write_jp2(
+    path: Path,
+    data: np.ndarray,
+    *,
+    epsg: int,
+    ulx: float,
+    uly: float,
+    res_m: int,
+    threads: int = 1,
+) -> None:
+    """Write one lossless single-band JPEG 2000 (no nodata tag, no sidecar)."""
+    rows, cols = data.shape
+    with (
+        rasterio.Env(GDAL_PAM_ENABLED="NO"),
+        rasterio.open(
+            path,
+            "w",
+            driver="JP2OpenJPEG",
+            width=cols,
+            height=rows,
+            count=1,
+            dtype=data.dtype.name,
+            crs=CRS.from_epsg(epsg),
+            transform=from_origin(ulx, uly, res_m, res_m),
+            **_jp2_options((rows, cols), threads),
+        ) as dst,
+    ):
+        dst.write(data, 1)
+
+
+def _extract_block(xml_text: str, tag: str) -> str | None:
+    """The first ``<tag …>…</tag>`` block of an XML text, verbatim."""
+    match = re.search(
+        rf"<(?:\w+:)?{tag}\b[^>]*?(?:/>|>.*?</(?:\w+:)?{tag}>)", xml_text, re.DOTALL
+    )
+    return match.group(0) if match else None
+
+
+def _image_file_entries(granule: str, prefix: str) -> str:
+    lines = []
+    for res_m in RESOLUTIONS_M:
+        for band in L2A_RESOLUTION_BANDS[res_m]:
+            lines.append(
+                f"            <IMAGE_FILE>GRANULE/{granule}/IMG_DATA/R{res_m}m/"
+                f"{prefix}_{band}_{res_m}m</IMAGE_FILE>"
+            )
+    return "\n".join(lines)
+
+
+def _mtd_msil2a(
+    l1c: L1CProduct,
+    *,
+    l2a_name: str,
+    granule: str,
+    prefix: str,
+    l1c_mtd_text: str,
+    offsets: dict[str, int],
+    darks: dict[str, int],
+) -> str:
+    stop = re.search(r"<PRODUCT_STOP_TIME>([^<]*)<", l1c_mtd_text)
+    start = re.search(r"<PRODUCT_START_TIME>([^<]*)<", l1c_mtd_text)
+    start_text = start.group(1) if start else l1c.sensing_time.isoformat()
+    stop_text = stop.group(1) if stop else start_text
+    datatake = _extract_block(l1c_mtd_text, "Datatake") or ""
+    inspections = _extract_block(l1c_mtd_text, "Quality_Inspections")
+    if inspections is None:
+        logger.warning(
+            "%s: MTD_MSIL1C.xml has no Quality_Inspections; the L2A carries none",
+            l1c.name,
+        )
+        inspections = "<Quality_Inspections/>"
+    spectral = "\n".join(
+        f'        <Spectral_Information bandId="{_BAND_IDS[b]}" physicalBand="{b}">'
+        f"<RESOLUTION>{BAND_RESOLUTION_M[b]}</RESOLUTION></Spectral_Information>"
+        for b in BANDS
+    )
+    offset_lines = "\n".join(
+        f'        <BOA_ADD_OFFSET band_id="{_BAND_IDS[b]}">{offsets[b]}</BOA_ADD_OFFSET>'
+        for b in BANDS
+    )
+    dark_lines = "\n".join(
+        f'        <DARK_OBJECT_DN band_id="{_BAND_IDS[b]}">{darks[b]}</DARK_OBJECT_DN>'
+        for b in BANDS
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- benpipe fallback L2A: NOT produced by sen2cor and NOT atmospherically corrected.
+     Per-band DOS1-like dark-object subtraction of {escape(l1c.name)}.SAFE,
+     see docs/l2a.md. -->
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+  <n1:General_Info>
+    <Product_Info>
+      <PRODUCT_START_TIME>{escape(start_text)}</PRODUCT_START_TIME>
+      <PRODUCT_STOP_TIME>{escape(stop_text)}</PRODUCT_STOP_TIME>
+      <PRODUCT_URI>{escape(l2a_name)}.SAFE</PRODUCT_URI>
+      <PROCESSING_LEVEL>Level-2A</PROCESSING_LEVEL>
+      <PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE>
+      <PROCESSING_BASELINE>{PROCESSING_BASELINE}</PROCESSING_BASELINE>
+      <GENERATION_TIME>{GENERATION_TIME}</GENERATION_TIME>
+      <PROCESSOR>{FALLBACK_PROCESSOR}</PROCESSOR>
+      <PROCESSOR_VERSION>{FALLBACK_VERSION}</PROCESSOR_VERSION>
+      <SOURCE_L1C_PRODUCT_URI>{escape(l1c.name)}.SAFE</SOURCE_L1C_PRODUCT_URI>
+      {datatake}
+      <Query_Options completeSingleTile="true">
+        <PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT>
+      </Query_Options>
+      <Product_Organisation>
+        <Granule_List>
+          <Granule granuleIdentifier="{escape(granule)}" imageFormat="JPEG2000">
+{_image_file_entries(granule, prefix)}
+          </Granule>
+        </Granule_List>
+      </Product_Organisation>
+    </Product_Info>
+    <Product_Image_Characteristics>
+      <Special_Values>
+        <SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT>
+        <SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX>
+      </Special_Values>
+      <Special_Values>
+        <SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT>
+        <SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX>
+      </Special_Values>
+      <QUANTIFICATION_VALUES_LIST>
+        <BOA_QUANTIFICATION_VALUE unit="none">{l1c.quantification_value}</BOA_QUANTIFICATION_VALUE>
+      </QUANTIFICATION_VALUES_LIST>
+      <BOA_ADD_OFFSET_VALUES_LIST>
+{offset_lines}
+      </BOA_ADD_OFFSET_VALUES_LIST>
+      <FALLBACK_DARK_OBJECT_LIST>
+{dark_lines}
+      </FALLBACK_DARK_OBJECT_LIST>
+      <Spectral_Information_List>
+{spectral}
+      </Spectral_Information_List>
+    </Product_Image_Characteristics>
+  </n1:General_Info>
+  <n1:Quality_Indicators_Info>
+    <Quality_Control_Checks>
+      {inspections}
+    </Quality_Control_Checks>
+  </n1:Quality_Indicators_Info>
+</n1:Level-2A_User_Product>
+"""
+
+
+def _tile_geocoding_xml(geo: TileGeocoding, cs_name: str) -> str:
+    parts = [
+        '    <Tile_Geocoding metadataLevel="Brief">',
+        f"      <HORIZONTAL_CS_NAME>{escape(cs_name)}</HORIZONTAL_CS_NAME>",
+        f"      <HORIZONTAL_CS_CODE>EPSG:{geo.epsg}</HORIZONTAL_CS_CODE>",
+    ]
+    for res_m in RESOLUTIONS_M:
+        rows, cols = geo.shape_at(res_m)
+        parts.append(
+            f'      <Size resolution="{res_m}"><NROWS>{rows}</NROWS>'
+            f"<NCOLS>{cols}</NCOLS></Size>"
+        )
+    for res_m in RESOLUTIONS_M:
+        parts.append(
+            f'      <Geoposition resolution="{res_m}"><ULX>{geo.ulx:g}</ULX>'
+            f"<ULY>{geo.uly:g}</ULY><XDIM>{res_m}</XDIM><YDIM>-{res_m}</YDIM>"
+            "</Geoposition>"
+        )
+    parts.append("    </Tile_Geocoding>")
+    return "\n".join(parts)
+
+
+def _mtd_tl(l1c: L1CProduct, *, granule: str, l1c_tl_text: str) -> str:
+    cs_name = re.search(r"<HORIZONTAL_CS_NAME>([^<]*)<", l1c_tl_text)
+    sensing = re.search(r"<SENSING_TIME[^>]*>([^<]*)<", l1c_tl_text)
+    sensing_text = sensing.group(1) if sensing else l1c.sensing_time.isoformat()
+    inspections = _extract_block(l1c_tl_text, "Quality_Inspections") or ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- benpipe fallback L2A tile metadata (NOT sen2cor). -->
+<n1:Level-2A_Tile_ID xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-2A_Tile_Metadata.xsd">
+  <n1:General_Info>
+    <TILE_ID>{escape(granule)}</TILE_ID>
+    <SENSING_TIME>{escape(sensing_text)}</SENSING_TIME>
+  </n1:General_Info>
+  <n1:Geometric_Info>
+{_tile_geocoding_xml(l1c.geocoding, cs_name.group(1) if cs_name else "")}
+  </n1:Geometric_Info>
+  <n1:Quality_Indicators_Info>
+    {inspections}
+  </n1:Quality_Indicators_Info>
+</n1:Level-2A_Tile_ID>
+"""
+
+
+def _file_prefix(l1c: L1CProduct) -> str:
+    """``T<tile>_<datatake>`` from the L1C B02 file name."""
+    return l1c.band_path("B02").name.removesuffix("_B02.jp2")
+
+
+def _check_shape(l1c: L1CProduct, band: str, data: np.ndarray) -> None:
+    res_m = BAND_RESOLUTION_M[band]
+    expected = l1c.geocoding.shape_at(res_m)
+    if data.shape != expected:
+        raise ProductLayoutError(
+            f"product {l1c.name}: L1C band {band} is {data.shape[1]}x{data.shape[0]} "
+            f"px, expected {expected[1]}x{expected[0]} px at {res_m} m from MTD_TL.xml"
+        )
+
+
+def _write_tree(
+    l1c: L1CProduct,
+    root: Path,
+    *,
+    l2a_name: str,
+    threads: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    granule = "L2A_" + l1c.granule_dir.name.removeprefix("L1C_")
+    prefix = _file_prefix(l1c)
+    img = root / "GRANULE" / granule / "IMG_DATA"
+    for res_m in RESOLUTIONS_M:
+        (img / f"R{res_m}m").mkdir(parents=True)
+    for sub in ("AUX_DATA", "QI_DATA"):
+        (root / "GRANULE" / granule / sub).mkdir()
+    geo = l1c.geocoding
+    quant = l1c.quantification_value
+    offsets = {band: l1c.radio_add_offset.get(band, 0) for band in BANDS}
+    darks: dict[str, int] = {}
+    scl_inputs: dict[int, dict[str, np.ndarray]] = {20: {}, 60: {}}
+    for done, band in enumerate(BANDS):
+        dn = l1c.read_band(band, threads=threads)
+        _check_shape(l1c, band, dn)
+        darks[band] = dark_value(dn)
+        boa = dos1(dn, dark=darks[band], quantification=quant, boa_add_offset=offsets[band])
+        del dn
+        native_m = BAND_RESOLUTION_M[band]
+        for res_m in RESOLUTIONS_M:
+            if band not in L2A_RESOLUTION_BANDS[res_m]:
+                continue
+            data = resample(boa, from_m=native_m, to_m=res_m)
+            write_jp2(
+                img / f"R{res_m}m" / f"{prefix}_{band}_{res_m}m.jp2",
+                data,
+                epsg=geo.epsg,
+                ulx=geo.ulx,
+                uly=geo.uly,
+                res_m=res_m,
+                threads=threads,
+            )
+            if band in _SCL_BANDS and res_m in scl_inputs:
+                scl_inputs[res_m][band] = data
+        logger.debug("%s: %s dark DN %d", l1c.name, band, darks[band])
+        if progress is not None:
+            progress(done + 1, len(BANDS))
+    for res_m, bands in scl_inputs.items():
+        scl = scene_classification(bands, quantification=quant, offsets=offsets)
+        write_jp2(
+            img / f"R{res_m}m" / f"{prefix}_SCL_{res_m}m.jp2",
+            scl,
+            epsg=geo.epsg,
+            ulx=geo.ulx,
+            uly=geo.uly,
+            res_m=res_m,
+            threads=threads,
+        )
+    l1c_mtd = (l1c.path / "MTD_MSIL1C.xml").read_text(encoding="utf-8")
+    l1c_tl = (l1c.granule_dir / "MTD_TL.xml").read_text(encoding="utf-8")
+    (root / "MTD_MSIL2A.xml").write_text(
+        _mtd_msil2a(
+            l1c,
+            l2a_name=l2a_name,
+            granule=granule,
+            prefix=prefix,
+            l1c_mtd_text=l1c_mtd,
+            offsets=offsets,
+            darks=darks,
+        ),
+        encoding="utf-8",
+    )
+    (root / "GRANULE" / granule / "MTD_TL.xml").write_text(
+        _mtd_tl(l1c, granule=granule, l1c_tl_text=l1c_tl), encoding="utf-8"
+    )
+
+
+def install_atomically(tmp: Path, final: Path) -> None:
+    """Move a finished temp tree to ``final``, replacing an old one if present."""
+    trash: Path | None = None
+    if final.exists():
+        trash = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+        os.replace(final, trash / final.name)
+    os.replace(tmp, final)
+    if trash is not None:
+        shutil.rmtree(trash)
+
+
+def convert_fallback(
+    l1c_safe: Path,
+    out_dir: Path,
+    *,
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Convert an extracted L1C SAFE into ``out_dir/<L2A name>.SAFE``.
+
+    The L2A name comes from :func:`benpipe.names.l2a_name_for` (``N9999`` and
+    the fixed ``20240101T000000`` discriminator).  The tree is written into a
+    temporary folder next to the output and renamed into place, so a crash
+    leaves no half-written product.  Returns the product path.
+    """
+    l1c_safe = Path(l1c_safe)
+    out_dir = Path(out_dir)
+    l1c = open_l1c(l1c_safe)
+    l2a_name = l2a_name_for(l1c.name)
+    if not l2a_name.endswith(L2A_DISCRIMINATOR):
+        raise ProductLayoutError(f"unexpected L2A name {l2a_name} for {l1c.name}")
+    final = out_dir / f"{l2a_name}.SAFE"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    logger.info(
+        "fallback converter %s %d (NOT sen2cor): %s -> %s",
+        FALLBACK_PROCESSOR,
+        FALLBACK_VERSION,
+        l1c.name,
+        final,
+    )
+    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{l2a_name}.SAFE.tmp-"))
+    try:
+        _write_tree(l1c, tmp, l2a_name=l2a_name, threads=threads, progress=progress)
+        tmp.chmod(0o755)
+        install_atomically(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info(
+        "fallback L2A %s written in %.1f s", final.name, time.monotonic() - started
+    )
+    return final

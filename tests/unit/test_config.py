@@ -1,0 +1,82 @@
+"""The config schema: shipped configs validate; bad configs fail at DAG build."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from benpipe.errors import ConfigError
+from benpipe.workflow import check_config
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+def test_shipped_configs_validate(name):
+    config = load(name)
+    validate(config, str(SCHEMA))
+    check_config(config)
+
+
+def test_every_schema_key_is_documented_in_config_readme():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    readme = (REPO / "config" / "README.md").read_text()
+
+    def keys(node, prefix=""):
+        for key, sub in node.get("properties", {}).items():
+            yield prefix + key
+            if sub.get("type") == "object":
+                yield from keys(sub, prefix + key + ".")
+
+    missing = [k for k in keys(schema) if f"`{k}`" not in readme]
+    assert not missing, f"config/README.md does not document: {missing}"
+
+
+def test_password_in_database_url_is_refused():
+    config = load("demo.yaml")
+    config["database"]["url"] = "postgresql://ben:hunter2@db:5432/ben"
+    with pytest.raises(ConfigError, match="PGPASSWORD"):
+        check_config(config)
+
+
+def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [str(SNAKEMAKE), "-n", "--configfile", str(path), "--cores", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_misspelled_key_fails_before_any_job_naming_the_key(tmp_path):
+    config = copy.deepcopy(load("demo.yaml"))
+    config["patching"]["unlabelled_max_fraction"] = 0.25  # British spelling
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "unlabelled_max_fraction" in output
+    assert "Job stats" not in output
+
+
+def test_wrong_type_fails_naming_the_key(tmp_path):
+    config = copy.deepcopy(load("demo.yaml"))
+    config["release"]["zstd_level"] = "six"
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "zstd_level" in output and "'six' is not of type 'integer'" in output

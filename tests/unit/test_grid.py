@@ -1,0 +1,78 @@
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from benpipe.errors import GridError
+from benpipe.grid import (
+    PatchGridParams,
+    iter_patch_bounds,
+    patch_side_px,
+    season_of,
+    split_for_patch,
+)
+
+REAL = PatchGridParams(tile_side_m=109_800)
+
+
+def test_full_tile_has_91_by_91_patches_and_drops_the_last_strip():
+    bounds = list(iter_patch_bounds(ulx=300_000, uly=5_400_000, params=REAL))
+    assert len(bounds) == 8281
+    last = bounds[-1]
+    assert (last.col, last.row) == (90, 90)
+    assert last.right == 300_000 + 91 * 1200  # 600 m strip dropped
+    assert last.bottom == 5_400_000 - 91 * 1200
+
+
+def test_patch_origin_matches_reference_example():
+    # ECOSYSTEM §5.1: T33UUP_75_43 → x 390000, y 5348400 with UL 300000/5400000
+    bounds = {
+        (b.col, b.row): b
+        for b in iter_patch_bounds(ulx=300_000, uly=5_400_000, params=REAL)
+    }
+    assert (bounds[75, 43].left, bounds[75, 43].top) == (390_000, 5_348_400)
+
+
+def test_demo_tile_side_is_read_not_hard_coded():
+    small = PatchGridParams(tile_side_m=12_000)
+    assert small.patches_per_side == 10
+    assert len(list(iter_patch_bounds(ulx=0, uly=0, params=small))) == 100
+
+
+def test_split_rings_follow_reference_distances():
+    # realised d ranges (§5.2 D5): train 600-15600, validation 16200-27000
+    assert split_for_patch(col=12, row=45, params=REAL) == "train"  # d = 15000
+    assert split_for_patch(col=13, row=45, params=REAL) == "validation"  # 16200
+    assert split_for_patch(col=22, row=45, params=REAL) == "validation"  # 27000
+    assert split_for_patch(col=23, row=45, params=REAL) == "test"  # 27600
+    counts = Counter(
+        split_for_patch(col=c, row=r, params=REAL) for c in range(91) for r in range(91)
+    )
+    assert counts == {"train": 4056, "validation": 2109, "test": 2116}
+
+
+def test_patch_side_must_be_multiple_of_resolution():
+    assert patch_side_px(1200, 60) == 20
+    with pytest.raises(GridError, match="multiple"):
+        patch_side_px(1200, 70)
+
+
+def test_patch_larger_than_tile_is_rejected():
+    with pytest.raises(GridError, match="exceeds"):
+        PatchGridParams(tile_side_m=1000, patch_side_m=1200)
+
+
+@pytest.mark.parametrize(
+    ("ts", "quirk", "season"),
+    [
+        (datetime(2017, 6, 13, 10, 10, 31), True, "summer"),
+        (datetime(2017, 8, 31, 9, 50, 29), True, "winter"),  # reference quirk
+        (datetime(2017, 8, 31, 9, 50, 29), False, "summer"),
+        (datetime(2017, 11, 30, 0, 0, 0), True, "fall"),  # midnight is inside
+        (datetime(2018, 2, 4, 9, 41, 59), True, "winter"),
+        (datetime(2018, 5, 27, 9, 50, 0), True, "spring"),
+        (datetime(2017, 10, 17, 10, 0, 29), True, "fall"),
+    ],
+)
+def test_seasons(ts, quirk, season):
+    assert season_of(ts.replace(tzinfo=UTC), reference_quirk=quirk) == season
