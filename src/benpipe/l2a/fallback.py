@@ -45,7 +45,12 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from benpipe.errors import ProductLayoutError
-from benpipe.l2a.reader import L2A_RESOLUTION_BANDS, L1CProduct, open_l1c
+from benpipe.l2a.reader import (
+    L1C_BAND_IDS,
+    L2A_RESOLUTION_BANDS,
+    L1CProduct,
+    open_l1c,
+)
 from benpipe.l2a.safe import RESOLUTIONS_M, TileGeocoding
 from benpipe.names import BAND_RESOLUTION_M, BANDS, L2A_DISCRIMINATOR, l2a_name_for
 
@@ -73,13 +78,7 @@ SCL_CLOUD_MEDIUM = 8
 SCL_CLOUD_HIGH = 9
 
 _SCL_BANDS = ("B02", "B03", "B04", "B8A", "B11")
-_BAND_IDS = {
-    band: idx
-    for idx, band in enumerate(
-        ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09")
-        + ("B10", "B11", "B12")
-    )
-}
+_BAND_IDS = L1C_BAND_IDS
 
 
 # ---------------------------------------------------------------- pure core
@@ -170,18 +169,14 @@ def scene_classification(
 # ---------------------------------------------------------------- I/O edges
 
 
-def _jp2_options(shape: tuple[int, int], threads: int) -> dict[str, str]:
-    rows, cols = shape
-    return {
-        "REVERSIBLE": "YES",
-        "QUALITY": "100",
-        "CODEC": "JP2",
-        "BLOCKXSIZE": str(min(1024, cols)),
-        "BLOCKYSIZE": str(min(1024, rows)),
-        "PROGRESSION": "LRCP",
-        "YCC": "NO",
-        "NUM_THREADS": str(threads),
-    }
+#: Fixed JPEG 2000 creation options: lossless, GDAL's default 1024² tiles.
+JP2_OPTIONS: dict[str, str] = {
+    "REVERSIBLE": "YES",
+    "QUALITY": "100",
+    "CODEC": "JP2",
+    "PROGRESSION": "LRCP",
+    "YCC": "NO",
+}
 
 
 def write_jp2(
@@ -197,7 +192,7 @@ def write_jp2(
     """Write one lossless single-band JPEG 2000 (no nodata tag, no sidecar)."""
     rows, cols = data.shape
     with (
-        rasterio.Env(GDAL_PAM_ENABLED="NO"),
+        rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(threads)),
         rasterio.open(
             path,
             "w",
@@ -208,7 +203,7 @@ def write_jp2(
             dtype=data.dtype.name,
             crs=CRS.from_epsg(epsg),
             transform=from_origin(ulx, uly, res_m, res_m),
-            **_jp2_options((rows, cols), threads),
+            **JP2_OPTIONS,
         ) as dst,
     ):
         dst.write(data, 1)

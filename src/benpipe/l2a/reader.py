@@ -68,16 +68,18 @@ def _threads_option(threads: int | None) -> str:
     return "ALL_CPUS" if threads is None else str(threads)
 
 
-def read_raster(path: Path, *, threads: int | None = None) -> np.ndarray:
-    """Decode band 1 of a raster file whole, as uint16."""
+def read_raster(
+    path: Path, *, threads: int | None = None, dtype: str = "uint16"
+) -> np.ndarray:
+    """Decode band 1 of a raster file whole; its dtype must be ``dtype``."""
     with (
         rasterio.Env(GDAL_NUM_THREADS=_threads_option(threads), GDAL_PAM_ENABLED="NO"),
         rasterio.open(path) as src,
     ):
         data = src.read(1)
-    if data.dtype != np.uint16:
+    if data.dtype != np.dtype(dtype):
         raise ProductLayoutError(
-            f"raster {path} has dtype {data.dtype}, expected uint16"
+            f"raster {path} has dtype {data.dtype}, expected {dtype}"
         )
     return data
 
@@ -141,8 +143,8 @@ class L2AProduct:
         return read_raster(self.band_path(band), threads=threads)
 
     def read_scl(self, *, threads: int | None = None) -> np.ndarray:
-        """Decode the whole 20 m SCL layer (uint8 values stored as uint16)."""
-        return read_raster(self.scl_path, threads=threads)
+        """Decode the whole 20 m scene classification layer (uint8)."""
+        return read_raster(self.scl_path, threads=threads, dtype="uint8")
 
     def validate(self) -> None:
         """Check metadata, the 12 bands + SCL, their CRS and sizes.
@@ -166,6 +168,7 @@ class L2AProduct:
                 uly=self.uly,
                 res_m=res_m,
                 shape=self.geocoding.shape_at(res_m),
+                dtype="uint8" if band == "SCL" else "uint16",
             )
 
 
@@ -178,13 +181,14 @@ def _check_raster(
     uly: float,
     res_m: int,
     shape: tuple[int, int],
+    dtype: str,
 ) -> None:
     try:
         with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as src:
             found_epsg = src.crs.to_epsg() if src.crs is not None else None
             found_shape = (src.height, src.width)
             transform = src.transform
-            dtype = src.dtypes[0]
+            found_dtype = src.dtypes[0]
     except rasterio.errors.RasterioIOError as exc:
         raise ProductLayoutError(
             f"product {product}: {path} cannot be opened as a raster ({exc})"
@@ -206,9 +210,9 @@ def _check_raster(
             f"product {product}: {path.name} has origin/pixel size {found}, "
             f"expected {wanted} from MTD_TL.xml"
         )
-    if dtype != "uint16":
+    if found_dtype != dtype:
         raise ProductLayoutError(
-            f"product {product}: {path.name} has dtype {dtype}, expected uint16"
+            f"product {product}: {path.name} has dtype {found_dtype}, expected {dtype}"
         )
 
 

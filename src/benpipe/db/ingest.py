@@ -1,0 +1,326 @@
+"""Ingest the static inputs into PostGIS: CORINE, countries, v1 footprints.
+
+Each ingest replaces its table's contents in one transaction (``TRUNCATE`` +
+``COPY``), so a rerun gives identical rows, and returns/writes a receipt with
+row counts and the sha256 of the source file(s).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from benpipe.clc import CLC_TO_BEN19
+from benpipe.db.lifecycle import DbSettings, connect
+from benpipe.db.receipt import sha256_file, write_json_atomic
+from benpipe.errors import InputDataError, LabelCoverageError
+from benpipe.grid import season_of
+
+log = logging.getLogger(__name__)
+
+ALGORITHM_VERSION = 1
+
+#: The 10 BigEarthNet countries (Natural Earth NAME_LONG).
+BEN_COUNTRIES: tuple[str, ...] = (
+    "Austria",
+    "Belgium",
+    "Finland",
+    "Ireland",
+    "Kosovo",
+    "Lithuania",
+    "Luxembourg",
+    "Portugal",
+    "Serbia",
+    "Switzerland",
+)
+CLC_EPSG = 3035
+#: Max vertices per CLC polygon piece after ST_Subdivide.
+SUBDIVIDE_MAX_VERTICES = 256
+_V1_FILE_RE = re.compile(r"^bigearthnet_v1_spatial_(?P<epsg>\d{4,5})\.parquet$")
+
+
+# ---------------------------------------------------------------- helpers
+def _read_vector(path: Path, *, layer: str | None, what: str, error: type[Exception]) -> Any:
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist; check the inputs section of the config")
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises several DataSourceError kinds
+        raise error(
+            f"{what} {path} cannot be opened as a vector dataset ({exc}); is it a "
+            "complete, uncorrupted file of a supported format (GeoPackage, GeoJSON)?"
+        ) from exc
+    if layer is not None and layer not in layers:
+        raise error(
+            f"{what} {path} has no layer {layer!r}; it has {', '.join(layers) or 'none'}; "
+            "set inputs.clc_layer to the right layer name"
+        )
+    try:
+        return pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:
+        raise error(f"{what} {path}: reading layer {layer!r} failed ({exc})") from exc
+
+
+def _epsg_of(frame: Any) -> int | None:
+    if frame.crs is None:
+        return None
+    return CRS.from_user_input(frame.crs).to_epsg()
+
+
+def _copy_rows(conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+    count = 0
+    with conn.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+# ---------------------------------------------------------------- CLC
+def read_clc(path: Path, *, layer: str) -> Any:
+    """Read and validate the CLC GeoPackage layer (EPSG:3035, ``Code_18``)."""
+    frame = _read_vector(path, layer=layer, what="CLC GeoPackage", error=LabelCoverageError)
+    columns = {str(c).lower(): str(c) for c in frame.columns}
+    if "code_18" not in columns:
+        raise LabelCoverageError(
+            f"CLC GeoPackage {path}, layer {layer}: column Code_18 is missing; found "
+            f"{', '.join(sorted(map(str, frame.columns)))}"
+        )
+    epsg = _epsg_of(frame)
+    if epsg != CLC_EPSG:
+        raise LabelCoverageError(
+            f"CLC GeoPackage {path}, layer {layer}: CRS is "
+            f"{'EPSG:' + str(epsg) if epsg else frame.crs}, expected EPSG:3035 "
+            "(the CLC 2018 vector release)"
+        )
+    raw = frame[columns["code_18"]].astype(str).str.strip()
+    codes = pd.to_numeric(raw, errors="coerce")
+    bad = ~codes.isin(list(CLC_TO_BEN19))
+    if bad.any():
+        examples = sorted(set(raw[bad].tolist()))[:10]
+        raise LabelCoverageError(
+            f"CLC GeoPackage {path}, layer {layer}: {int(bad.sum())} features have a "
+            f"Code_18 outside the 44 CLC codes + 999, e.g. {examples}"
+        )
+    out = pd.DataFrame(
+        {
+            "clc_id": (
+                frame[columns["id"]].astype(str)
+                if "id" in columns
+                else pd.Series(np.arange(1, len(frame) + 1), index=frame.index).astype(str)
+            ),
+            "code_18": codes.astype("int16"),
+            "remark": frame[columns["remark"]] if "remark" in columns else None,
+            "area_ha": frame[columns["area_ha"]] if "area_ha" in columns else None,
+        }
+    )
+    geoms = frame.geometry.values
+    if pd.isna(np.asarray(geoms, dtype=object)).any():
+        raise LabelCoverageError(f"CLC GeoPackage {path}: some features have no geometry")
+    out["wkb"] = shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True)
+    if out["clc_id"].duplicated().any():
+        dup = out["clc_id"][out["clc_id"].duplicated()].iloc[0]
+        raise LabelCoverageError(f"CLC GeoPackage {path}: duplicate ID {dup!r}")
+    return out
+
+
+def ingest_clc(
+    settings: DbSettings, path: Path, *, layer: str, receipt: Path | None = None
+) -> dict[str, Any]:
+    """Replace ``clc_polygons`` with the dumped, subdivided CLC polygons."""
+    frame = read_clc(path, layer=layer)
+    log.info("CLC %s: %d features read, loading", path, len(frame))
+    rows = (
+        (
+            r.clc_id,
+            int(r.code_18),
+            None if pd.isna(r.remark) else str(r.remark),
+            None if pd.isna(r.area_ha) else float(r.area_ha),
+            r.wkb,
+        )
+        for r in frame.itertuples(index=False)
+    )
+    with connect(settings) as conn, conn.transaction():
+        conn.execute(
+            "CREATE TEMP TABLE clc_staging (clc_id text, code_18 smallint, remark text,"
+            " area_ha double precision, geom geometry) ON COMMIT DROP"
+        )
+        _copy_rows(
+            conn,
+            "COPY clc_staging (clc_id, code_18, remark, area_ha, geom) FROM STDIN",
+            rows,
+        )
+        conn.execute("TRUNCATE clc_polygons")
+        conn.execute(
+            """
+            INSERT INTO clc_polygons (clc_id, part, code_18, remark, area_ha, geom)
+            SELECT clc_id,
+                   row_number() OVER (PARTITION BY clc_id ORDER BY ST_AsBinary(g)),
+                   code_18, remark, area_ha, ST_SetSRID(g, 3035)
+            FROM (
+                SELECT s.clc_id, s.code_18, s.remark, s.area_ha,
+                       ST_Subdivide(d.geom, %s) AS g
+                FROM clc_staging s,
+                LATERAL ST_Dump(
+                    CASE WHEN ST_IsValid(s.geom) THEN s.geom
+                         ELSE ST_CollectionExtract(ST_MakeValid(s.geom), 3) END
+                ) AS d
+                WHERE GeometryType(d.geom) = 'POLYGON'
+            ) q
+            """,
+            (SUBDIVIDE_MAX_VERTICES,),
+        )
+        row = conn.execute("SELECT count(*) FROM clc_polygons").fetchone()
+        pieces = int(row[0]) if row else 0
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("ANALYZE clc_polygons")
+    info = {
+        "table": "clc_polygons",
+        "source": str(path),
+        "source_sha256": sha256_file(path),
+        "layer": layer,
+        "features": len(frame),
+        "rows": pieces,
+        "algorithm_version": ALGORITHM_VERSION,
+    }
+    log.info("CLC loaded: %d features -> %d subdivided polygons", len(frame), pieces)
+    if receipt is not None:
+        write_json_atomic(receipt, info)
+    return info
+
+
+# ---------------------------------------------------------------- countries
+def ingest_countries(
+    settings: DbSettings, path: Path, *, receipt: Path | None = None
+) -> dict[str, Any]:
+    """Replace ``countries`` with the 10 BEN countries (by NAME_LONG)."""
+    frame = _read_vector(path, layer=None, what="countries file", error=InputDataError)
+    columns = {str(c).lower(): str(c) for c in frame.columns}
+    if "name_long" not in columns:
+        raise InputDataError(
+            f"countries file {path} has no NAME_LONG/name_long column; use the Natural "
+            "Earth admin-0 countries"
+        )
+    epsg = _epsg_of(frame)
+    if epsg is None:
+        raise InputDataError(f"countries file {path} has no CRS")
+    if epsg != 4326:
+        frame = frame.to_crs(4326)
+    names = frame[columns["name_long"]].astype(str)
+    chosen = frame[names.isin(BEN_COUNTRIES)].copy()
+    chosen["name"] = names[names.isin(BEN_COUNTRIES)]
+    missing = sorted(set(BEN_COUNTRIES) - set(chosen["name"]))
+    if len(chosen) == 0:
+        raise InputDataError(
+            f"countries file {path} contains none of the BEN countries {BEN_COUNTRIES}"
+        )
+    if missing:
+        log.warning("countries file %s lacks %s", path, ", ".join(missing))
+    merged = chosen.dissolve(by="name").sort_index()
+    geoms = shapely.force_2d(np.asarray(merged.geometry.values, dtype=object))
+    multi = [
+        g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geoms
+    ]
+    ewkb = shapely.to_wkb(
+        shapely.set_srid(np.asarray(multi, dtype=object), 4326),
+        hex=True,
+        include_srid=True,
+    )
+    rows = [(str(name), g) for name, g in zip(merged.index, ewkb, strict=True)]
+    with connect(settings) as conn, conn.transaction():
+        conn.execute("TRUNCATE countries")
+        count = _copy_rows(conn, "COPY countries (name, geom) FROM STDIN", rows)
+    info = {
+        "table": "countries",
+        "source": str(path),
+        "source_sha256": sha256_file(path),
+        "rows": count,
+        "countries": sorted(str(n) for n in merged.index),
+        "missing": missing,
+        "algorithm_version": ALGORITHM_VERSION,
+    }
+    if receipt is not None:
+        write_json_atomic(receipt, info)
+    return info
+
+
+# ---------------------------------------------------------------- v1 footprints
+def ingest_v1_footprints(
+    settings: DbSettings,
+    folder: Path,
+    *,
+    reference_season_quirk: bool = True,
+    receipt: Path | None = None,
+) -> dict[str, Any]:
+    """Replace ``v1_footprints`` with every ``bigearthnet_v1_spatial_<EPSG>.parquet``."""
+    import geopandas as gpd
+
+    files = sorted(p for p in folder.glob("*.parquet") if _V1_FILE_RE.match(p.name))
+    if not files:
+        raise InputDataError(
+            f"no bigearthnet_v1_spatial_<EPSG>.parquet in {folder}; set "
+            "inputs.v1_metadata_dir to the folder of the v1 footprints"
+        )
+    rows: list[tuple[Any, ...]] = []
+    sources: dict[str, dict[str, Any]] = {}
+    for path in files:
+        epsg = int(_V1_FILE_RE.match(path.name)["epsg"])  # type: ignore[index]
+        try:
+            frame = gpd.read_parquet(path)
+        except Exception as exc:
+            raise InputDataError(f"v1 footprints {path} cannot be read ({exc})") from exc
+        for column in ("patch_name", "sensing_time"):
+            if column not in frame.columns:
+                raise InputDataError(f"v1 footprints {path} lack column {column!r}")
+        found = _epsg_of(frame)
+        if found != epsg:
+            raise InputDataError(
+                f"v1 footprints {path} have CRS EPSG:{found}, expected EPSG:{epsg} "
+                "from the file name"
+            )
+        times = pd.to_datetime(frame["sensing_time"], utc=True)
+        geoms = shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), epsg)
+        wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
+        for name, ts, geom in zip(frame["patch_name"], times, wkb, strict=True):
+            when = ts.to_pydatetime()
+            rows.append(
+                (
+                    str(name),
+                    epsg,
+                    when,
+                    season_of(when, reference_quirk=reference_quirk),
+                    geom,
+                )
+            )
+        sources[path.name] = {"rows": len(frame), "sha256": sha256_file(path)}
+    rows.sort(key=lambda r: r[0])
+    with connect(settings) as conn, conn.transaction():
+        conn.execute("TRUNCATE v1_footprints")
+        count = _copy_rows(
+            conn,
+            "COPY v1_footprints (patch_name, epsg, sensing_time, season, geom) FROM STDIN",
+            rows,
+        )
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("ANALYZE v1_footprints")
+    info = {
+        "table": "v1_footprints",
+        "source": str(folder),
+        "files": sources,
+        "rows": count,
+        "reference_season_quirk": reference_quirk,
+        "algorithm_version": ALGORITHM_VERSION,
+    }
+    log.info("v1 footprints loaded: %d rows from %d files", count, len(files))
+    if receipt is not None:
+        write_json_atomic(receipt, info)
+    return info

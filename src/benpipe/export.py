@@ -1,0 +1,496 @@
+"""S2 patch export: one L2A product → 12 single-band GeoTIFFs per valid patch.
+
+Reproduces REFERENCE-PIPELINE §5.2 D12 without a database:
+
+* every band is read **once** (whole band, decoded once) and cut into
+  1 200 m windows in NumPy (120/60/20 px at 10/20/60 m);
+* a patch is **valid** when none of its 12 band windows holds a 0 pixel
+  (the reference's D8 rule; the arrays are in memory anyway), and only valid
+  patches are written; an optional explicit patch list restricts the set
+  further (e.g. to the v1-aligned patches of a grid receipt);
+* each file is ``<tile_dir>/<patch>/<patch>_<band>.tif``: UInt16, one band,
+  uncompressed, striped (GDAL GTiff defaults), nodata 0, georeferenced to the
+  patch's upper-left corner in the tile CRS.
+
+Writing ~100 000 small files per product is dominated by per-file writer
+overhead, so files are rendered from a byte template: for each (CRS, size,
+resolution) one file is written with rasterio/GDAL, its header is kept, and
+every patch file is that header with the tie point replaced, followed by the
+pixel bytes.  The template is verified at run time: a second probe with a
+different origin and pixel values (zeros included) must come out byte-identical
+to what GDAL writes, otherwise the export falls back to rasterio for every file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import struct
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from benpipe.errors import InputDataError, ProductLayoutError
+from benpipe.grid import patch_side_px
+from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the bytes or the set of exported files change.
+ALGORITHM_VERSION = 1
+
+Writer = Literal["template", "rasterio"]
+
+_TAG_STRIP_OFFSETS = 273
+_TAG_STRIP_BYTE_COUNTS = 279
+_TAG_MODEL_TIEPOINT = 33922
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 11: 4, 12: 8, 16: 8}
+
+
+class BandSource(Protocol):
+    """What the export needs from an L2A product (``benpipe.l2a.reader``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def epsg(self) -> int: ...
+    @property
+    def ulx(self) -> float: ...
+    @property
+    def uly(self) -> float: ...
+    @property
+    def tile_side_m(self) -> float: ...
+    def read_band(self, band: str) -> npt.NDArray[np.uint16]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """Counts of one product's export; ``to_manifest()`` gives its JSON form."""
+
+    product: str
+    tile_dir: str
+    out_dir: Path
+    patches_on_grid: int
+    patches_exported: int
+    files_written: int
+    skipped: dict[str, int]
+    skipped_patches: dict[str, list[str]]
+    writer: Writer
+    patch_side_m: int
+    bands: tuple[str, ...] = BANDS
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def to_manifest(self) -> dict[str, Any]:
+        """Deterministic manifest (no timings, no absolute paths)."""
+        return {
+            "product": self.product,
+            "tile_dir": self.tile_dir,
+            "algorithm_version": ALGORITHM_VERSION,
+            "patch_side_m": self.patch_side_m,
+            "bands": list(self.bands),
+            "patches_on_grid": self.patches_on_grid,
+            "patches_exported": self.patches_exported,
+            "files_written": self.files_written,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_patches": {
+                reason: sorted(ids)
+                for reason, ids in sorted(self.skipped_patches.items())
+            },
+            "writer": self.writer,
+        }
+
+
+# --------------------------------------------------------------------- GeoTIFF
+def _gtiff_profile(
+    *, epsg: int, side_px: int, res_m: float, left: float, top: float
+) -> dict[str, Any]:
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    return {
+        "driver": "GTiff",
+        "width": side_px,
+        "height": side_px,
+        "count": 1,
+        "dtype": "uint16",
+        "crs": CRS.from_epsg(epsg),
+        "transform": Affine(res_m, 0.0, left, 0.0, -res_m, top),
+        "nodata": 0,
+    }
+
+
+def write_band_gdal(
+    path: Path,
+    data: npt.NDArray[np.uint16],
+    *,
+    epsg: int,
+    res_m: float,
+    left: float,
+    top: float,
+) -> None:
+    """Write one patch band with rasterio/GDAL (the reference writer's settings)."""
+    import rasterio
+
+    profile = _gtiff_profile(
+        epsg=epsg, side_px=data.shape[0], res_m=res_m, left=left, top=top
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+
+
+def gdal_band_bytes(
+    data: npt.NDArray[np.uint16], *, epsg: int, res_m: float, left: float, top: float
+) -> bytes:
+    """The bytes GDAL writes for one patch band (in memory)."""
+    from rasterio.io import MemoryFile
+
+    profile = _gtiff_profile(
+        epsg=epsg, side_px=data.shape[0], res_m=res_m, left=left, top=top
+    )
+    with MemoryFile() as memfile:
+        with memfile.open(**profile) as dst:
+            dst.write(data, 1)
+        return bytes(memfile.read())
+
+
+class TemplateError(ProductLayoutError):
+    """GDAL's output does not have the layout the byte template relies on."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeoTiffTemplate:
+    """GDAL's uncompressed single-band GeoTIFF as header + pixels + trailer."""
+
+    header: bytes
+    trailer: bytes
+    tiepoint_offset: int
+    side_px: int
+
+    @classmethod
+    def from_gdal(cls, *, epsg: int, side_px: int, res_m: float) -> GeoTiffTemplate:
+        """Build from a GDAL probe and verify it against a second probe."""
+        rng = np.random.default_rng(side_px)
+        probe = rng.integers(1, 65535, (side_px, side_px), dtype=np.uint16)
+        origin = (600_000.0, 5_000_040.0)
+        raw = gdal_band_bytes(
+            probe, epsg=epsg, res_m=res_m, left=origin[0], top=origin[1]
+        )
+        template = cls._parse(raw, side_px=side_px, origin=origin)
+        check = rng.integers(0, 65535, (side_px, side_px), dtype=np.uint16)
+        check[0, :] = 0
+        left, top = 412_345.0, 4_987_650.0
+        expected = gdal_band_bytes(check, epsg=epsg, res_m=res_m, left=left, top=top)
+        if template.render(check, left=left, top=top) != expected:
+            raise TemplateError(
+                f"GDAL's GeoTIFF for EPSG:{epsg}, {side_px} px differs from the byte "
+                "template in more than the tie point and pixels; using rasterio"
+            )
+        return template
+
+    @classmethod
+    def _parse(
+        cls, raw: bytes, *, side_px: int, origin: tuple[float, float]
+    ) -> GeoTiffTemplate:
+        if raw[:4] != b"II*\x00":
+            raise TemplateError("GDAL did not write a little-endian classic TIFF")
+        (ifd,) = struct.unpack_from("<I", raw, 4)
+        (count,) = struct.unpack_from("<H", raw, ifd)
+        tags: dict[int, tuple[int, int, int]] = {}
+        for i in range(count):
+            tag, typ, n, value = struct.unpack_from("<HHII", raw, ifd + 2 + 12 * i)
+            tags[tag] = (typ, n, value)
+
+        def values(tag: int) -> list[int]:
+            typ, n, value = tags[tag]
+            code = {3: "H", 4: "I"}.get(typ)
+            if code is None:
+                raise TemplateError(f"TIFF tag {tag} has unexpected type {typ}")
+            size = _TIFF_TYPE_SIZES[typ] * n
+            if size <= 4:
+                return list(struct.unpack_from(f"<{n}{code}", struct.pack("<I", value)))
+            return list(struct.unpack_from(f"<{n}{code}", raw, value))
+
+        try:
+            offsets = values(_TAG_STRIP_OFFSETS)
+            counts = values(_TAG_STRIP_BYTE_COUNTS)
+            tie_typ, tie_n, tie_offset = tags[_TAG_MODEL_TIEPOINT]
+        except KeyError as exc:
+            raise TemplateError(f"GDAL's GeoTIFF lacks TIFF tag {exc}") from exc
+        start = offsets[0]
+        data_size = side_px * side_px * 2
+        contiguous = all(
+            off == start + sum(counts[:i]) for i, off in enumerate(offsets)
+        )
+        if not contiguous or sum(counts) != data_size:
+            raise TemplateError("GDAL's strips are not one contiguous pixel block")
+        if tie_typ != 12 or tie_n != 6:
+            raise TemplateError("GDAL's ModelTiepoint is not 6 doubles")
+        tie = struct.unpack_from("<6d", raw, tie_offset)
+        if tie[3:5] != origin:
+            raise TemplateError("GDAL's ModelTiepoint does not hold the origin")
+        return cls(
+            header=raw[:start],
+            trailer=raw[start + data_size :],
+            tiepoint_offset=tie_offset + 24,
+            side_px=side_px,
+        )
+
+    def render(self, data: npt.NDArray[np.uint16], *, left: float, top: float) -> bytes:
+        """File bytes for one patch band with upper-left corner (left, top)."""
+        header = bytearray(self.header)
+        struct.pack_into("<2d", header, self.tiepoint_offset, left, top)
+        pixels = np.ascontiguousarray(data, dtype="<u2").tobytes()
+        return bytes(header) + pixels + self.trailer
+
+
+def _write_file(path: Path, payload: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(payload)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------- arrays
+def _patch_blocks(
+    band: npt.NDArray[np.uint16], *, side_px: int, n: int
+) -> npt.NDArray[np.uint16]:
+    """(row, col, y, x) view-copy of the complete patches of a band."""
+    cut = band[: n * side_px, : n * side_px]
+    return np.ascontiguousarray(
+        cut.reshape(n, side_px, n, side_px).transpose(0, 2, 1, 3)
+    )
+
+
+def _nodata_mask(blocks: npt.NDArray[np.uint16]) -> npt.NDArray[np.bool_]:
+    """(row, col) → True where the patch window holds a 0 pixel."""
+    return np.asarray(blocks.min(axis=(2, 3)) == 0)
+
+
+# --------------------------------------------------------------------- export
+def export_patches(
+    l2a_safe: Path,
+    out_dir: Path,
+    *,
+    patch_side_m: int = 1200,
+    patches: Iterable[str] | None = None,
+    manifest_path: Path | None = None,
+    threads: int = 2,
+    writer: Writer = "template",
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportResult:
+    """Export every valid patch of an L2A product as 12 GeoTIFFs.
+
+    ``out_dir`` receives ``<tile_dir>/<patch>/<patch>_<band>.tif``; it is
+    built in a temporary sibling and renamed at the end.  ``patches``, when
+    given, restricts the export to these patch ids (of this product).
+    """
+    from benpipe.l2a.reader import open_l2a
+
+    product = open_l2a(l2a_safe)
+    return export_product(
+        product,
+        out_dir,
+        patch_side_m=patch_side_m,
+        patches=patches,
+        manifest_path=manifest_path,
+        threads=threads,
+        writer=writer,
+        progress=progress,
+    )
+
+
+def export_product(
+    product: BandSource,
+    out_dir: Path,
+    *,
+    patch_side_m: int = 1200,
+    patches: Iterable[str] | None = None,
+    manifest_path: Path | None = None,
+    threads: int = 2,
+    writer: Writer = "template",
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportResult:
+    """:func:`export_patches` on an opened product (any :class:`BandSource`)."""
+    import rasterio
+
+    started = time.monotonic()
+    name = product.name
+    tile_dir = tile_dir_for(name)
+    n = int(product.tile_side_m // patch_side_m)
+    if n < 1:
+        raise ProductLayoutError(
+            f"{name}: tile side {product.tile_side_m} m is smaller than one "
+            f"{patch_side_m} m patch"
+        )
+    ids = [[patch_name(name, col=col, row=row) for col in range(n)] for row in range(n)]
+    wanted = np.ones((n, n), dtype=bool)
+    if patches is not None:
+        wanted[:] = False
+        index = {ids[r][c]: (r, c) for r in range(n) for c in range(n)}
+        unknown = []
+        for pid in patches:
+            if pid in index:
+                wanted[index[pid]] = True
+            else:
+                unknown.append(pid)
+        if unknown:
+            raise InputDataError(
+                f"{len(unknown)} listed patch id(s) are not on the grid of {name} "
+                f"(first: {sorted(unknown)[:5]}); pass only this product's patches"
+            )
+
+    # ---- decode every band once, cut into blocks, accumulate nodata
+    blocks: dict[str, npt.NDArray[np.uint16]] = {}
+    nodata = np.zeros((n, n), dtype=bool)
+
+    def load(band: str) -> tuple[str, npt.NDArray[np.uint16]]:
+        res_m = BAND_RESOLUTION_M[band]
+        side_px = patch_side_px(patch_side_m, res_m)
+        data = product.read_band(band)
+        expected = int(round(product.tile_side_m / res_m))
+        if data.ndim != 2 or data.shape != (expected, expected):
+            raise ProductLayoutError(
+                f"{name}: band {band} has shape {data.shape}, expected "
+                f"({expected}, {expected}) for a {product.tile_side_m} m tile at "
+                f"{res_m} m; the L2A product is incomplete or corrupt"
+            )
+        if data.dtype != np.uint16:
+            raise ProductLayoutError(
+                f"{name}: band {band} has dtype {data.dtype}, expected uint16"
+            )
+        return band, _patch_blocks(data, side_px=side_px, n=n)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for band, band_blocks in pool.map(load, BANDS):
+            blocks[band] = band_blocks
+            nodata |= _nodata_mask(band_blocks)
+    decoded = time.monotonic()
+
+    valid = wanted & ~nodata
+    skipped_patches = {
+        "nodata": [
+            ids[r][c] for r, c in zip(*np.nonzero(wanted & nodata), strict=True)
+        ],
+    }
+    if patches is not None:
+        skipped_patches["not_listed"] = [
+            ids[r][c] for r, c in zip(*np.nonzero(~wanted), strict=True)
+        ]
+        listed_invalid = skipped_patches["nodata"]
+        if listed_invalid:
+            logger.warning(
+                "%s: %d listed patch(es) hold nodata pixels and are skipped (first: %s)",
+                name,
+                len(listed_invalid),
+                listed_invalid[:3],
+            )
+    todo = [(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)]
+
+    # ---- write
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp")
+    if tmp_dir.exists():
+        shutil.rmtree(tmp_dir)
+    if out_dir.exists():
+        raise InputDataError(
+            f"export directory {out_dir} already exists; delete it to re-export"
+        )
+    (tmp_dir / tile_dir).mkdir(parents=True)
+
+    res = {band: float(BAND_RESOLUTION_M[band]) for band in BANDS}
+    templates: dict[str, GeoTiffTemplate] = {}
+    used_writer: Writer = writer
+    if writer == "template":
+        by_grid: dict[tuple[int, float], GeoTiffTemplate] = {}
+        try:
+            for band in BANDS:
+                grid_key = (patch_side_px(patch_side_m, res[band]), res[band])
+                if grid_key not in by_grid:
+                    by_grid[grid_key] = GeoTiffTemplate.from_gdal(
+                        epsg=product.epsg, side_px=grid_key[0], res_m=grid_key[1]
+                    )
+                templates[band] = by_grid[grid_key]
+        except TemplateError as exc:
+            logger.warning("%s", exc)
+            used_writer = "rasterio"
+
+    def write_patch(rc: tuple[int, int]) -> None:
+        r, c = rc
+        pid = ids[r][c]
+        left = product.ulx + c * patch_side_m
+        top = product.uly - r * patch_side_m
+        patch_dir = tmp_dir / tile_dir / pid
+        patch_dir.mkdir()
+        for band in BANDS:
+            path = patch_dir / f"{pid}_{band}.tif"
+            data = blocks[band][r, c]
+            if used_writer == "template":
+                _write_file(path, templates[band].render(data, left=left, top=top))
+            else:
+                write_band_gdal(
+                    path, data, epsg=product.epsg, res_m=res[band], left=left, top=top
+                )
+
+    total = len(todo)
+    with rasterio.Env(), ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for done, _ in enumerate(pool.map(write_patch, todo), start=1):
+            if progress is not None and (done % 100 == 0 or done == total):
+                progress(done, total)
+    if progress is not None and total == 0:
+        progress(0, 0)
+    os.replace(tmp_dir, out_dir)
+    written = time.monotonic()
+
+    skipped = {reason: len(ids_) for reason, ids_ in skipped_patches.items()}
+    result = ExportResult(
+        product=name,
+        tile_dir=tile_dir,
+        out_dir=out_dir,
+        patches_on_grid=n * n,
+        patches_exported=total,
+        files_written=total * len(BANDS),
+        skipped=skipped,
+        skipped_patches=skipped_patches,
+        writer=used_writer,
+        patch_side_m=patch_side_m,
+        timings_s={"decode": decoded - started, "write": written - decoded},
+    )
+    if manifest_path is not None:
+        write_json_atomic(manifest_path, result.to_manifest())
+    logger.info(
+        "%s: exported %d of %d patches (%d files, writer %s, skipped %s) "
+        "in %.1f s decode + %.1f s write; algorithm version %d",
+        name,
+        total,
+        n * n,
+        result.files_written,
+        used_writer,
+        skipped,
+        decoded - started,
+        written - decoded,
+        ALGORITHM_VERSION,
+    )
+    return result
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write sorted, indented JSON to ``path`` via a temporary sibling."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(
+        json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    os.replace(tmp, path)

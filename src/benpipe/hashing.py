@@ -1,0 +1,405 @@
+"""Hash lists of the dataset trees in the reference ``tiff-hasher`` format.
+
+REFERENCE-PIPELINE.md §7.2: every ``.tif``/``.tiff`` file under a root is
+keyed by its *stem* (basename without extension; directories are ignored), the
+rows ``name,hash-sha256`` are sorted by name and written as a CSV with a header
+and LF line ends, and ``<csv>.sha256`` holds the sha256 hex of the CSV bytes
+(64 characters, no newline, no file name).  Duplicate stems are an error.
+
+Hashing is streaming (a fixed read buffer per worker, so memory stays flat
+whatever the file sizes) and parallel (a thread pool: ``hashlib`` and file
+reads release the GIL).  The tree is walked in sorted order and rows are
+written as they arrive; for the reference layout the stems come out sorted,
+so even 6.6 M rows never sit in memory.  Any other layout falls back to an
+in-memory sort.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from benpipe.errors import InputDataError
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the bytes of any hash file change for the same inputs.
+ALGORITHM_VERSION = 1
+
+#: Read size per ``readinto`` call; one buffer per worker thread.
+CHUNK_SIZE = 1 << 20
+#: Files per task handed to the pool (amortises scheduling over small files).
+BATCH_FILES = 64
+#: Suffixes the reference hasher picks up (case-sensitive, as ``fd``).
+TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
+#: The header of a hash CSV.
+HASH_CSV_HEADER = ("name", "hash-sha256")
+#: The header of the metadata hash CSV.
+METADATA_CSV_HEADER = ("name", "hash-sha256", "md5")
+#: The dataset files hashed into ``metadata_hashes.csv``.
+METADATA_FILES: tuple[str, ...] = (
+    "metadata.parquet",
+    "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+)
+
+ProgressCallback = Callable[[int, int], None]
+
+_local = threading.local()
+
+
+@dataclass(frozen=True, slots=True)
+class HashListResult:
+    """One written hash list: where it is, its digest, rows and bytes hashed."""
+
+    csv_path: Path
+    digest_path: Path
+    digest: str
+    rows: int
+    bytes_hashed: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileHashes:
+    """sha256 and md5 of one file."""
+
+    name: str
+    sha256: str
+    md5: str
+    size: int
+
+
+# ---------------------------------------------------------------- helpers
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _buffer() -> memoryview:
+    buf: memoryview | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = memoryview(bytearray(CHUNK_SIZE))
+        _local.buf = buf
+    return buf
+
+
+def digest_file(path: Path, *algorithms: str) -> tuple[list[str], int]:
+    """Hex digests of ``path`` for each algorithm, and its size in bytes.
+
+    Streams with a fixed per-thread buffer of :data:`CHUNK_SIZE` bytes.
+    """
+    hashers = [hashlib.new(name) for name in algorithms or ("sha256",)]
+    buf = _buffer()
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            n = handle.readinto(buf)
+            if not n:
+                break
+            size += n
+            chunk = buf[:n]
+            for hasher in hashers:
+                hasher.update(chunk)
+    return [hasher.hexdigest() for hasher in hashers], size
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 hex of one file (streaming)."""
+    return digest_file(path, "sha256")[0][0]
+
+
+def file_hashes(path: Path) -> FileHashes:
+    """sha256 and md5 of one file in a single read."""
+    (sha, md5), size = digest_file(path, "sha256", "md5")
+    return FileHashes(name=path.name, sha256=sha, md5=md5, size=size)
+
+
+def _sort_key(entry: os.DirEntry[str]) -> bytes:
+    # A directory sorts as "name/" so the walk yields full paths in bytewise
+    # order (what `sort` on a path list gives), not per-level order.
+    name = entry.name + ("/" if entry.is_dir() else "")
+    return os.fsencode(name)
+
+
+def iter_sorted_files(
+    root: Path, *, suffixes: Sequence[str] | None = None
+) -> Iterator[Path]:
+    """Yield the files under ``root`` in bytewise order of their full paths.
+
+    Symlinks to files and directories are followed (the reference's ``fd
+    --follow``).  With ``suffixes``, only names ending in one of them.
+    """
+    stack: list[Iterator[os.DirEntry[str]]] = []
+    with os.scandir(root) as it:
+        stack.append(iter(sorted(it, key=_sort_key)))
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        if entry.is_dir():
+            with os.scandir(entry.path) as it:
+                stack.append(iter(sorted(it, key=_sort_key)))
+        elif entry.is_file():
+            if suffixes is None or entry.name.endswith(tuple(suffixes)):
+                yield Path(entry.path)
+
+
+def _hash_batch(paths: list[Path]) -> list[tuple[str, int]]:
+    out = []
+    for path in paths:
+        (digest,), size = digest_file(path, "sha256")
+        out.append((digest, size))
+    return out
+
+
+def _batched(items: Iterable[Path], size: int) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def hash_paths(
+    paths: Iterable[Path], *, workers: int = 2, batch_files: int = BATCH_FILES
+) -> Iterator[tuple[Path, str, int]]:
+    """Yield ``(path, sha256 hex, size)`` for each path, in input order.
+
+    ``workers`` threads hash batches of ``batch_files`` files; at most
+    ``4 × workers`` batches are in flight, so memory is bounded for any
+    number of paths.
+    """
+    workers = max(1, workers)
+    if workers == 1:
+        for batch in _batched(paths, batch_files):
+            for path, (digest, size) in zip(batch, _hash_batch(batch), strict=True):
+                yield path, digest, size
+        return
+    window = 4 * workers
+    pending: list[tuple[list[Path], Future[list[tuple[str, int]]]]] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
+        for batch in _batched(paths, batch_files):
+            pending.append((batch, pool.submit(_hash_batch, batch)))
+            if len(pending) >= window:
+                done_batch, future = pending.pop(0)
+                for path, (digest, size) in zip(done_batch, future.result(), strict=True):
+                    yield path, digest, size
+        for done_batch, future in pending:
+            for path, (digest, size) in zip(done_batch, future.result(), strict=True):
+                yield path, digest, size
+
+
+# ---------------------------------------------------------------- hash lists
+def render_hash_csv(rows: Iterable[tuple[str, str]]) -> bytes:
+    """The CSV bytes of ``name,hash-sha256`` rows (caller sorts), LF line ends."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HASH_CSV_HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def read_hash_csv(path: Path) -> dict[str, str]:
+    """Read a ``name,hash-sha256`` CSV into ``{name: hash}``."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(header[:2]) != HASH_CSV_HEADER:
+            raise InputDataError(
+                f"{path} is not a hash list: expected header "
+                f"{','.join(HASH_CSV_HEADER)!r}, found {header!r}"
+            )
+        return {row[0]: row[1] for row in reader if row}
+
+
+def _duplicates_error(csv_path: Path, root: Path, dups: list[str], n: int) -> None:
+    shown = ", ".join(dups[:10])
+    more = f" and {n - 10} more" if n > 10 else ""
+    raise InputDataError(
+        f"{n} file stem(s) occur more than once under {root}: {shown}{more}. "
+        f"The hash list {csv_path.name} is keyed by stem (as the reference "
+        "tiff-hasher); remove or rename the duplicated files and rerun"
+    )
+
+
+def write_tree_hashes(
+    root: Path,
+    out_csv: Path,
+    *,
+    workers: int = 2,
+    suffixes: Sequence[str] = TIFF_SUFFIXES,
+    progress: ProgressCallback | None = None,
+) -> HashListResult:
+    """Hash every matching file under ``root`` into ``out_csv`` and its digest.
+
+    Writes ``out_csv`` and ``out_csv + '.sha256'`` atomically.  Raises
+    :class:`InputDataError` naming the duplicated stems if a stem occurs
+    twice (no CSV is written then), or if ``root`` is not a directory.
+    """
+    if not root.is_dir():
+        raise InputDataError(
+            f"cannot hash {root}: not a directory; build the dataset "
+            "(rule finalize_dataset) first"
+        )
+    digest_path = out_csv.with_name(out_csv.name + ".sha256")
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=out_csv.parent, prefix=f".{out_csv.name}.", suffix=".tmp"
+    )
+    tmp = Path(tmp_name)
+    try:
+        rows = 0
+        total_bytes = 0
+        in_order = True
+        last: str | None = None
+        dups: list[str] = []
+        n_dups = 0
+        csv_hash = hashlib.sha256()
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            header = ",".join(HASH_CSV_HEADER) + "\n"
+            handle.write(header)
+            csv_hash.update(header.encode())
+            for path, digest, size in hash_paths(
+                iter_sorted_files(root, suffixes=suffixes), workers=workers
+            ):
+                name = path.name.rsplit(".", 1)[0]
+                if last is not None:
+                    if name == last:
+                        n_dups += 1
+                        if len(dups) < 10:
+                            dups.append(name)
+                    elif name < last:
+                        in_order = False
+                last = name if last is None or name > last else last
+                line = f"{name},{digest}\n"
+                handle.write(line)
+                csv_hash.update(line.encode("utf-8"))
+                rows += 1
+                total_bytes += size
+                if progress is not None and rows % 1000 == 0:
+                    progress(total_bytes, 0)
+        if not in_order:
+            # Unusual layout: stems do not follow path order; sort in memory.
+            with tmp.open(newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                next(reader)
+                all_rows = sorted((r[0], r[1]) for r in reader)
+            names = [r[0] for r in all_rows]
+            dup_set = sorted({a for a, b in zip(names, names[1:], strict=False) if a == b})
+            n_dups = sum(1 for a, b in zip(names, names[1:], strict=False) if a == b)
+            dups = dup_set
+            data = render_hash_csv(all_rows)
+            tmp.write_bytes(data)
+            csv_hash = hashlib.sha256(data)
+        if n_dups:
+            _duplicates_error(out_csv, root, dups, n_dups)
+        digest = csv_hash.hexdigest()
+        os.replace(tmp, out_csv)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    atomic_write_bytes(digest_path, digest.encode("ascii"))
+    if progress is not None:
+        progress(total_bytes, total_bytes)
+    logger.info(
+        "hashed %d files (%.1f MB) under %s -> %s (sha256 %s)",
+        rows,
+        total_bytes / 1e6,
+        root,
+        out_csv,
+        digest,
+    )
+    if rows == 0:
+        logger.warning("no %s files under %s", "/".join(suffixes), root)
+    return HashListResult(out_csv, digest_path, digest, rows, total_bytes)
+
+
+def write_metadata_hashes(paths: Sequence[Path], out_csv: Path) -> list[FileHashes]:
+    """Write ``name,hash-sha256,md5`` rows (by file name, sorted) to ``out_csv``."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise InputDataError(
+            f"metadata file(s) missing: {', '.join(missing)}; build the dataset "
+            "(rule finalize_dataset) first"
+        )
+    rows = sorted((file_hashes(p) for p in paths), key=lambda r: r.name)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(METADATA_CSV_HEADER)
+    writer.writerows((r.name, r.sha256, r.md5) for r in rows)
+    atomic_write_bytes(out_csv, out.getvalue().encode("utf-8"))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class HashOutputsResult:
+    """The hash lists written by :func:`hash_outputs`."""
+
+    patches: HashListResult
+    reference_maps: HashListResult
+    s1: HashListResult
+    metadata: list[FileHashes]
+
+
+def hash_outputs(
+    dataset_dir: Path,
+    *,
+    patch_csv: Path,
+    reference_maps_csv: Path,
+    s1_csv: Path,
+    metadata_csv: Path,
+    workers: int = 2,
+    progress_factory: Callable[[str], ProgressCallback] | None = None,
+) -> HashOutputsResult:
+    """Hash the S2 patches, reference maps, S1 patches and metadata parquets.
+
+    ``dataset_dir`` has the reference layout (``BigEarthNet-S2/``,
+    ``Reference_Maps/``, ``BigEarthNet-S1/``, the two parquets).
+    """
+
+    def progress(what: str) -> ProgressCallback | None:
+        return progress_factory(what) if progress_factory else None
+
+    patches = write_tree_hashes(
+        dataset_dir / "BigEarthNet-S2",
+        patch_csv,
+        workers=workers,
+        progress=progress("S2 bytes hashed"),
+    )
+    maps = write_tree_hashes(
+        dataset_dir / "Reference_Maps",
+        reference_maps_csv,
+        workers=workers,
+        progress=progress("reference-map bytes hashed"),
+    )
+    s1 = write_tree_hashes(
+        dataset_dir / "BigEarthNet-S1",
+        s1_csv,
+        workers=workers,
+        progress=progress("S1 bytes hashed"),
+    )
+    metadata = write_metadata_hashes(
+        [dataset_dir / name for name in METADATA_FILES], metadata_csv
+    )
+    return HashOutputsResult(patches, maps, s1, metadata)
