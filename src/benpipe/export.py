@@ -403,6 +403,8 @@ def export_product(
     tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp")
     if tmp_dir.exists():
         shutil.rmtree(tmp_dir)
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()  # an empty folder pre-created by a scheduler
     if out_dir.exists():
         raise InputDataError(
             f"export directory {out_dir} already exists; delete it to re-export"

@@ -21,12 +21,15 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+import click
 
 from benpipe.errors import InputDataError
 
@@ -78,16 +81,27 @@ class FileHashes:
 
 
 # ---------------------------------------------------------------- helpers
+def temp_sibling(path: Path) -> Path:
+    """A fresh temporary name next to ``path`` (same filesystem, hidden)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def open_temp_sibling(path: Path) -> tuple[Path, BinaryIO]:
+    """Create and open (``xb``, umask-respecting mode) a temp sibling of ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(path)
+    return tmp, open(tmp, "xb")  # noqa: SIM115 (the caller closes it)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary sibling and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp, handle = open_temp_sibling(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with handle:
             handle.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -156,9 +170,10 @@ def iter_sorted_files(
         if entry.is_dir():
             with os.scandir(entry.path) as it:
                 stack.append(iter(sorted(it, key=_sort_key)))
-        elif entry.is_file():
-            if suffixes is None or entry.name.endswith(tuple(suffixes)):
-                yield Path(entry.path)
+        elif entry.is_file() and (
+            suffixes is None or entry.name.endswith(tuple(suffixes))
+        ):
+            yield Path(entry.path)
 
 
 def _hash_batch(paths: list[Path]) -> list[tuple[str, int]]:
@@ -202,7 +217,9 @@ def hash_paths(
             pending.append((batch, pool.submit(_hash_batch, batch)))
             if len(pending) >= window:
                 done_batch, future = pending.pop(0)
-                for path, (digest, size) in zip(done_batch, future.result(), strict=True):
+                for path, (digest, size) in zip(
+                    done_batch, future.result(), strict=True
+                ):
                     yield path, digest, size
         for done_batch, future in pending:
             for path, (digest, size) in zip(done_batch, future.result(), strict=True):
@@ -230,6 +247,12 @@ def read_hash_csv(path: Path) -> dict[str, str]:
                 f"{','.join(HASH_CSV_HEADER)!r}, found {header!r}"
             )
         return {row[0]: row[1] for row in reader if row}
+
+
+def _csv_line(name: str, digest: str) -> str:
+    if any(c in name for c in ',"\r\n'):
+        name = '"' + name.replace('"', '""') + '"'
+    return f"{name},{digest}\n"
 
 
 def _duplicates_error(csv_path: Path, root: Path, dups: list[str], n: int) -> None:
@@ -262,11 +285,7 @@ def write_tree_hashes(
             "(rule finalize_dataset) first"
         )
     digest_path = out_csv.with_name(out_csv.name + ".sha256")
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=out_csv.parent, prefix=f".{out_csv.name}.", suffix=".tmp"
-    )
-    tmp = Path(tmp_name)
+    tmp, raw = open_temp_sibling(out_csv)
     try:
         rows = 0
         total_bytes = 0
@@ -275,8 +294,7 @@ def write_tree_hashes(
         dups: list[str] = []
         n_dups = 0
         csv_hash = hashlib.sha256()
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
+        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
             header = ",".join(HASH_CSV_HEADER) + "\n"
             handle.write(header)
             csv_hash.update(header.encode())
@@ -292,7 +310,7 @@ def write_tree_hashes(
                     elif name < last:
                         in_order = False
                 last = name if last is None or name > last else last
-                line = f"{name},{digest}\n"
+                line = _csv_line(name, digest)
                 handle.write(line)
                 csv_hash.update(line.encode("utf-8"))
                 rows += 1
@@ -306,7 +324,9 @@ def write_tree_hashes(
                 next(reader)
                 all_rows = sorted((r[0], r[1]) for r in reader)
             names = [r[0] for r in all_rows]
-            dup_set = sorted({a for a, b in zip(names, names[1:], strict=False) if a == b})
+            dup_set = sorted(
+                {a for a, b in zip(names, names[1:], strict=False) if a == b}
+            )
             n_dups = sum(1 for a, b in zip(names, names[1:], strict=False) if a == b)
             dups = dup_set
             data = render_hash_csv(all_rows)
@@ -378,6 +398,13 @@ def hash_outputs(
     ``Reference_Maps/``, ``BigEarthNet-S1/``, the two parquets).
     """
 
+    logger.info(
+        "hash_outputs (ALGORITHM_VERSION %d) of %s with %d worker(s)",
+        ALGORITHM_VERSION,
+        dataset_dir,
+        workers,
+    )
+
     def progress(what: str) -> ProgressCallback | None:
         return progress_factory(what) if progress_factory else None
 
@@ -403,3 +430,31 @@ def hash_outputs(
         [dataset_dir / name for name in METADATA_FILES], metadata_csv
     )
     return HashOutputsResult(patches, maps, s1, metadata)
+
+
+@click.command("hash-tree")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_CSV.")
+def hash_tree_command(root: Path, out_csv: Path, workers: int, overwrite: bool) -> None:
+    """Hash every .tif/.tiff under ROOT into OUT_CSV (+ OUT_CSV.sha256).
+
+    The reference tiff-hasher format: name (file stem),hash-sha256, sorted.
+
+    Examples:
+
+        benpipe hash-tree results/dataset/BigEarthNet-S2 /tmp/patch_hashes.csv
+    """
+    if out_csv.exists() and not overwrite:
+        raise click.BadParameter(
+            f"{out_csv} exists; pass --overwrite to replace it", param_hint="OUT_CSV"
+        )
+    from benpipe.log import Progress
+
+    progress = Progress("bytes hashed", unit="B", unit_scale=True)
+    try:
+        result = write_tree_hashes(root, out_csv, workers=workers, progress=progress)
+    finally:
+        progress.close()
+    click.echo(f"{result.rows} files, sha256 of {out_csv.name}: {result.digest}")

@@ -63,7 +63,7 @@ def derive_l1c_names(csv_path: Path) -> list[str]:
     The file has no header and three columns: v1 patch, L1C name with
     ``.SAFE``, old SciHub link.  Every name is validated.
     """
-    names: set[str] = set()
+    first_line: dict[str, int] = {}
     rows = 0
     with _open_text(Path(csv_path)) as handle:
         for line_no, row in enumerate(csv.reader(handle), start=1):
@@ -75,22 +75,25 @@ def derive_l1c_names(csv_path: Path) -> list[str]:
                     f"L1C name.SAFE, link), found {len(row)}: {row!r}; is this "
                     "BigEarthNet v1 tile_names_and_links.csv?"
                 )
-            tile = row[1].strip()
-            if not tile.endswith(".SAFE"):
-                raise InputDataError(
-                    f"{csv_path} line {line_no}: L1C name {tile!r} lacks the "
-                    "'.SAFE' suffix of the v1 tile_names_and_links.csv format"
-                )
-            try:
-                parsed = parse_product_name(tile.removesuffix(".SAFE"))
-            except NamingError as exc:
-                raise InputDataError(f"{csv_path} line {line_no}: {exc}") from exc
-            if parsed.level != "L1C":
-                raise InputDataError(
-                    f"{csv_path} line {line_no}: {tile} is not an L1C product"
-                )
-            names.add(tile)
+            first_line.setdefault(row[1], line_no)
             rows += 1
+    names: set[str] = set()
+    for raw, line_no in first_line.items():
+        tile = raw.strip()
+        if not tile.endswith(".SAFE"):
+            raise InputDataError(
+                f"{csv_path} line {line_no}: L1C name {tile!r} lacks the "
+                "'.SAFE' suffix of the v1 tile_names_and_links.csv format"
+            )
+        try:
+            parsed = parse_product_name(tile.removesuffix(".SAFE"))
+        except NamingError as exc:
+            raise InputDataError(f"{csv_path} line {line_no}: {exc}") from exc
+        if parsed.level != "L1C":
+            raise InputDataError(
+                f"{csv_path} line {line_no}: {tile} is not an L1C product"
+            )
+        names.add(tile)
     if not names:
         raise InputDataError(f"{csv_path} holds no rows; expected v1 patch rows")
     logger.info("%d rows, %d unique L1C products in %s", rows, len(names), csv_path)
@@ -308,7 +311,9 @@ def hash_zip(path: Path) -> ZipHashes:
     )
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+def _write_csv(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
+) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

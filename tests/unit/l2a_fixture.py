@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
-from rasterio.transform import from_origin
 
 from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, parse_product_name
 
@@ -32,8 +32,8 @@ PASSED_ALL = {
 _SURFACES = {
     "veg": dict(B01=1300, B02=900, B03=800, B04=500, B05=1000, B06=2300, B07=2800,
                 B08=3000, B8A=3100, B09=900, B10=20, B11=1700, B12=900),
-    "water": dict(B01=1200, B02=900, B03=700, B04=500, B05=450, B06=400, B07=380,
-                  B08=350, B8A=330, B09=200, B10=10, B11=200, B12=150),
+    "water": dict(B01=1200, B02=900, B03=800, B04=700, B05=450, B06=300, B07=250,
+                  B08=200, B8A=180, B09=150, B10=10, B11=120, B12=100),
     "cloud": dict(B01=5000, B02=5200, B03=5100, B04=5300, B05=5400, B06=5500,
                   B07=5500, B08=5600, B8A=5600, B09=2500, B10=900, B11=3500,
                   B12=2800),
@@ -48,7 +48,7 @@ def _band_array(band: str, side_px_10m: int, rng: np.random.Generator) -> np.nda
     base = np.full((n, n), _SURFACES["veg"][band], dtype=np.int32)
     base[(frac_c < 0.3)] = _SURFACES["water"][band]
     base[(frac_r < 0.25) & (frac_c > 0.6)] = _SURFACES["cloud"][band]
-    data = base + rng.integers(0, 200, size=(n, n)) + 150  # haze-like offset
+    data = base + rng.integers(0, 50, size=(n, n)) + 150  # haze-like offset
     # nodata corner (all bands): lower-right 1/6 x 1/6 of the tile
     data[(frac_r >= 5 / 6) & (frac_c >= 5 / 6)] = 0
     if band == "B05":
@@ -62,7 +62,7 @@ def _write_jp2(path: Path, data: np.ndarray, *, epsg: int, ulx: float, uly: floa
     with rasterio.open(
         path, "w", driver="JP2OpenJPEG", width=data.shape[1], height=data.shape[0],
         count=1, dtype="uint16", crs=CRS.from_epsg(epsg),
-        transform=from_origin(ulx, uly, res_m, res_m), REVERSIBLE="YES", QUALITY="100",
+        transform=Affine(res_m, 0.0, ulx, 0.0, -res_m, uly), REVERSIBLE="YES", QUALITY="100",
     ) as dst:  # fmt: skip
         dst.write(data, 1)
 
@@ -77,10 +77,14 @@ def _mtd_msil1c(name: str, checks: dict[str, str], *, radio_offset: bool) -> str
     )
     offsets = ""
     if radio_offset:
-        offsets = "<Radiometric_Offset_List>" + "".join(
-            f'<RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>'
-            for i in range(13)
-        ) + "</Radiometric_Offset_List>"
+        offsets = (
+            "<Radiometric_Offset_List>"
+            + "".join(
+                f'<RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>'
+                for i in range(13)
+            )
+            + "</Radiometric_Offset_List>"
+        )
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <n1:Level-1C_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd">
   <n1:General_Info>

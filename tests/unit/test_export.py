@@ -65,7 +65,10 @@ def test_exports_every_valid_patch_with_reference_layout(tmp_path):
     assert [p.name for p in out.iterdir()] == [TILE_DIR]
     patch_dirs = sorted(p.name for p in (out / TILE_DIR).iterdir())
     expected = sorted(
-        patch_name(L2A, col=c, row=r) for r in range(3) for c in range(3) if (c, r) != (1, 0)
+        patch_name(L2A, col=c, row=r)
+        for r in range(3)
+        for c in range(3)
+        if (c, r) != (1, 0)
     )
     assert patch_dirs == expected
     for pid in patch_dirs:
@@ -176,3 +179,33 @@ def test_existing_output_is_not_overwritten(tmp_path):
     with pytest.raises(InputDataError, match="already exists"):
         _export(tmp_path, FakeProduct())
     assert out.is_dir()
+
+
+def test_export_patches_reads_a_real_l2a_safe(tmp_path):
+    from benpipe.export import export_patches
+    from benpipe.l2a.fallback import convert_fallback
+    from benpipe.l2a.reader import open_l2a
+
+    from .l2a_fixture import make_l1c_safe
+
+    l1c = make_l1c_safe(tmp_path / "l1c", side_px=360)  # 3 x 3 patches
+    l2a = convert_fallback(l1c, tmp_path / "l2a")
+    product = open_l2a(l2a)
+    out = tmp_path / "s2" / product.name
+    result = export_patches(l2a, out, manifest_path=tmp_path / "s2" / "m.json")
+    assert result.patches_on_grid == 9
+    exported = sorted(p.name for p in (out / tile_dir_for(product.name)).iterdir())
+    assert len(exported) == result.patches_exported
+    assert result.patches_exported + result.skipped["nodata"] == 9
+    pid = patch_name(product.name, col=1, row=2)
+    if pid in exported:
+        with rasterio.open(
+            out / tile_dir_for(product.name) / pid / f"{pid}_B11.tif"
+        ) as src:
+            np.testing.assert_array_equal(
+                src.read(1), product.read_band("B11")[120:180, 60:120]
+            )
+            assert (src.transform.c, src.transform.f) == (
+                product.ulx + 1200,
+                product.uly - 2400,
+            )

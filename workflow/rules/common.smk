@@ -9,7 +9,6 @@ from snakemake.utils import validate
 from benpipe.names import L1C_WILDCARD, L2A_WILDCARD, l2a_name_for, tile_dir_for
 from benpipe.workflow import check_config
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
 
@@ -76,25 +75,273 @@ def get_final_outputs():
 
 
 # ---------------------------------------------------------------- stage: acquisition (l1c.smk)
+from benpipe.cdse.catalogue import ALGORITHM_VERSION as CATALOGUE_ALGORITHM_VERSION
+from benpipe.cdse.download import ALGORITHM_VERSION as DOWNLOAD_ALGORITHM_VERSION
+from benpipe.l1c import ALGORITHM_VERSION as L1C_ALGORITHM_VERSION
+
+_CDSE_DEFAULTS = {
+    "client_id": "cdse-public",
+    "netrc": None,
+    "max_attempts": 8,
+    "backoff_initial_s": 2.0,
+    "backoff_max_s": 120.0,
+    "timeout_s": 120,
+}
+
+
 def get_l1c_targets():
-    return []
+    """The L1C hash lists; they pull every download of the frozen id list."""
+    if not L1C_PRODUCTS:
+        return []
+    return [
+        "results/hashes/ben_s2_l1c_hashes.csv",
+        "results/hashes/l1c_content_hashes.csv",
+        "results/hashes/l1c_hashes_diff.md",
+    ]
+
+
+def get_cdse_settings():
+    """The cdse: config section with defaults (endpoints only, never secrets)."""
+    return {**_CDSE_DEFAULTS, **config["cdse"]}
+
+
+def get_hash_l1c_zips():
+    return expand("resources/l1c/{l1c}.zip", l1c=L1C_PRODUCTS)
+
+
+def get_hash_l1c_ids():
+    return [TILE_IDS[name] for name in L1C_PRODUCTS]
 
 
 # ---------------------------------------------------------------- stage: l2a (l2a.smk)
+from benpipe.l2a import ALGORITHM_VERSION as L2A_ALGORITHM_VERSION
+
+
+def get_convert_l2a_l1c(wildcards):
+    """Extracted L1C SAFE folder that convert_l2a turns into {l2a}."""
+    return f"resources/l1c/{get_l1c_for_l2a(wildcards)}.SAFE"
+
+
+def get_l2a_settings():
+    """The l2a.* config keys with their schema defaults (rule params)."""
+    l2a = config["l2a"]
+    return {
+        "processor": l2a["processor"],
+        "sen2cor_cmd": l2a.get("sen2cor_cmd", "L2A_Process"),
+        "sen2cor_version": str(l2a.get("sen2cor_version", "2.11")),
+        "gip_l2a": l2a.get("gip_l2a"),
+        "timeout_min": float(l2a.get("timeout_min", 360)),
+    }
+
+
 def get_l2a_targets():
-    return []
+    return expand("results/l2a/{l2a}.SAFE", l2a=L2A_PRODUCTS) + expand(
+        "results/l2a/{l2a}.json", l2a=L2A_PRODUCTS
+    )
 
 
 # ---------------------------------------------------------------- stage: database + dataset (database.smk, dataset.smk)
+from benpipe.db.ingest import ALGORITHM_VERSION as INGEST_ALGORITHM_VERSION
+from benpipe.db.schema import ALGORITHM_VERSION as DB_SCHEMA_VERSION
+from benpipe.labelling import ALGORITHM_VERSION as LABELLING_ALGORITHM_VERSION
+from benpipe.patching import ALGORITHM_VERSION as PATCHING_ALGORITHM_VERSION
+from benpipe.tables import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
+
+
+def get_database_settings():
+    """The database.* config keys with their schema defaults (rule params; no secret)."""
+    db = config.get("database") or {}
+    return {
+        "url": db.get("url"),
+        "embedded_dir": db.get("embedded_dir", "results/db/pg"),
+        "port": int(db.get("port", 55433)),
+        "keep_running": bool(db.get("keep_running", False)),
+    }
+
+
+def get_patching_settings():
+    """The patching.* config keys with their schema defaults (rule params)."""
+    patching = config.get("patching") or {}
+    return {
+        "size_m": int(patching.get("size_m", 1200)),
+        "resolution_m": int(patching.get("resolution_m", 10)),
+        "unlabeled_max_fraction": float(patching.get("unlabeled_max_fraction", 0.25)),
+        "reference_season_quirk": bool(patching.get("reference_season_quirk", True)),
+        "overlap_threshold": float(patching.get("overlap_threshold", 0.01)),
+    }
+
+
+def stop_embedded_database(config):
+    """onsuccess/onerror: stop the embedded PostGIS unless database.keep_running."""
+    from benpipe.db.lifecycle import stop_if_embedded
+
+    stop_if_embedded(get_database_settings())
+
+
+def get_ingest_clc_gpkg(wildcards):
+    return config["inputs"]["clc_gpkg"]
+
+
+def get_ingest_countries_file(wildcards):
+    return config["inputs"]["countries"]
+
+
+def get_ingest_v1_footprints_dir(wildcards):
+    return config["inputs"]["v1_metadata_dir"]
+
+
+def get_align_v1_grids(wildcards):
+    return expand("results/db/receipts/grid/{l2a}.json", l2a=L2A_PRODUCTS)
+
+
+def get_export_metadata_tables_labels(wildcards):
+    return expand("results/db/receipts/labels/{l2a}.json", l2a=L2A_PRODUCTS)
+
+
 def get_dataset_targets():
-    return []
+    return (
+        expand("results/export/reference_maps/{l2a}", l2a=L2A_PRODUCTS)
+        + expand("results/db/receipts/labels/{l2a}.json", l2a=L2A_PRODUCTS)
+        + ["results/db/receipts/align_v1.json"]
+        + expand(
+            "results/metadata/patch_id_{what}_mapping.csv",
+            what=["label", "s2v1", "split", "country"],
+        )
+    )
 
 
 # ---------------------------------------------------------------- stage: export + finalize (export.smk, finalize.smk)
+from benpipe.export import ALGORITHM_VERSION as EXPORT_ALGORITHM_VERSION
+from benpipe.finalize import ALGORITHM_VERSION as FINALIZE_ALGORITHM_VERSION
+
+
 def get_finalize_targets():
-    return []
+    """The assembled dataset (it pulls every product's export)."""
+    if not L2A_PRODUCTS:
+        return []
+    return ["results/dataset", "results/dataset.json"]
+
+
+def get_finalize_s2_dirs():
+    return expand("results/export/s2/{l2a}", l2a=L2A_PRODUCTS)
+
+
+def get_finalize_s2_manifests():
+    return expand("results/export/s2/{l2a}.json", l2a=L2A_PRODUCTS)
+
+
+def get_finalize_reference_map_dirs():
+    return expand("results/export/reference_maps/{l2a}", l2a=L2A_PRODUCTS)
 
 
 # ---------------------------------------------------------------- stage: release (release.smk)
+# What verify compares against, under the tracked dir (docs/release.md).
+VERIFY_TRACKED_FILES = (
+    "bigearthnet_s2_tile_ids.csv",
+    "ben_s2_l1c_hashes.csv",
+    "l1c_content_hashes.csv",
+    "patch_hashes.csv",
+    "patch_hashes.csv.sha256",
+    "reference_maps_hashes.csv",
+    "reference_maps_hashes.csv.sha256",
+    "s1_hashes.csv",
+    "s1_hashes.csv.sha256",
+    "metadata_hashes.csv",
+    "hashes.txt",
+    "sha256sums.txt",
+)
+# Produced hash lists that freeze_release_artifacts copies: output key -> name.
+FREEZE_RELEASE_DIGESTS = {
+    "patches_digest": "patch_hashes.csv.sha256",
+    "reference_maps_digest": "reference_maps_hashes.csv.sha256",
+    "s1_digest": "s1_hashes.csv.sha256",
+    "metadata": "metadata_hashes.csv",
+}
+FREEZE_RELEASE_LISTS = {"md5s": "hashes.txt", "sha256s": "sha256sums.txt"}
+FREEZE_RELEASE_FULL_CSVS = {
+    "patches": "patch_hashes.csv",
+    "reference_maps": "reference_maps_hashes.csv",
+    "s1": "s1_hashes.csv",
+}
+
+
 def get_release_targets():
-    return []
+    return [
+        "results/verification.md",
+        "results/verification.json",
+        "results/release/BigEarthNet-S1.tar.zst",
+        "results/release/BigEarthNet-S2.tar.zst",
+        "results/release/Reference_Maps.tar.zst",
+        "results/release/hashes.txt",
+        "results/release/sha256sums.txt",
+    ]
+
+
+def _file_fingerprint(path):
+    """sha256 of a small file, size and mtime of a big one (cheap at DAG time)."""
+    import hashlib
+
+    stat = path.stat()
+    if stat.st_size > 8 * 1024 * 1024:
+        return f"size={stat.st_size},mtime_ns={stat.st_mtime_ns}"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def get_verify_tracked_state():
+    """{file: fingerprint} of the tracked copies and the optional search result."""
+    paths = [TRACKED / name for name in VERIFY_TRACKED_FILES]
+    paths.append(Path("results/l1c/search/bigearthnet_s2_tile_ids.csv"))
+    return {str(p): _file_fingerprint(p) for p in paths if p.is_file()}
+
+
+def _freeze_release_names():
+    names = dict(FREEZE_RELEASE_DIGESTS)
+    names.update(FREEZE_RELEASE_LISTS)
+    if config["verify"].get("freeze_full_csvs", False):
+        names.update(FREEZE_RELEASE_FULL_CSVS)
+    return names
+
+
+def get_freeze_release_inputs(wildcards):
+    """The produced hash lists, keyed like the outputs of freeze_release_artifacts."""
+    hashes = dict(rules.hash_outputs.output.items())
+    release = dict(rules.package_release.output.items())
+    return {
+        key: release[key] if key in FREEZE_RELEASE_LISTS else hashes[key]
+        for key in _freeze_release_names()
+    }
+
+
+def get_freeze_release_outputs():
+    """The tracked copies written by freeze_release_artifacts."""
+    return {key: str(TRACKED / name) for key, name in _freeze_release_names().items()}
+
+
+# ---------------------------------------------------------------- stage: execution (profiles, docs/cluster.md)
+# Under a cluster executor these rules run on the submitting host, like the
+# rules that declare `localrule: True` themselves (derive_l1c_names,
+# search_cdse, start_database, freeze_*): downloads need the internet access
+# that compute nodes often lack (and are I/O-bound, capped by cdse_slots);
+# verify only compares small hash files. Everything else is submitted as a job.
+localrules:
+    download_l1c,
+    verify,
+
+
+def check_execution_environment():
+    """Refuse a cluster run that cannot reach the database.
+
+    Runs at the start of execution (onstart), when the executor is known: at
+    parse time Snakemake has not chosen it yet.
+    """
+    if workflow.non_local_exec and not config["database"].get("url"):
+        raise ValueError(
+            "database.url is null, but jobs run through a remote executor: "
+            "the embedded PostGIS runs on the submitting host; jobs on other "
+            "nodes cannot reach it: set database.url to a shared server, see "
+            "docs/cluster.md"
+        )
+
+
+onstart:
+    check_execution_environment()

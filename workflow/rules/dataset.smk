@@ -1,1 +1,93 @@
-# Rules of this stage: see docs/DESIGN.md §2.
+# Stage: patch grid, CORINE labels, v1 alignment and metadata tables
+# (docs/labelling.md, DESIGN.md §2). One job per product for the grid and
+# the labels; alignment and exports run once across all products.
+
+
+rule build_patch_grid:
+    input:
+        l2a="results/l2a/{l2a}.SAFE",
+        schema="results/db/schema.json",
+    output:
+        receipt="results/db/receipts/grid/{l2a}.json",
+    log:
+        "logs/build_patch_grid/{l2a}.log",
+    benchmark:
+        "benchmarks/build_patch_grid/{l2a}.tsv"
+    threads: 2
+    resources:
+        db_slots=1,
+        mem_mb=3000,
+    params:
+        database=get_database_settings(),
+        patching=get_patching_settings(),
+        algorithm_version=PATCHING_ALGORITHM_VERSION,
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/build_patch_grid.py"
+
+
+rule label_patches:
+    input:
+        l2a="results/l2a/{l2a}.SAFE",
+        grid="results/db/receipts/grid/{l2a}.json",
+        clc="results/db/receipts/clc.json",
+    output:
+        maps=directory("results/export/reference_maps/{l2a}"),
+        receipt="results/db/receipts/labels/{l2a}.json",
+    log:
+        "logs/label_patches/{l2a}.log",
+    benchmark:
+        "benchmarks/label_patches/{l2a}.tsv"
+    resources:
+        db_slots=1,
+        mem_mb=2000,
+    params:
+        database=get_database_settings(),
+        patching=get_patching_settings(),
+        algorithm_version=LABELLING_ALGORITHM_VERSION,
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/label_patches.py"
+
+
+rule align_v1:
+    input:
+        grids=get_align_v1_grids,
+        v1="results/db/receipts/v1_footprints.json",
+        countries="results/db/receipts/countries.json",
+    output:
+        receipt="results/db/receipts/align_v1.json",
+    log:
+        "logs/align_v1/align_v1.log",
+    benchmark:
+        "benchmarks/align_v1/align_v1.tsv"
+    resources:
+        db_slots=1,
+    params:
+        database=get_database_settings(),
+        overlap_threshold=get_patching_settings()["overlap_threshold"],
+        algorithm_version=TABLES_ALGORITHM_VERSION,
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/align_v1.py"
+
+
+rule export_metadata_tables:
+    input:
+        labels=get_export_metadata_tables_labels,
+        align="results/db/receipts/align_v1.json",
+    output:
+        label="results/metadata/patch_id_label_mapping.csv",
+        s2v1="results/metadata/patch_id_s2v1_mapping.csv",
+        split="results/metadata/patch_id_split_mapping.csv",
+        country="results/metadata/patch_id_country_mapping.csv",
+    log:
+        "logs/export_metadata_tables/export_metadata_tables.log",
+    resources:
+        db_slots=1,
+    params:
+        database=get_database_settings(),
+        algorithm_version=TABLES_ALGORITHM_VERSION,
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/export_metadata_tables.py"

@@ -1,1 +1,23 @@
-# Rules of this stage: see docs/DESIGN.md §2.
+# Stage: S2 patch export (docs/dataset.md, DESIGN.md §2).
+# One job per L2A product: every band decoded once, cut into 1200 m windows,
+# 12 uncompressed GeoTIFFs per valid patch (no 0 pixel in any band, the
+# reference's D8 rule computed on the arrays), staged under results/export/s2.
+
+
+rule export_patches:
+    input:
+        l2a="results/l2a/{l2a}.SAFE",
+    output:
+        patches=directory("results/export/s2/{l2a}"),
+        manifest="results/export/s2/{l2a}.json",
+    log:
+        "logs/export_patches/{l2a}.log",
+    benchmark:
+        "benchmarks/export_patches/{l2a}.tsv"
+    threads: 2
+    params:
+        patch_side_m=config["patching"].get("size_m", 1200),
+        algorithm_version=EXPORT_ALGORITHM_VERSION,
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/export_patches.py"

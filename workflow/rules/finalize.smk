@@ -1,1 +1,32 @@
-# Rules of this stage: see docs/DESIGN.md §2.
+# Stage: dataset assembly (docs/dataset.md, DESIGN.md §2).
+# Metadata CSVs + v1 lists -> metadata parquets (REFERENCE-PIPELINE §6.1);
+# the staged S2 patches, reference maps and v1 S1 patches of the kept patches
+# -> results/dataset with the published layout (§8.1), by hard links.
+
+
+rule finalize_dataset:
+    input:
+        labels="results/metadata/patch_id_label_mapping.csv",
+        s2v1="results/metadata/patch_id_s2v1_mapping.csv",
+        split="results/metadata/patch_id_split_mapping.csv",
+        country="results/metadata/patch_id_country_mapping.csv",
+        s2_dirs=get_finalize_s2_dirs(),
+        s2_manifests=get_finalize_s2_manifests(),
+        map_dirs=get_finalize_reference_map_dirs(),
+        s1_root=config["inputs"]["s1_root"],
+        s1s2_mapping=config["inputs"]["s1s2_mapping"],
+        snow=config["inputs"]["seasonal_snow_list"],
+        cloud=config["inputs"]["cloud_shadow_list"],
+    output:
+        dataset=directory("results/dataset"),
+        manifest="results/dataset.json",
+    log:
+        "logs/finalize_dataset/finalize_dataset.log",
+    benchmark:
+        "benchmarks/finalize_dataset/finalize_dataset.tsv"
+    threads: 1
+    params:
+        algorithm_version=FINALIZE_ALGORITHM_VERSION,
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/finalize_dataset.py"

@@ -1,1 +1,106 @@
-# Rules of this stage: see docs/DESIGN.md §2.
+# Rules of this stage: see docs/DESIGN.md §2 and docs/release.md.
+# hash_outputs, package_release and verify are part of `rule all`;
+# freeze_release_artifacts is a freeze target (never in `rule all`).
+from benpipe.hashing import ALGORITHM_VERSION as HASHING_VERSION
+from benpipe.packaging import ALGORITHM_VERSION as PACKAGING_VERSION
+from benpipe.verify import ALGORITHM_VERSION as VERIFY_VERSION
+
+
+rule hash_outputs:
+    input:
+        # finalize_dataset (finalize.smk) writes directory("results/dataset").
+        dataset="results/dataset",
+        manifest="results/dataset.json",
+    output:
+        patches="results/hashes/patch_hashes.csv",
+        patches_digest="results/hashes/patch_hashes.csv.sha256",
+        reference_maps="results/hashes/reference_maps_hashes.csv",
+        reference_maps_digest="results/hashes/reference_maps_hashes.csv.sha256",
+        s1="results/hashes/s1_hashes.csv",
+        s1_digest="results/hashes/s1_hashes.csv.sha256",
+        metadata="results/hashes/metadata_hashes.csv",
+    log:
+        "logs/hash_outputs/hash_outputs.log",
+    benchmark:
+        "benchmarks/hash_outputs/hash_outputs.tsv"
+    threads: 2
+    params:
+        algorithm_version=HASHING_VERSION,
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/hash_outputs.py"
+
+
+rule package_release:
+    input:
+        dataset="results/dataset",
+        manifest="results/dataset.json",
+    output:
+        s1=protected("results/release/BigEarthNet-S1.tar.zst"),
+        s2=protected("results/release/BigEarthNet-S2.tar.zst"),
+        reference_maps=protected("results/release/Reference_Maps.tar.zst"),
+        metadata_parquet="results/release/metadata.parquet",
+        metadata_flagged_parquet="results/release/metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+        md5s=protected("results/release/hashes.txt"),
+        sha256s=protected("results/release/sha256sums.txt"),
+    log:
+        "logs/package_release/package_release.log",
+    benchmark:
+        "benchmarks/package_release/package_release.tsv"
+    threads: 2
+    params:
+        algorithm_version=PACKAGING_VERSION,
+        zstd_level=config["release"].get("zstd_level", 6),
+        zstd_threads=config["release"].get("zstd_threads", 0),
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/package_release.py"
+
+
+rule verify:
+    input:
+        l1c_hashes="results/hashes/ben_s2_l1c_hashes.csv",
+        l1c_content_hashes="results/hashes/l1c_content_hashes.csv",
+        patches=rules.hash_outputs.output.patches,
+        patches_digest=rules.hash_outputs.output.patches_digest,
+        reference_maps=rules.hash_outputs.output.reference_maps,
+        reference_maps_digest=rules.hash_outputs.output.reference_maps_digest,
+        s1=rules.hash_outputs.output.s1,
+        s1_digest=rules.hash_outputs.output.s1_digest,
+        metadata=rules.hash_outputs.output.metadata,
+        release_md5=rules.package_release.output.md5s,
+        release_sha256=rules.package_release.output.sha256s,
+    output:
+        md="results/verification.md",
+        json="results/verification.json",
+    log:
+        # The report copies under logs/ survive a strict-mode failure, when
+        # Snakemake removes the outputs of the failed job.
+        log="logs/verify/verify.log",
+        md="logs/verify/verification.md",
+        json="logs/verify/verification.json",
+    params:
+        algorithm_version=VERIFY_VERSION,
+        tracked_dir=config["tracked_artifacts_dir"],
+        # Optional: a fresh search_cdse result, compared when it exists.
+        search_tile_ids="results/l1c/search/bigearthnet_s2_tile_ids.csv",
+        # Content fingerprint of the tracked copies, so a refreeze reruns verify.
+        tracked_state=get_verify_tracked_state(),
+        strict=config["verify"].get("strict", False),
+        max_listed=config["verify"].get("max_listed", 20),
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/verify.py"
+
+
+rule freeze_release_artifacts:
+    input:
+        unpack(get_freeze_release_inputs),
+    output:
+        **get_freeze_release_outputs(),
+    log:
+        "logs/freeze_release_artifacts/freeze_release_artifacts.log",
+    params:
+        log_level=LOG_LEVEL,
+    script:
+        "../scripts/freeze_release_artifacts.py"

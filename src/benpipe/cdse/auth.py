@@ -109,7 +109,9 @@ class _TokenState:
     refresh_expires_at: float = 0.0
 
     def access_valid(self, now: float) -> bool:
-        return bool(self.access_token) and now < self.access_expires_at - EXPIRY_MARGIN_S
+        return (
+            bool(self.access_token) and now < self.access_expires_at - EXPIRY_MARGIN_S
+        )
 
     def refresh_valid(self, now: float) -> bool:
         return bool(self.refresh_token) and now < self.refresh_expires_at - 5.0
@@ -202,9 +204,7 @@ class TokenManager:
     def _grant(self, data: dict[str, str], what: str) -> _TokenState:
         started = time.time()
         try:
-            resp = self._session.post(
-                self.token_url, data=data, timeout=self.timeout_s
-            )
+            resp = self._session.post(self.token_url, data=data, timeout=self.timeout_s)
         except requests.RequestException as exc:
             raise AuthenticationError(
                 f"{what} at {self.token_url} failed: {exc.__class__.__name__}; "

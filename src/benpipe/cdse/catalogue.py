@@ -86,8 +86,7 @@ def _get_json(
         return resp.json()
     except ValueError as exc:
         raise CatalogueError(
-            f"catalogue query {resp.url} did not return JSON; check "
-            "cdse.catalogue_url"
+            f"catalogue query {resp.url} did not return JSON; check cdse.catalogue_url"
         ) from exc
 
 
@@ -115,9 +114,9 @@ def search_product(
             "cdse.catalogue_url"
         )
     if len(values) != 1:
-        candidates = ", ".join(
-            f"{v.get('Name')} ({v.get('Id')})" for v in values[:10]
-        ) or "none"
+        candidates = (
+            ", ".join(f"{v.get('Name')} ({v.get('Id')})" for v in values[:10]) or "none"
+        )
         raise CatalogueError(
             f"catalogue search for {name} gave {len(values)} matches, expected "
             f"exactly 1 (candidates: {candidates}); the product may have been "

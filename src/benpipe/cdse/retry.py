@@ -66,9 +66,7 @@ class TransientHTTPError(Exception):
         resp.close()
 
 
-def call_with_retries(
-    func: Callable[[], T], *, policy: RetryPolicy, what: str
-) -> T:
+def call_with_retries(func: Callable[[], T], *, policy: RetryPolicy, what: str) -> T:
     """Call ``func``; retry transient HTTP answers and network errors.
 
     After ``policy.max_attempts`` raises :class:`QuotaExceededError` (last

@@ -49,9 +49,13 @@ _V1_FILE_RE = re.compile(r"^bigearthnet_v1_spatial_(?P<epsg>\d{4,5})\.parquet$")
 
 
 # ---------------------------------------------------------------- helpers
-def _read_vector(path: Path, *, layer: str | None, what: str, error: type[Exception]) -> Any:
+def _read_vector(
+    path: Path, *, layer: str | None, what: str, error: type[Exception]
+) -> Any:
     if not path.is_file():
-        raise error(f"{what} {path} does not exist; check the inputs section of the config")
+        raise error(
+            f"{what} {path} does not exist; check the inputs section of the config"
+        )
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises several DataSourceError kinds
@@ -88,7 +92,9 @@ def _copy_rows(conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> int:
 # ---------------------------------------------------------------- CLC
 def read_clc(path: Path, *, layer: str) -> Any:
     """Read and validate the CLC GeoPackage layer (EPSG:3035, ``Code_18``)."""
-    frame = _read_vector(path, layer=layer, what="CLC GeoPackage", error=LabelCoverageError)
+    frame = _read_vector(
+        path, layer=layer, what="CLC GeoPackage", error=LabelCoverageError
+    )
     columns = {str(c).lower(): str(c) for c in frame.columns}
     if "code_18" not in columns:
         raise LabelCoverageError(
@@ -116,7 +122,9 @@ def read_clc(path: Path, *, layer: str) -> Any:
             "clc_id": (
                 frame[columns["id"]].astype(str)
                 if "id" in columns
-                else pd.Series(np.arange(1, len(frame) + 1), index=frame.index).astype(str)
+                else pd.Series(np.arange(1, len(frame) + 1), index=frame.index).astype(
+                    str
+                )
             ),
             "code_18": codes.astype("int16"),
             "remark": frame[columns["remark"]] if "remark" in columns else None,
@@ -125,7 +133,9 @@ def read_clc(path: Path, *, layer: str) -> Any:
     )
     geoms = frame.geometry.values
     if pd.isna(np.asarray(geoms, dtype=object)).any():
-        raise LabelCoverageError(f"CLC GeoPackage {path}: some features have no geometry")
+        raise LabelCoverageError(
+            f"CLC GeoPackage {path}: some features have no geometry"
+        )
     out["wkb"] = shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True)
     if out["clc_id"].duplicated().any():
         dup = out["clc_id"][out["clc_id"].duplicated()].iloc[0]
@@ -254,6 +264,27 @@ def ingest_countries(
 
 
 # ---------------------------------------------------------------- v1 footprints
+def _as_polygons(geoms: np.ndarray, path: Path) -> np.ndarray:
+    """Single-part MultiPolygons become Polygons; anything else is refused."""
+    types = shapely.get_type_id(geoms)
+    multi = types == 6
+    if multi.any():
+        parts = shapely.get_num_geometries(geoms[multi])
+        if (parts != 1).any():
+            raise InputDataError(
+                f"v1 footprints {path}: {int((parts != 1).sum())} footprints are "
+                "multi-part; expected one 1200 m square per patch"
+            )
+        geoms = geoms.copy()
+        geoms[multi] = shapely.get_geometry(geoms[multi], 0)
+        types = shapely.get_type_id(geoms)
+    if (types != 3).any():
+        raise InputDataError(
+            f"v1 footprints {path}: {int((types != 3).sum())} geometries are not polygons"
+        )
+    return geoms
+
+
 def ingest_v1_footprints(
     settings: DbSettings,
     folder: Path,
@@ -277,7 +308,9 @@ def ingest_v1_footprints(
         try:
             frame = gpd.read_parquet(path)
         except Exception as exc:
-            raise InputDataError(f"v1 footprints {path} cannot be read ({exc})") from exc
+            raise InputDataError(
+                f"v1 footprints {path} cannot be read ({exc})"
+            ) from exc
         for column in ("patch_name", "sensing_time"):
             if column not in frame.columns:
                 raise InputDataError(f"v1 footprints {path} lack column {column!r}")
@@ -288,7 +321,8 @@ def ingest_v1_footprints(
                 "from the file name"
             )
         times = pd.to_datetime(frame["sensing_time"], utc=True)
-        geoms = shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), epsg)
+        geoms = _as_polygons(np.asarray(frame.geometry.values, dtype=object), path)
+        geoms = shapely.set_srid(geoms, epsg)
         wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
         for name, ts, geom in zip(frame["patch_name"], times, wkb, strict=True):
             when = ts.to_pydatetime()
@@ -297,7 +331,7 @@ def ingest_v1_footprints(
                     str(name),
                     epsg,
                     when,
-                    season_of(when, reference_quirk=reference_quirk),
+                    season_of(when, reference_quirk=reference_season_quirk),
                     geom,
                 )
             )
@@ -317,7 +351,7 @@ def ingest_v1_footprints(
         "source": str(folder),
         "files": sources,
         "rows": count,
-        "reference_season_quirk": reference_quirk,
+        "reference_season_quirk": reference_season_quirk,
         "algorithm_version": ALGORITHM_VERSION,
     }
     log.info("v1 footprints loaded: %d rows from %d files", count, len(files))

@@ -155,7 +155,9 @@ def _pg_command(settings: DbSettings, tool: str, *args: str) -> list[str]:
     return command
 
 
-def _run(command: list[str], *, what: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: list[str], *, what: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise DatabaseError(
@@ -324,7 +326,9 @@ def start(settings: DbSettings) -> str:
             _initdb(settings)
         if not _running(settings):
             _remove_stale_pidfile(settings)
-            options = server_options(port=settings.port, unsafe_fast=settings.unsafe_fast)
+            options = server_options(
+                port=settings.port, unsafe_fast=settings.unsafe_fast
+            )
             opts = " ".join(f"-c {key}='{value}'" for key, value in options.items())
             log_file = settings.embedded_dir.resolve() / "server.log"
             log.info("starting %s", settings.redacted_target())
@@ -355,13 +359,22 @@ def stop(settings: DbSettings) -> bool:
     if settings.url:
         log.info("database.url is set: the external server is not stopped by benpipe")
         return False
+    if not _initialised(settings):
+        return False
     with _lifecycle_lock(settings):
         if not _running(settings):
             return False
         log.info("stopping %s", settings.redacted_target())
         _run(
             _pg_command(
-                settings, "pg_ctl", "stop", "-D", str(settings.data_dir), "-m", "fast", "-w"
+                settings,
+                "pg_ctl",
+                "stop",
+                "-D",
+                str(settings.data_dir),
+                "-m",
+                "fast",
+                "-w",
             ),
             what="pg_ctl stop",
         )
@@ -401,7 +414,9 @@ def status(settings: DbSettings) -> dict[str, Any]:
     return info
 
 
-def connect(settings: DbSettings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+def connect(
+    settings: DbSettings, *, autocommit: bool = False
+) -> psycopg.Connection[Any]:
     """Connect, starting the embedded server first if it is not running."""
     if settings.url is None and not _running(settings):
         start(settings)

@@ -69,7 +69,9 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         )
         applied = {
             int(row[0]): (str(row[1]), str(row[2]))
-            for row in conn.execute("SELECT version, name, sha256 FROM schema_migrations")
+            for row in conn.execute(
+                "SELECT version, name, sha256 FROM schema_migrations"
+            )
         }
         for migration in migrations:
             if migration.version in applied:

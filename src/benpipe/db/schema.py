@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 ALGORITHM_VERSION = 1
 
 
-def init_database(settings: DbSettings, *, receipt: Path | None = None) -> dict[str, Any]:
+def init_database(
+    settings: DbSettings, *, receipt: Path | None = None
+) -> dict[str, Any]:
     """Start/reach the server, apply migrations, write the schema receipt."""
     target = start(settings)
     with connect(settings) as conn:
@@ -29,9 +31,7 @@ def init_database(settings: DbSettings, *, receipt: Path | None = None) -> dict[
         "migrations": applied,
         "algorithm_version": ALGORITHM_VERSION,
     }
-    log.info(
-        "schema ready on %s: %d migrations applied", target, len(applied)
-    )
+    log.info("schema ready on %s: %d migrations applied", target, len(applied))
     if receipt is not None:
         write_json_atomic(receipt, info)
     return info

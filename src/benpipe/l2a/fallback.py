@@ -41,8 +41,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
-from rasterio.transform import from_origin
 
 from benpipe.errors import ProductLayoutError
 from benpipe.l2a.reader import (
@@ -120,7 +120,8 @@ def block_mean(band: np.ndarray, factor: int) -> np.ndarray:
     n = factor * factor
     mean = (total + n // 2) // n
     mean[blocks.min(axis=(1, 3)) == 0] = 0
-    return mean.astype(np.uint16)
+    result: np.ndarray = mean.astype(np.uint16)
+    return result
 
 
 def repeat_pixels(band: np.ndarray, factor: int) -> np.ndarray:
@@ -202,7 +203,7 @@ def write_jp2(
             count=1,
             dtype=data.dtype.name,
             crs=CRS.from_epsg(epsg),
-            transform=from_origin(ulx, uly, res_m, res_m),
+            transform=Affine(res_m, 0.0, ulx, 0.0, -res_m, uly),
             **JP2_OPTIONS,
         ) as dst,
     ):
@@ -407,7 +408,9 @@ def _write_tree(
         dn = l1c.read_band(band, threads=threads)
         _check_shape(l1c, band, dn)
         darks[band] = dark_value(dn)
-        boa = dos1(dn, dark=darks[band], quantification=quant, boa_add_offset=offsets[band])
+        boa = dos1(
+            dn, dark=darks[band], quantification=quant, boa_add_offset=offsets[band]
+        )
         del dn
         native_m = BAND_RESOLUTION_M[band]
         for res_m in RESOLUTIONS_M:

@@ -76,7 +76,7 @@ def read_raster(
         rasterio.Env(GDAL_NUM_THREADS=_threads_option(threads), GDAL_PAM_ENABLED="NO"),
         rasterio.open(path) as src,
     ):
-        data = src.read(1)
+        data: np.ndarray = src.read(1)
     if data.dtype != np.dtype(dtype):
         raise ProductLayoutError(
             f"raster {path} has dtype {data.dtype}, expected {dtype}"

@@ -150,10 +150,10 @@ def parse_tile_geocoding(mtd_tl: Path, *, product: str) -> TileGeocoding:
     corners: dict[int, tuple[float, float]] = {}
     for el in find_all(root, "Geoposition"):
         res_m = int(el.get("resolution", "0"))
-        ulx = find_optional_text(el, "ULX")
-        uly = find_optional_text(el, "ULY")
-        if res_m and ulx and uly:
-            corners[res_m] = (float(ulx), float(uly))
+        ulx_text = find_optional_text(el, "ULX")
+        uly_text = find_optional_text(el, "ULY")
+        if res_m and ulx_text and uly_text:
+            corners[res_m] = (float(ulx_text), float(uly_text))
     if not sizes or not corners:
         raise ProductLayoutError(
             f"product {product}: {mtd_tl} lacks Tile_Geocoding Size/Geoposition "
@@ -172,8 +172,10 @@ def parse_tile_geocoding(mtd_tl: Path, *, product: str) -> TileGeocoding:
             f"product {product}: {mtd_tl} sizes {sorted(sizes.items())} do not "
             "describe one square tile at every resolution"
         )
-    ulx, uly = next(iter(corners.values()))
-    return TileGeocoding(epsg=epsg, ulx=ulx, uly=uly, sizes_px=dict(sorted(sizes.items())))
+    corner_x, corner_y = next(iter(corners.values()))
+    return TileGeocoding(
+        epsg=epsg, ulx=corner_x, uly=corner_y, sizes_px=dict(sorted(sizes.items()))
+    )
 
 
 def single_subdir(parent: Path, *, product: str) -> Path:

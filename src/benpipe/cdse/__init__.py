@@ -1,0 +1,1 @@
+"""Copernicus Data Space Ecosystem client: auth, catalogue, download, emulator."""

@@ -1,0 +1,508 @@
+"""``benpipe check-dataset``: validate a dataset directory against the contract.
+
+The contract is the published reBEN layout (REFERENCE-PIPELINE §6.1, §6.2,
+§8.1): two metadata parquets and three trees.  Only the directory itself is
+read (no benpipe manifests), so a downloaded and extracted published dataset
+can be checked too::
+
+    <root>/metadata.parquet
+    <root>/metadata_for_patches_with_snow_cloud_or_shadow.parquet
+    <root>/BigEarthNet-S2/<tile>/<patch>/<patch>_<band>.tif        12 per patch
+    <root>/Reference_Maps/<tile>/<patch>/<patch>_reference_map.tif
+    <root>/BigEarthNet-S1/<s1 group>/<s1 name>/<s1 name>_{VV,VH}.tif
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benpipe.clc import BEN19_CLASSES
+from benpipe.errors import NamingError
+from benpipe.finalize import (
+    FLAGGED_METADATA_FILE,
+    MAPS_TREE,
+    METADATA_FILE,
+    METADATA_SCHEMA,
+    S1_POLARISATIONS,
+    S1_TREE,
+    S2_TREE,
+    SPLITS,
+)
+from benpipe.names import (
+    BAND_RESOLUTION_M,
+    BANDS,
+    parse_patch_name,
+    parse_s1_name,
+    parse_v1_patch_name,
+)
+
+logger = logging.getLogger(__name__)
+
+#: The 10 countries of BigEarthNet (Natural Earth NAME_LONG).
+BEN_COUNTRIES: frozenset[str] = frozenset(
+    {
+        "Austria",
+        "Belgium",
+        "Finland",
+        "Ireland",
+        "Kosovo",
+        "Lithuania",
+        "Luxembourg",
+        "Portugal",
+        "Serbia",
+        "Switzerland",
+    }
+)
+_KEEP_PROBLEMS = 1000
+
+
+@dataclass
+class CheckReport:
+    """Problems found (the first 1000) and a summary of the dataset."""
+
+    root: Path
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def add(self, message: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < _KEEP_PROBLEMS:
+            self.problems.append(message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    patch_id: str
+    s1_name: str
+    tile_dir: str
+    col: int
+    row: int
+
+
+# --------------------------------------------------------------------- metadata
+def _check_parquet(path: Path, *, flagged: bool, report: CheckReport) -> list[_Row]:
+    import pyarrow.parquet as pq
+
+    name = path.name
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        report.add(f"{name}: cannot be read as parquet: {exc}")
+        return []
+    schema = table.schema
+    if schema.names != METADATA_SCHEMA.names:
+        report.add(f"{name}: columns {schema.names}, expected {METADATA_SCHEMA.names}")
+        return []
+    wrong_types = [
+        f"{name}: column {fld.name} has type {fld.type}, expected {want.type}"
+        for fld, want in zip(schema, METADATA_SCHEMA, strict=True)
+        if str(fld.type) != str(want.type)
+    ]
+    for problem in wrong_types:
+        report.add(problem)
+    if wrong_types:
+        return []
+    for column_name in schema.names:
+        nulls = table.column(column_name).null_count
+        if nulls:
+            report.add(f"{name}: column {column_name} holds {nulls} null(s)")
+    data = table.to_pydict()
+    rows: list[_Row] = []
+    previous: str | None = None
+    ben19 = set(BEN19_CLASSES)
+    for i, pid in enumerate(data["patch_id"]):
+        where = f"{name} row {i} ({pid})"
+        if pid is None:
+            continue
+        if previous is not None and pid <= previous:
+            report.add(f"{where}: not sorted by patch_id (after {previous})")
+        previous = pid
+        try:
+            patch = parse_patch_name(pid)
+        except NamingError as exc:
+            report.add(f"{where}: {exc}")
+            continue
+        labels = data["labels"][i] or []
+        if not labels:
+            report.add(f"{where}: no labels")
+        if labels != sorted(set(labels)):
+            report.add(f"{where}: labels {labels} are not sorted and unique")
+        unknown = [label for label in labels if label not in ben19]
+        if unknown:
+            report.add(f"{where}: labels {unknown} are not BEN-19 class names")
+        if data["split"][i] not in SPLITS:
+            report.add(
+                f"{where}: split {data['split'][i]!r} is not one of {', '.join(SPLITS)}"
+            )
+        if data["country"][i] not in BEN_COUNTRIES:
+            report.add(f"{where}: country {data['country'][i]!r} is not a BEN country")
+        s1_name = data["s1_name"][i] or ""
+        try:
+            s1 = parse_s1_name(s1_name)
+            if (s1.col, s1.row) != (patch.col, patch.row):
+                report.add(
+                    f"{where}: s1_name {s1_name} has x,y {s1.col},{s1.row}, expected {patch.col},{patch.row}"
+                )
+            if not patch.tile_dir.endswith(f"_T{s1.mgrs}"):
+                report.add(
+                    f"{where}: s1_name {s1_name} is on tile {s1.mgrs}, not on the patch's tile"
+                )
+        except NamingError as exc:
+            report.add(f"{where}: {exc}")
+        try:
+            v1 = parse_v1_patch_name(data["s2v1_name"][i] or "")
+            if (v1.col, v1.row) != (patch.col, patch.row):
+                report.add(
+                    f"{where}: s2v1_name {v1.name} has x,y {v1.col},{v1.row}, expected {patch.col},{patch.row}"
+                )
+        except NamingError as exc:
+            report.add(f"{where}: {exc}")
+        snow = data["contains_seasonal_snow"][i]
+        cloud = data["contains_cloud_or_shadow"][i]
+        if flagged and not (snow or cloud):
+            report.add(
+                f"{where}: neither contains_seasonal_snow nor contains_cloud_or_shadow is set"
+            )
+        if not flagged and (snow or cloud):
+            report.add(f"{where}: flagged patch in {METADATA_FILE}")
+        rows.append(_Row(pid, s1_name, patch.tile_dir, patch.col, patch.row))
+    return rows
+
+
+# --------------------------------------------------------------------- trees
+def _scan_tree(tree: Path, report: CheckReport) -> Iterator[tuple[str, str, list[str]]]:
+    """(level-1 dir, level-2 dir, file names) of a 3-level tree; other entries are problems."""
+    rel = tree.name
+    for first in sorted(os.scandir(tree), key=lambda e: e.name):
+        if not first.is_dir():
+            report.add(f"{rel}/{first.name}: file at depth 1, expected a folder")
+            continue
+        for second in sorted(os.scandir(first.path), key=lambda e: e.name):
+            if not second.is_dir():
+                report.add(
+                    f"{rel}/{first.name}/{second.name}: file at depth 2, expected a folder"
+                )
+                continue
+            files = []
+            for leaf in sorted(os.scandir(second.path), key=lambda e: e.name):
+                if leaf.is_dir():
+                    report.add(
+                        f"{rel}/{first.name}/{second.name}/{leaf.name}: folder at depth 3, expected files only"
+                    )
+                else:
+                    files.append(leaf.name)
+            yield first.name, second.name, files
+
+
+def _check_s2_like(
+    tree: Path, expected: dict[str, _Row], suffixes: list[str], report: CheckReport
+) -> set[str]:
+    rel = tree.name
+    seen: set[str] = set()
+    for tile, patch, files in _scan_tree(tree, report):
+        where = f"{rel}/{tile}/{patch}"
+        if not patch.startswith(f"{tile}_"):
+            report.add(f"{where}: patch folder does not contain its tile folder name")
+        if patch not in expected:
+            report.add(f"{where}: patch is in neither parquet (extra patch folder)")
+        elif expected[patch].tile_dir != tile:
+            report.add(
+                f"{where}: patch belongs in tile folder {expected[patch].tile_dir}"
+            )
+        seen.add(patch)
+        wanted = {f"{patch}{suffix}" for suffix in suffixes}
+        for missing in sorted(wanted - set(files)):
+            report.add(f"{where}: missing {missing}")
+        for extra in sorted(set(files) - wanted):
+            report.add(f"{where}: unexpected file {extra}")
+    for pid in sorted(set(expected) - seen):
+        report.add(f"{rel}: no folder for patch {pid} of the metadata")
+    return seen
+
+
+def _check_s1(tree: Path, expected: dict[str, _Row], report: CheckReport) -> set[str]:
+    wanted_names = {row.s1_name: row for row in expected.values()}
+    seen: set[str] = set()
+    suffixes = [f"_{pol}.tif" for pol in S1_POLARISATIONS]
+    for group, name, files in _scan_tree(tree, report):
+        where = f"{tree.name}/{group}/{name}"
+        try:
+            if parse_s1_name(name).group != group:
+                report.add(
+                    f"{where}: S1 folder is not in its group {parse_s1_name(name).group}"
+                )
+        except NamingError as exc:
+            report.add(f"{where}: {exc}")
+        if name not in wanted_names:
+            report.add(f"{where}: S1 patch is in neither parquet (extra S1 folder)")
+        seen.add(name)
+        wanted = {f"{name}{suffix}" for suffix in suffixes}
+        for missing in sorted(wanted - set(files)):
+            report.add(f"{where}: missing {missing}")
+        for extra in sorted(set(files) - wanted):
+            report.add(f"{where}: unexpected file {extra}")
+    for name in sorted(set(wanted_names) - seen):
+        report.add(f"{tree.name}: no folder for S1 patch {name} of the metadata")
+    return seen
+
+
+# --------------------------------------------------------------------- GeoTIFFs
+def _check_rasters(root: Path, rows: list[_Row], report: CheckReport) -> int:
+    import rasterio
+
+    checked = 0
+    tile_origins: dict[str, tuple[float, float, str]] = {}
+    with rasterio.Env():
+        for row in rows:
+            patch_dir = root / S2_TREE / row.tile_dir / row.patch_id
+            origin: tuple[float, float] | None = None
+            epsg: int | None = None
+            zone = row.tile_dir[-5:-3]
+            for band in BANDS:
+                path = patch_dir / f"{row.patch_id}_{band}.tif"
+                if not path.exists():
+                    continue
+                where = f"{S2_TREE}/{row.tile_dir}/{row.patch_id}/{path.name}"
+                res = BAND_RESOLUTION_M[band]
+                side = 1200 // res
+                with rasterio.open(path) as src:
+                    checked += 1
+                    problems = _raster_problems(src, side=side, res=res)
+                    if src.compression is not None:
+                        problems.append(
+                            f"compression {src.compression.value}, expected none"
+                        )
+                    if src.block_shapes[0][1] != src.width:
+                        problems.append("tiled, expected strips")
+                    here = (src.transform.c, src.transform.f)
+                    crs_epsg = src.crs.to_epsg() if src.crs else None
+                    if crs_epsg != 32600 + int(zone):
+                        problems.append(
+                            f"CRS EPSG:{crs_epsg}, expected EPSG:326{zone} (UTM)"
+                        )
+                    if origin is None:
+                        origin, epsg = here, crs_epsg
+                    elif here != origin or crs_epsg != epsg:
+                        problems.append(
+                            f"origin {here} differs from the other bands' {origin}"
+                        )
+                for problem in problems:
+                    report.add(f"{where}: {problem}")
+            if origin is not None:
+                ul = (origin[0] - row.col * 1200, origin[1] + row.row * 1200)
+                known = tile_origins.setdefault(row.tile_dir, (*ul, row.patch_id))
+                if known[:2] != ul:
+                    report.add(
+                        f"{S2_TREE}/{row.tile_dir}/{row.patch_id}: origin {origin} is not "
+                        f"col·1200/row·1200 from the tile corner implied by {known[2]}"
+                    )
+            map_path = (
+                root
+                / MAPS_TREE
+                / row.tile_dir
+                / row.patch_id
+                / f"{row.patch_id}_reference_map.tif"
+            )
+            if map_path.exists():
+                with rasterio.open(map_path) as src:
+                    checked += 1
+                    problems = _raster_problems(src, side=120, res=10)
+                    structure = src.tags(ns="IMAGE_STRUCTURE")
+                    if (
+                        structure.get("COMPRESSION") != "DEFLATE"
+                        or structure.get("PREDICTOR") != "2"
+                    ):
+                        problems.append(
+                            f"compression {structure.get('COMPRESSION')} predictor "
+                            f"{structure.get('PREDICTOR')}, expected DEFLATE predictor 2"
+                        )
+                    if (
+                        origin is not None
+                        and (src.transform.c, src.transform.f) != origin
+                    ):
+                        problems.append("grid differs from the patch's 10 m bands")
+                for problem in problems:
+                    report.add(
+                        f"{MAPS_TREE}/{row.tile_dir}/{row.patch_id}/{map_path.name}: {problem}"
+                    )
+            s1 = parse_s1_name(row.s1_name) if row.s1_name else None
+            if s1 is not None:
+                shapes = set()
+                for pol in S1_POLARISATIONS:
+                    path = root / S1_TREE / s1.group / s1.name / f"{s1.name}_{pol}.tif"
+                    if path.exists():
+                        try:
+                            with rasterio.open(path) as src:
+                                checked += 1
+                                shapes.add((src.count, src.width, src.height))
+                        except rasterio.errors.RasterioIOError as exc:
+                            report.add(
+                                f"{S1_TREE}/{s1.group}/{s1.name}/{path.name}: unreadable: {exc}"
+                            )
+                if len(shapes) > 1:
+                    report.add(
+                        f"{S1_TREE}/{s1.group}/{s1.name}: VV and VH differ in shape {sorted(shapes)}"
+                    )
+    return checked
+
+
+def _raster_problems(src: Any, *, side: int, res: int) -> list[str]:
+    problems = []
+    if src.count != 1 or src.dtypes[0] != "uint16":
+        problems.append(
+            f"{src.count} band(s) of {src.dtypes[0]}, expected 1 band of uint16"
+        )
+    if (src.width, src.height) != (side, side):
+        problems.append(f"size {src.width}x{src.height}, expected {side}x{side}")
+    if src.nodata != 0:
+        problems.append(f"nodata {src.nodata}, expected 0")
+    if (src.transform.a, -src.transform.e) != (res, res):
+        problems.append(
+            f"pixel size {src.transform.a}x{-src.transform.e}, expected {res} m"
+        )
+    return problems
+
+
+# --------------------------------------------------------------------- driver
+def check_dataset(
+    root: Path, *, sample: int | None = None, seed: int = 0
+) -> CheckReport:
+    """Validate ``root``; GeoTIFF properties on all patches or a seeded sample."""
+    root = Path(root)
+    report = CheckReport(root=root)
+    if not root.is_dir():
+        report.add(f"{root} is not a directory")
+        return report
+    for entry in (METADATA_FILE, FLAGGED_METADATA_FILE):
+        if not (root / entry).is_file():
+            report.add(f"{entry} is missing")
+    for tree in (S2_TREE, S1_TREE, MAPS_TREE):
+        if not (root / tree).is_dir():
+            report.add(f"{tree}/ is missing")
+    rows: list[_Row] = []
+    per_file: dict[str, list[_Row]] = {}
+    for entry, flagged in ((METADATA_FILE, False), (FLAGGED_METADATA_FILE, True)):
+        if (root / entry).is_file():
+            per_file[entry] = _check_parquet(
+                root / entry, flagged=flagged, report=report
+            )
+            rows += per_file[entry]
+    expected: dict[str, _Row] = {}
+    for row in rows:
+        if row.patch_id in expected:
+            report.add(f"patch {row.patch_id} is listed twice in the parquets")
+        expected[row.patch_id] = row
+    s1_counts = Counter(row.s1_name for row in rows)
+    for name, count in sorted(s1_counts.items()):
+        if count > 1:
+            report.add(f"S1 patch {name} is paired with {count} S2 patches")
+    if (root / S2_TREE).is_dir():
+        _check_s2_like(root / S2_TREE, expected, [f"_{b}.tif" for b in BANDS], report)
+    if (root / MAPS_TREE).is_dir():
+        _check_s2_like(root / MAPS_TREE, expected, ["_reference_map.tif"], report)
+    if (root / S1_TREE).is_dir():
+        _check_s1(root / S1_TREE, expected, report)
+    chosen = sorted(expected.values(), key=lambda r: r.patch_id)
+    if sample is not None and sample < len(chosen):
+        chosen = sorted(
+            random.Random(seed).sample(chosen, sample), key=lambda r: r.patch_id
+        )
+    files_checked = _check_rasters(root, chosen, report)
+
+    import pyarrow.parquet as pq
+
+    splits: Counter[str] = Counter()
+    countries: Counter[str] = Counter()
+    for entry in per_file:
+        try:
+            table = pq.read_table(root / entry, columns=["split", "country"])
+        except (OSError, ValueError, KeyError):
+            continue
+        splits.update(table.column("split").to_pylist())
+        countries.update(table.column("country").to_pylist())
+    report.summary = {
+        "patches": {entry: len(r) for entry, r in per_file.items()},
+        "tiles": len({r.tile_dir for r in rows}),
+        "s1_groups": len({r.s1_name.rsplit("_", 3)[0] for r in rows}),
+        "split": dict(sorted((str(k), v) for k, v in splits.items())),
+        "country": dict(sorted((str(k), v) for k, v in countries.items())),
+        "patches_raster_checked": len(chosen),
+        "geotiffs_checked": files_checked,
+    }
+    return report
+
+
+@click.command("check-dataset")
+@click.argument(
+    "dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Check GeoTIFF properties of N random patches (seeded) instead of all.",
+)
+@click.option(
+    "--max-problems",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many problems to print.",
+)
+def check_dataset_command(
+    dataset_dir: Path, sample: int | None, max_problems: int
+) -> None:
+    """Validate a reBEN dataset folder (ours or the published one).
+
+    Checks the three trees, names and nesting, 12 bands per patch, the
+    reference maps and S1 pairs, the metadata parquets (schema, order, splits,
+    labels, joins) and GeoTIFF properties.  Exits 1 and lists the first
+    problems when anything is off.
+
+    Examples:
+
+        benpipe check-dataset results/dataset
+
+        benpipe check-dataset /data/reBEN --sample 2000
+    """
+    report = check_dataset(dataset_dir, sample=sample)
+    summary = report.summary
+    if summary:
+        click.echo(f"dataset {dataset_dir}")
+        for entry, count in summary["patches"].items():
+            click.echo(f"  {entry}: {count} patches")
+        click.echo(f"  tiles: {summary['tiles']}, S1 groups: {summary['s1_groups']}")
+        click.echo(
+            "  split: " + ", ".join(f"{k} {v}" for k, v in summary["split"].items())
+        )
+        click.echo(
+            "  country: " + ", ".join(f"{k} {v}" for k, v in summary["country"].items())
+        )
+        click.echo(
+            f"  GeoTIFFs checked: {summary['geotiffs_checked']} "
+            f"({summary['patches_raster_checked']} patches)"
+        )
+    if report.ok:
+        click.echo("OK: the dataset follows the reBEN layout and metadata contract")
+        return
+    click.echo(
+        f"FAILED: {report.problem_count} problem(s); the first {min(max_problems, report.problem_count)}:",
+        err=True,
+    )
+    for problem in report.problems[:max_problems]:
+        click.echo(f"  - {problem}", err=True)
+    raise SystemExit(1)

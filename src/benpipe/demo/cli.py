@@ -1,0 +1,112 @@
+"""``benpipe demo-world``: write the seeded synthetic demo world."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from benpipe.demo.spec import PRODUCTS
+
+
+def _parse_products(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...]:
+    keys = {p.key: p.key for p in PRODUCTS} | {p.name: p.key for p in PRODUCTS}
+    if value is None:
+        return tuple(p.key for p in PRODUCTS)
+    chosen: list[str] = []
+    for item in (v.strip() for v in value.split(",")):
+        item = item.removesuffix(".SAFE")
+        if item not in keys:
+            raise click.BadParameter(
+                f"unknown product {item!r}; use P1..P4 or a full L1C name: "
+                + ", ".join(f"{p.key}={p.name}" for p in PRODUCTS),
+                param_hint="--products",
+            )
+        chosen.append(keys[item])
+    return tuple(sorted(set(chosen)))
+
+
+@click.command("demo-world")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory to create (e.g. resources/demo-world).",
+)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed; the same seed gives byte-identical files.")  # fmt: skip
+@click.option(
+    "--tile-size-px",
+    type=int,
+    default=1200,
+    show_default=True,
+    help="Tile side in 10 m pixels: a multiple of 6 in 1200..10980. 1200 gives "
+    "12 km tiles (10x10 patches); 10980 gives full-size tiles for benchmarks.",
+)
+@click.option(
+    "--products",
+    callback=_parse_products,
+    default=None,
+    metavar="NAME[,NAME]",
+    help="Write only these SAFE zips (P1..P4 or L1C names); all other files are "
+    "always written. Default: all four.",
+)
+@click.option(
+    "--only-first",
+    is_flag=True,
+    help="Shortcut for --products P1 (one product, e.g. a full-size benchmark).",
+)
+@click.option(
+    "--s1-rasters/--no-s1-rasters",
+    default=True,
+    show_default=True,
+    help="Write the v1 S1 GeoTIFFs (about 115 kB per v1 patch; names and "
+    "mapping are written either way).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+def demo_world(
+    out: Path,
+    seed: int,
+    tile_size_px: int,
+    products: tuple[str, ...],
+    only_first: bool,
+    s1_rasters: bool,
+    overwrite: bool,
+) -> None:
+    """Write the synthetic demo world (L1C zips, v1 files, CLC, countries).
+
+    The layout is described in docs/demo-world.md; manifest.json lists the
+    facts the pipeline must reproduce (invalid patches, overlaps, designed
+    patches and their labels).
+
+    \b
+    Examples:
+      benpipe demo-world --out resources/demo-world
+      benpipe demo-world --out /tmp/w --seed 7 --overwrite
+      benpipe demo-world --out /tmp/full --tile-size-px 10980 --only-first \\
+          --no-s1-rasters
+    """
+    from benpipe.demo.spec import check_tile_size_px
+    from benpipe.demo.world import WorldParams, generate_world
+    from benpipe.errors import ConfigError
+
+    try:
+        check_tile_size_px(tile_size_px)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tile-size-px") from exc
+    if out.exists() and not overwrite:
+        raise click.BadParameter(
+            f"{out} exists; pass --overwrite to replace it", param_hint="--out"
+        )
+    if only_first:
+        products = ("P1",)
+    params = WorldParams(
+        seed=seed, tile_size_px=tile_size_px, products=products, s1_rasters=s1_rasters
+    )
+    started = time.monotonic()
+    manifest = generate_world(out, params, overwrite=overwrite)
+    click.echo(f"demo world: {manifest} ({time.monotonic() - started:.1f} s)")

@@ -1,0 +1,464 @@
+"""Orchestration of ``benpipe demo-world``: write the whole world atomically.
+
+The world is written into a temporary directory next to the target and
+renamed at the end.  Every random draw comes from ``numpy.random.default_rng``
+seeded with ``[seed, <purpose>, ...]``, so one product's bytes do not depend on
+which other products are generated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import shapely
+from shapely.geometry import box
+
+from benpipe import __version__
+from benpipe.demo import clc as demo_clc
+from benpipe.demo import v1 as demo_v1
+from benpipe.demo.raster import (
+    Landscape,
+    SmoothField,
+    band_array,
+    resolution_fields,
+    make_zone_fields,
+    write_jp2,
+)
+from benpipe.demo.safe import (
+    manifest_safe_xml,
+    mtd_msil1c_xml,
+    mtd_tl_xml,
+    product_start_time,
+    safe_names,
+    write_zip,
+)
+from benpipe.demo.spec import (
+    DESIGNED_PATCHES,
+    GENERATOR_VERSION,
+    PRODUCTS,
+    PRODUCTS_BY_KEY,
+    ProductLayout,
+    layout_for,
+)
+from benpipe.errors import ConfigError, InputDataError
+from benpipe.grid import PATCH_SIDE_M
+from benpipe.log import Progress
+from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, l2a_name_for, patch_name
+
+logger = logging.getLogger(__name__)
+
+NETRC_TEXT = "machine 127.0.0.1 login demo password demo-password\n"
+OVERLAP_MIN_FRACTION = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class WorldParams:
+    """Options of ``benpipe demo-world``."""
+
+    seed: int = 0
+    tile_size_px: int = 1200
+    #: product keys (P1..P4) whose SAFE zips are written; all by default.
+    products: tuple[str, ...] = field(default=tuple(p.key for p in PRODUCTS))
+    #: write the v1 S1 GeoTIFFs (names and mapping are always written).
+    s1_rasters: bool = True
+    clc_cell_km2: float = demo_clc.DEFAULT_CELL_KM2
+
+
+def product_id(l1c: str) -> str:
+    """The emulator's product id: ``uuid5(NAMESPACE_URL, "benpipe-demo:<name>.SAFE")``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"benpipe-demo:{l1c}.SAFE"))
+
+
+def generate_world(out: Path, params: WorldParams, *, overwrite: bool = False) -> Path:
+    """Generate the demo world into ``out``; returns the manifest path."""
+    unknown = sorted(set(params.products) - set(PRODUCTS_BY_KEY))
+    if unknown or not params.products:
+        raise ConfigError(
+            f"unknown demo products {unknown or '(none given)'}; choose among "
+            f"{', '.join(PRODUCTS_BY_KEY)}"
+        )
+    out = out.resolve()
+    if out.exists() and not overwrite:
+        raise ConfigError(
+            f"{out} already exists; pass --overwrite to replace it or choose "
+            "another --out"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    started = time.monotonic()
+    try:
+        _write_world(staging, params)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(trash)
+        shutil.rmtree(trash)
+    staging.rename(out)
+    logger.info("demo world written to %s in %.1f s", out, time.monotonic() - started)
+    return out / "manifest.json"
+
+
+def _write_world(root: Path, params: WorldParams) -> None:
+    seed = params.seed
+    layouts = {p.key: layout_for(p, params.tile_size_px) for p in PRODUCTS}
+    (root / "cdse" / "products").mkdir(parents=True)
+
+    # --- L1C products -------------------------------------------------------
+    landscapes = _landscapes(seed, layouts)
+    selected = [p.key for p in PRODUCTS if p.key in params.products]
+    for key in selected:
+        _write_product(root, layouts[key], landscapes[key])
+
+    # --- CLC -----------------------------------------------------------------
+    clc_layouts = [lo for lo in layouts.values() if lo.spec.has_clc]
+    designs = [(d, layouts[d.product_key]) for d in DESIGNED_PATCHES]
+    frame = demo_clc.build_clc(
+        np.random.default_rng([seed, 3]),
+        layouts=clc_layouts,
+        designs=designs,
+        epsg=clc_layouts[0].spec.epsg,
+        cell_km2=params.clc_cell_km2,
+    )
+    demo_clc.write_gpkg(frame, root / "U2018_CLC2018_V2020_20u1.gpkg")
+    expectations = [demo_clc.expectation_for(d, lo) for d, lo in designs]
+
+    # --- v1 ------------------------------------------------------------------
+    v1_patches: list[demo_v1.V1Patch] = []
+    without_v1: dict[str, list[tuple[int, int]]] = {}
+    v1_counts: dict[str, int] = {}
+    for spec in PRODUCTS:
+        rng = np.random.default_rng([seed, 5, int(spec.key[1:])])
+        patches, without = demo_v1.select_v1_patches(rng, layouts[spec.key])
+        v1_patches.extend(patches)
+        without_v1[l2a_name_for(spec.name)] = without
+        v1_counts[l2a_name_for(spec.name)] = len(patches)
+    demo_v1.write_tile_names_and_links(root / "tile_names_and_links.csv", v1_patches)
+    demo_v1.write_s1s2_mapping(root / "s1s2_mapping.csv", v1_patches)
+    (root / "ben-v1-metadata").mkdir()
+    for epsg in sorted({p.epsg for p in PRODUCTS}):
+        zone = [p for p in v1_patches if layouts[p.product_key].spec.epsg == epsg]
+        table = demo_v1.v1_parquet_table(epsg, zone, layouts)
+        demo_v1.write_v1_parquet(
+            root / "ben-v1-metadata" / f"bigearthnet_v1_spatial_{epsg}.parquet", table
+        )
+    s1_root = root / "BigEarthNet-S1-v1"
+    s1_root.mkdir()
+    if params.s1_rasters:
+        n_s1 = demo_v1.write_s1_patches(s1_root, v1_patches, layouts, seed=seed)
+        logger.info("wrote %d S1 GeoTIFFs", n_s1)
+    v1_by_cell = {(p.product_key, p.col, p.row): p.name for p in v1_patches}
+    snow = sorted(
+        v1_by_cell[(e.product_key, e.col, e.row)]
+        for e in expectations
+        if e.role == "snow"
+    )
+    cloud = sorted(
+        v1_by_cell[(e.product_key, e.col, e.row)]
+        for e in expectations
+        if e.role == "cloud"
+    )
+    demo_v1.write_lines(root / "patches_with_seasonal_snow.csv", snow, crlf=True)
+    demo_v1.write_lines(root / "patches_with_cloud_and_shadow.csv", cloud, crlf=True)
+
+    # --- countries, catalogue, credentials -----------------------------------
+    write_countries(root / "ne_110m_admin_0_countries.geojson")
+    catalogue = _write_catalogue(root, layouts, selected)
+    netrc = root / "cdse.netrc"
+    netrc.write_text(NETRC_TEXT, encoding="ascii")
+    netrc.chmod(0o600)
+
+    # --- manifest ------------------------------------------------------------
+    manifest = {
+        "generator": "benpipe demo-world",
+        "generator_version": GENERATOR_VERSION,
+        "benpipe_version": __version__,
+        "seed": seed,
+        "tile_size_px": params.tile_size_px,
+        "tile_side_m": params.tile_size_px * 10,
+        "patch_side_m": PATCH_SIDE_M,
+        "products": [
+            _product_entry(layouts[p.key], catalogue, p.key in selected)
+            for p in PRODUCTS
+        ],
+        "invalid_patches": {
+            l2a_name_for(lo.spec.name): [list(cr) for cr in lo.invalid_patches()]
+            for lo in layouts.values()
+        },
+        "v1_patches": v1_counts,
+        "patches_without_v1": {
+            k: [list(cr) for cr in v] for k, v in without_v1.items()
+        },
+        "v1_malformed_names": sorted(p.name for p in v1_patches if p.malformed),
+        "overlaps": _overlaps(list(layouts.values())),
+        "hand_designed": {
+            e.patch: {
+                "product": layouts[e.product_key].spec.name,
+                "col": e.col,
+                "row": e.row,
+                "role": e.role,
+                "what": e.what,
+                "v1_name": v1_by_cell[(e.product_key, e.col, e.row)],
+                "pixel_counts": {str(c): n for c, n in e.pixel_counts.items()},
+                "unlabeled_fraction": e.unlabeled_fraction,
+                "kept": e.kept,
+                "labels": e.labels,
+            }
+            for e in expectations
+        },
+        "snow": snow,
+        "cloud": cloud,
+        "s1_groups": {
+            l2a_name_for(p.name): list(demo_v1.S1_GROUPS[p.key]) for p in PRODUCTS
+        },
+        "s1_rasters": params.s1_rasters,
+        "clc": {
+            "path": "U2018_CLC2018_V2020_20u1.gpkg",
+            "layer": demo_clc.LAYER,
+            "geometry_column": demo_clc.GEOMETRY_COLUMN,
+            "epsg": demo_clc.CLC_EPSG,
+            "polygons": len(frame),
+            "cell_km2": params.clc_cell_km2,
+            "uncovered_strips_utm": _uncovered(designs),
+        },
+    }
+    manifest["files"] = _file_hashes(root)
+    (root / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+def _landscapes(seed: int, layouts: dict[str, ProductLayout]) -> dict[str, Landscape]:
+    """Fields per zone (shared by its products) plus per-product noise."""
+    out: dict[str, Landscape] = {}
+    zones = sorted({lo.spec.epsg for lo in layouts.values()})
+    for epsg in zones:
+        members = [lo for lo in layouts.values() if lo.spec.epsg == epsg]
+        left = min(lo.ulx for lo in members)
+        top = max(lo.uly for lo in members)
+        right = max(lo.ulx + lo.tile_side_m for lo in members)
+        bottom = min(lo.uly - lo.tile_side_m for lo in members)
+        cover, texture = make_zone_fields(
+            np.random.default_rng([seed, 1, epsg]),
+            left=left,
+            top=top,
+            width_m=right - left,
+            height_m=top - bottom,
+        )
+        for lo in members:
+            noise = SmoothField(
+                np.random.default_rng([seed, 2, int(lo.spec.key[1:])]),
+                left=lo.ulx,
+                top=lo.uly,
+                width_m=lo.tile_side_m,
+                height_m=lo.tile_side_m,
+                octaves=((400.0, 0.15), (80.0, 0.08)),
+            )
+            out[lo.spec.key] = Landscape(cover, texture, noise)
+    return out
+
+
+def _write_product(root: Path, layout: ProductLayout, landscape: Landscape) -> None:
+    spec = layout.spec
+    names = safe_names(layout)
+    work = root / ".work" / spec.name
+    work.mkdir(parents=True)
+    files: dict[str, bytes | Path] = {}
+    progress = Progress(f"{spec.name} bands", total=len(L1C_BANDS), logger=logger)
+    done = 0
+    for res in (60, 20, 10):
+        fields = resolution_fields(
+            landscape, ulx=layout.ulx, uly=layout.uly, res_m=res,
+            size_px=layout.size_px(res),
+        )  # fmt: skip
+        for band in (b for b in L1C_BANDS if BAND_RESOLUTION_M[b] == res):
+            data = band_array(
+                fields,
+                band=band,
+                season=spec.season,
+                res_m=res,
+                nodata_from_m=layout.nodata_from_m,
+            )
+            path = work / f"{band}.jp2"
+            write_jp2(
+                path, data, epsg=spec.epsg, ulx=layout.ulx, uly=layout.uly, res_m=res
+            )
+            del data
+            files[names.band_member(band)] = path
+            done += 1
+            progress(done)
+        del fields
+    progress.close()
+    files[f"{names.root}/MTD_MSIL1C.xml"] = mtd_msil1c_xml(layout, names).encode()
+    files[f"{names.root}/GRANULE/{names.granule}/MTD_TL.xml"] = mtd_tl_xml(
+        layout, names
+    ).encode()
+    files[f"{names.root}/manifest.safe"] = manifest_safe_xml(names, files).encode()
+    zip_path = root / "cdse" / "products" / f"{spec.name}.zip"
+    tmp = zip_path.with_suffix(".zip.part")
+    write_zip(tmp, files, names.empty_dirs)
+    os.replace(tmp, zip_path)
+    shutil.rmtree(work)
+    if not any((root / ".work").iterdir()):
+        (root / ".work").rmdir()
+    logger.info("wrote %s (%d bytes)", zip_path.name, zip_path.stat().st_size)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_catalogue(
+    root: Path, layouts: dict[str, ProductLayout], selected: list[str]
+) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = []
+    for key in selected:
+        spec = layouts[key].spec
+        zip_path = root / "cdse" / "products" / f"{spec.name}.zip"
+        start = product_start_time(spec.name)
+        entries.append(
+            {
+                "Id": product_id(spec.name),
+                "Name": f"{spec.name}.SAFE",
+                "ContentLength": zip_path.stat().st_size,
+                "Checksum": [{"Algorithm": "MD5", "Value": _md5(zip_path)}],
+                "Online": True,
+                "ContentDate": {"Start": start, "End": start},
+            }
+        )
+    entries.sort(key=lambda e: str(e["Name"]))
+    (root / "cdse" / "catalogue.json").write_text(
+        json.dumps(entries, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return entries
+
+
+def _product_entry(
+    layout: ProductLayout, catalogue: list[dict[str, object]], generated: bool
+) -> dict[str, object]:
+    spec = layout.spec
+    checks = spec.quality_checks
+    return {
+        "key": spec.key,
+        "name": spec.name,
+        "l2a_name": l2a_name_for(spec.name),
+        "id": product_id(spec.name),
+        "zip": f"cdse/products/{spec.name}.zip" if generated else None,
+        "generated": generated,
+        "mgrs_tile": spec.mgrs,
+        "epsg": spec.epsg,
+        "ulx": layout.ulx,
+        "uly": layout.uly,
+        "real_ulx": spec.real_ulx,
+        "tile_side_m": layout.tile_side_m,
+        "patches_per_side": layout.patches_per_side,
+        "origin_shift_m": layout.origin_shift_m,
+        "nodata_strip_from_m": layout.nodata_from_m,
+        "season": spec.season,
+        "product_start_time": product_start_time(spec.name),
+        "quality_checks": checks,
+        "fails_quality": any(v == "FAILED" for v in checks.values()),
+        "has_clc": spec.has_clc,
+    }
+
+
+def _overlaps(layouts: list[ProductLayout]) -> list[list[str]]:
+    """Same-season patch pairs of different products overlapping > 1 % (UTM)."""
+    pairs: list[list[str]] = []
+    patch_area = float(PATCH_SIDE_M * PATCH_SIDE_M)
+    for i, a in enumerate(layouts):
+        for b in layouts[i + 1 :]:
+            if a.spec.season != b.spec.season or a.spec.epsg != b.spec.epsg:
+                continue
+            n_a, n_b = a.patches_per_side, b.patches_per_side
+            boxes_b = [
+                (c, r, box(*b.patch_box(c, r))) for r in range(n_b) for c in range(n_b)
+            ]
+            for ra in range(n_a):
+                for ca in range(n_a):
+                    pa_box = box(*a.patch_box(ca, ra))
+                    for cb, rb, pb_box in boxes_b:
+                        if not pa_box.intersects(pb_box):
+                            continue
+                        area = shapely.intersection(pa_box, pb_box).area
+                        if area / patch_area > OVERLAP_MIN_FRACTION:
+                            names = sorted(
+                                [
+                                    patch_name(a.spec.name, col=ca, row=ra),
+                                    patch_name(b.spec.name, col=cb, row=rb),
+                                ]
+                            )
+                            pairs.append(names)
+    return sorted(pairs)
+
+
+def _uncovered(designs: list[tuple[object, ProductLayout]]) -> list[list[float]]:
+    strips: list[list[float]] = []
+    for design, layout in designs:
+        for strip, geom in demo_clc.strip_boxes(design, layout):  # type: ignore[arg-type]
+            if strip.code is None:
+                strips.append([float(v) for v in geom.bounds])
+    return sorted(strips)
+
+
+def natural_earth_lowres_path() -> Path:
+    """The Natural Earth 110 m shapefile shipped in the pyogrio wheel."""
+    base = importlib.resources.files("pyogrio")
+    candidate = (
+        Path(str(base)) / "tests/fixtures/naturalearth_lowres/naturalearth_lowres.shp"
+    )
+    if not candidate.exists():
+        raise InputDataError(
+            f"Natural Earth 110 m countries not found at {candidate}; the installed "
+            "pyogrio wheel should ship it (pyogrio/tests/fixtures/naturalearth_lowres). "
+            "Reinstall pyogrio from PyPI (pip install --force-reinstall pyogrio)"
+        )
+    return candidate
+
+
+def write_countries(path: Path) -> None:
+    """GeoJSON (EPSG:4326) with NAME_LONG, NAME and ISO_A3 columns."""
+    frame = pyogrio.read_dataframe(natural_earth_lowres_path())
+    out = frame[["name", "iso_a3", "geometry"]].copy()
+    out.insert(0, "NAME_LONG", out["name"])
+    out = out.rename(columns={"name": "NAME", "iso_a3": "ISO_A3"})
+    out = out.set_crs("EPSG:4326", allow_override=True)
+    pyogrio.write_dataframe(
+        out,
+        path,
+        driver="GeoJSON",
+        layer="ne_110m_admin_0_countries",
+        layer_options={"RFC7946": "NO", "WRITE_BBOX": "NO"},
+    )
+
+
+def _file_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file except the manifest, by relative POSIX path."""
+    hashes: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            hashes[path.relative_to(root).as_posix()] = digest.hexdigest()
+    return hashes

@@ -1,0 +1,459 @@
+"""Dataset assembly: metadata parquets and the published tree (§6 of the spec).
+
+Reproduces the reference finalizer (REFERENCE-PIPELINE §6.1, §6.2, §8.1) with
+pyarrow instead of DuckDB:
+
+1. load the four metadata CSVs of the dataset stage and the three v1 lists
+   with the reference's constraints (primary keys unique, values non-empty,
+   split domain); errors name the file and the line;
+2. group labels per patch as a sorted list (byte order) and inner-join split,
+   s2v1 name, country and the v1 S1 name; flag ``contains_seasonal_snow`` and
+   ``contains_cloud_or_shadow`` from the v1 lists;
+3. check that every labelled patch survived the joins (the error names the
+   patches and the table they are missing from);
+4. write ``metadata.parquet`` (neither flag) and
+   ``metadata_for_patches_with_snow_cloud_or_shadow.parquet`` (either flag),
+   sorted by patch_id, with the reference's Arrow schema and fixed writer
+   settings (deterministic bytes);
+5. assemble ``BigEarthNet-S2``, ``Reference_Maps`` and ``BigEarthNet-S1`` for
+   exactly the patches of both parquets, by hard links (copies across
+   filesystems), in ``<out>.tmp`` renamed to ``<out>`` at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from benpipe.errors import InputDataError
+from benpipe.names import BANDS, parse_patch_name, parse_s1_name
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the parquet bytes or the assembled tree change.
+ALGORITHM_VERSION = 1
+
+METADATA_FILE = "metadata.parquet"
+FLAGGED_METADATA_FILE = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
+S2_TREE = "BigEarthNet-S2"
+S1_TREE = "BigEarthNet-S1"
+MAPS_TREE = "Reference_Maps"
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
+
+#: The reference's Arrow schema (both parquets; every field nullable).
+METADATA_SCHEMA = pa.schema(
+    [
+        pa.field("patch_id", pa.string()),
+        pa.field("labels", pa.list_(pa.field("element", pa.string()))),
+        pa.field("split", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("s1_name", pa.string()),
+        pa.field("s2v1_name", pa.string()),
+        pa.field("contains_seasonal_snow", pa.bool_()),
+        pa.field("contains_cloud_or_shadow", pa.bool_()),
+    ]
+)
+#: Fixed parquet writer settings (the reference's row-group size and codec).
+PARQUET_OPTIONS: dict[str, Any] = {
+    "row_group_size": 122_880,
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": ["split", "country"],
+    "version": "1.0",
+    "data_page_version": "1.0",
+    "write_statistics": True,
+    "store_schema": False,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeInputs:
+    """The seven metadata inputs of the finalizer (REFERENCE-PIPELINE §6)."""
+
+    label_mapping: Path
+    s2v1_mapping: Path
+    split_mapping: Path
+    country_mapping: Path
+    s1s2_mapping: Path
+    seasonal_snow_list: Path
+    cloud_shadow_list: Path
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataTables:
+    """The two result tables, each sorted by patch_id."""
+
+    clean: pa.Table
+    flagged: pa.Table
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+
+
+# --------------------------------------------------------------------- loading
+def _read_rows(
+    path: Path, *, header: Sequence[str] | None, width: int
+) -> list[list[str]]:
+    """Rows of a CSV (LF or CRLF) with ``width`` non-empty fields each."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputDataError(f"cannot read metadata input {path}: {exc}") from exc
+    with handle:
+        rows = [row for row in csv.reader(handle) if row]
+    first_line = 1
+    if header is not None:
+        if not rows or rows[0] != list(header):
+            found = rows[0] if rows else "an empty file"
+            raise InputDataError(
+                f"{path}: expected the header {','.join(header)!r}, found {found!r}"
+            )
+        rows = rows[1:]
+        first_line = 2
+    if not rows:
+        raise InputDataError(
+            f"{path}: no data rows; the finalizer needs a non-empty table"
+        )
+    for offset, row in enumerate(rows):
+        if len(row) != width or any(not value for value in row):
+            raise InputDataError(
+                f"{path} line {first_line + offset}: expected {width} non-empty "
+                f"field(s), found {row!r}"
+            )
+    return rows
+
+
+def _unique_keys(
+    path: Path, keys: Iterable[Any], *, what: str, first_line: int
+) -> None:
+    seen: dict[Any, int] = {}
+    for offset, key in enumerate(keys):
+        if key in seen:
+            raise InputDataError(
+                f"{path} line {first_line + offset}: duplicate {what} {key!r} "
+                f"(first on line {first_line + seen[key]})"
+            )
+        seen[key] = offset
+
+
+def _load_mapping(
+    path: Path, *, header: Sequence[str] | None, unique_value: bool = False
+) -> dict[str, str]:
+    rows = _read_rows(path, header=header, width=2)
+    first_line = 2 if header else 1
+    key_name = header[0] if header else "first column"
+    _unique_keys(path, (r[0] for r in rows), what=key_name, first_line=first_line)
+    if unique_value:
+        value_name = header[1] if header else "second column"
+        _unique_keys(path, (r[1] for r in rows), what=value_name, first_line=first_line)
+    return {r[0]: r[1] for r in rows}
+
+
+def _load_name_list(path: Path) -> set[str]:
+    rows = _read_rows(path, header=None, width=1)
+    _unique_keys(path, (r[0] for r in rows), what="s2v1_name", first_line=1)
+    return {r[0] for r in rows}
+
+
+def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
+    """Load, validate and join the inputs into the two metadata tables."""
+    label_rows = _read_rows(inputs.label_mapping, header=("patch_id", "label"), width=2)
+    _unique_keys(
+        inputs.label_mapping,
+        ((r[0], r[1]) for r in label_rows),
+        what="(patch_id, label)",
+        first_line=2,
+    )
+    s2v1 = _load_mapping(
+        inputs.s2v1_mapping, header=("patch_id", "s2v1_name"), unique_value=True
+    )
+    split = _load_mapping(inputs.split_mapping, header=("patch_id", "split"))
+    for line, (pid, value) in enumerate(split.items(), start=2):
+        if value not in SPLITS:
+            raise InputDataError(
+                f"{inputs.split_mapping} line {line}: split {value!r} of {pid} is "
+                f"not one of {', '.join(SPLITS)}"
+            )
+    country = _load_mapping(inputs.country_mapping, header=("patch_id", "country"))
+    s1s2 = _load_mapping(inputs.s1s2_mapping, header=None, unique_value=True)
+    snow = _load_name_list(inputs.seasonal_snow_list)
+    cloud = _load_name_list(inputs.cloud_shadow_list)
+
+    labels: dict[str, list[str]] = {}
+    for pid, label in label_rows:
+        labels.setdefault(pid, []).append(label)
+
+    missing: dict[str, list[str]] = {}
+    rows: list[tuple[str, list[str], str, str, str, str, bool, bool]] = []
+    for pid in sorted(labels):
+        lacks = [
+            what
+            for what, table in (("split", split), ("s2v1", s2v1), ("country", country))
+            if pid not in table
+        ]
+        s2v1_name = s2v1.get(pid)
+        if s2v1_name is not None and s2v1_name not in s1s2:
+            lacks.append("s1s2")
+        for what in lacks:
+            missing.setdefault(what, []).append(pid)
+        if lacks or s2v1_name is None:
+            continue
+        rows.append(
+            (
+                pid,
+                sorted(labels[pid], key=lambda s: s.encode("utf-8")),
+                split[pid],
+                country[pid],
+                s1s2[s2v1_name],
+                s2v1_name,
+                s2v1_name in snow,
+                s2v1_name in cloud,
+            )
+        )
+    if missing:
+        sources = {
+            "split": inputs.split_mapping,
+            "s2v1": inputs.s2v1_mapping,
+            "country": inputs.country_mapping,
+            "s1s2": inputs.s1s2_mapping,
+        }
+        details = "; ".join(
+            f"{len(pids)} without an entry in {sources[what]} (first: {pids[:3]})"
+            for what, pids in missing.items()
+        )
+        raise InputDataError(
+            f"{sum(map(len, missing.values()))} join gap(s) for labelled patches: "
+            f"{details}. Every labelled patch needs a split, an s2v1 name, a country "
+            "and an S1 name; regenerate the metadata CSVs or fix the v1 inputs"
+        )
+    if not rows:
+        raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
+    clean = [r for r in rows if not (r[6] or r[7])]
+    flagged = [r for r in rows if r[6] or r[7]]
+    return MetadataTables(clean=_to_table(clean), flagged=_to_table(flagged))
+
+
+def _to_table(
+    rows: list[tuple[str, list[str], str, str, str, str, bool, bool]],
+) -> pa.Table:
+    rows = sorted(rows, key=lambda r: r[0].encode("utf-8"))
+    arrays = [
+        pa.array([row[i] for row in rows], type=fld.type)
+        for i, fld in enumerate(METADATA_SCHEMA)
+    ]
+    return pa.table(arrays, schema=METADATA_SCHEMA)
+
+
+def write_metadata_parquet(table: pa.Table, path: Path) -> None:
+    """Write with the fixed settings, through a temporary sibling."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table.cast(METADATA_SCHEMA), tmp, **PARQUET_OPTIONS)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------- tree
+class _Linker:
+    """Hard links with a copy fallback (other filesystem, no link support)."""
+
+    def __init__(self) -> None:
+        self.linked = 0
+        self.copied = 0
+        self._can_link = True
+
+    def __call__(self, src: Path, dst: Path) -> None:
+        if self._can_link:
+            try:
+                os.link(src, dst)
+                self.linked += 1
+                return
+            except OSError as exc:
+                if exc.errno not in (
+                    errno.EXDEV,
+                    errno.EPERM,
+                    errno.EMLINK,
+                    errno.ENOTSUP,
+                ):
+                    raise
+                logger.info("hard links unavailable (%s); copying files instead", exc)
+                self._can_link = False
+        shutil.copyfile(src, dst)
+        self.copied += 1
+
+
+def _index_tile_dirs(roots: Iterable[Path], what: str) -> dict[str, Path]:
+    """tile_dir → the staging root that holds it."""
+    index: dict[str, Path] = {}
+    for root in sorted(Path(r) for r in roots):
+        if not root.is_dir():
+            raise InputDataError(f"{what} staging directory {root} does not exist")
+        for child in sorted(root.iterdir()):
+            if child.is_dir():
+                if child.name in index:
+                    raise InputDataError(
+                        f"tile folder {child.name} is in both {index[child.name]} and "
+                        f"{root}; each product must be exported once"
+                    )
+                index[child.name] = root
+    return index
+
+
+def finalize_dataset(
+    inputs: FinalizeInputs,
+    *,
+    s2_roots: Sequence[Path],
+    reference_map_roots: Sequence[Path],
+    s1_root: Path,
+    out_dir: Path,
+    manifest_path: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> FinalizeResult:
+    """Write the two parquets and the three trees of the published layout."""
+    from benpipe.export import write_json_atomic
+
+    tables = build_metadata(inputs)
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f"{out_dir.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()  # an empty folder pre-created by a scheduler
+    if out_dir.exists():
+        raise InputDataError(
+            f"dataset directory {out_dir} already exists; delete it first"
+        )
+    tmp.mkdir(parents=True)
+    write_metadata_parquet(tables.clean, tmp / METADATA_FILE)
+    write_metadata_parquet(tables.flagged, tmp / FLAGGED_METADATA_FILE)
+
+    keep: list[tuple[str, str]] = sorted(
+        (pid, s1)
+        for table in (tables.clean, tables.flagged)
+        for pid, s1 in zip(
+            table.column("patch_id").to_pylist(),
+            table.column("s1_name").to_pylist(),
+            strict=True,
+        )
+    )
+    s2_index = _index_tile_dirs(s2_roots, "S2 export")
+    map_index = _index_tile_dirs(reference_map_roots, "reference-map")
+    link = _Linker()
+    problems: list[str] = []
+    total = len(keep)
+    for done, (pid, s1_name) in enumerate(keep, start=1):
+        tile_dir = parse_patch_name(pid).tile_dir
+        s2_files = [f"{pid}_{band}.tif" for band in BANDS]
+        map_files = [f"{pid}_reference_map.tif"]
+        group = parse_s1_name(s1_name).group
+        s1_files = [f"{s1_name}_{pol}.tif" for pol in S1_POLARISATIONS]
+        jobs = (
+            (s2_index.get(tile_dir), tile_dir, pid, s2_files, S2_TREE, tile_dir, pid),
+            (
+                map_index.get(tile_dir),
+                tile_dir,
+                pid,
+                map_files,
+                MAPS_TREE,
+                tile_dir,
+                pid,
+            ),
+            (Path(s1_root), "", s1_name, s1_files, S1_TREE, group, s1_name),
+        )
+        for src_root, src_sub, src_leaf, files, tree, dst_sub, dst_leaf in jobs:
+            if src_root is None:
+                problems.append(
+                    f"{tree}: no staging folder for tile {tile_dir} ({pid})"
+                )
+                continue
+            src_dir = src_root / src_sub / src_leaf if src_sub else src_root / src_leaf
+            dst_dir = tmp / tree / dst_sub / dst_leaf
+            dst_dir.mkdir(parents=True, exist_ok=True)
+            for file in files:
+                try:
+                    link(src_dir / file, dst_dir / file)
+                except FileNotFoundError:
+                    problems.append(f"{tree}: missing {src_dir / file}")
+        if progress is not None and (done % 1000 == 0 or done == total):
+            progress(done, total)
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        raise InputDataError(
+            f"{len(problems)} file(s) of the kept patches are missing from the staging "
+            f"trees or the S1 root {s1_root}:\n  {shown}\nRe-run the export rules or "
+            "check inputs.s1_root (the extracted BigEarthNet-S1 v1.0 archive)"
+        )
+    exported = sum(
+        1 for tile_dir, root in s2_index.items() for _ in (root / tile_dir).iterdir()
+    )
+    manifest = _manifest(tables, exported=exported, link=link)
+    os.replace(tmp, out_dir)
+    if manifest_path is not None:
+        write_json_atomic(manifest_path, manifest)
+    logger.info(
+        "dataset %s: %d clean + %d flagged patches, %d files linked, %d copied; "
+        "%d exported patches not kept; algorithm version %d",
+        out_dir,
+        tables.clean.num_rows,
+        tables.flagged.num_rows,
+        link.linked,
+        link.copied,
+        manifest["skipped"]["exported_not_in_metadata"],
+        ALGORITHM_VERSION,
+    )
+    return FinalizeResult(out_dir=out_dir, manifest=manifest)
+
+
+def _manifest(
+    tables: MetadataTables, *, exported: int, link: _Linker
+) -> dict[str, Any]:
+    both = pa.concat_tables([tables.clean, tables.flagged])
+    patches = both.num_rows
+    s1_groups = {parse_s1_name(n).group for n in both.column("s1_name").to_pylist()}
+    tiles = {parse_patch_name(p).tile_dir for p in both.column("patch_id").to_pylist()}
+    return {
+        "algorithm_version": ALGORITHM_VERSION,
+        "parquets": {
+            METADATA_FILE: tables.clean.num_rows,
+            FLAGGED_METADATA_FILE: tables.flagged.num_rows,
+        },
+        "trees": {
+            S2_TREE: {
+                "tiles": len(tiles),
+                "patches": patches,
+                "files": patches * len(BANDS),
+            },
+            MAPS_TREE: {"tiles": len(tiles), "patches": patches, "files": patches},
+            S1_TREE: {
+                "groups": len(s1_groups),
+                "patches": patches,
+                "files": patches * len(S1_POLARISATIONS),
+            },
+        },
+        "split": dict(sorted(Counter(both.column("split").to_pylist()).items())),
+        "country": dict(sorted(Counter(both.column("country").to_pylist()).items())),
+        "flags": {
+            "contains_seasonal_snow": sum(
+                both.column("contains_seasonal_snow").to_pylist()
+            ),
+            "contains_cloud_or_shadow": sum(
+                both.column("contains_cloud_or_shadow").to_pylist()
+            ),
+        },
+        "skipped": {"exported_not_in_metadata": exported - patches},
+        "link_mode": "copy" if link.copied else "hardlink",
+    }

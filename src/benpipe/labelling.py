@@ -1,0 +1,449 @@
+"""CORINE labelling of one product: burn, reference maps, class counts, labels.
+
+Strategy (docs/labelling.md): PostGIS returns the CLC polygons that intersect
+the tile, transformed to the tile's UTM; they are burnt once onto the tile's
+10 m grid with GDAL's pixel-centre rule (``all_touched=False``) in a fixed
+order, sorted by (CLC code, CLC id, part) so that on overlaps the polygon that
+sorts **last** wins.  Pixels no polygon covers become 999.  The 120x120 windows
+of the valid patches are the reference maps; pixel counts per code give the
+labels (a BEN-19 class with >= 1 pixel, UNLABELED excluded) and the unlabeled
+fraction (kept iff strictly below ``unlabeled_max_fraction``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.features import rasterize
+
+from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19, NO_COVERAGE_CODE, UNLABELED
+from benpipe.errors import DatabaseError
+from benpipe.log import Progress
+
+log = logging.getLogger(__name__)
+
+ALGORITHM_VERSION = 1
+
+#: Burn value of pixels that no CLC polygon covers (replaced by 999 in maps).
+UNCOVERED = 0
+#: Codes in a fixed order; index 0 of a count vector is "uncovered".
+CODES: tuple[int, ...] = tuple(sorted(CLC_TO_BEN19))
+_UNLABELED_CODES = frozenset(c for c, name in CLC_TO_BEN19.items() if name == UNLABELED)
+_LUT = np.zeros(1 << 16, dtype=np.uint8)
+for _index, _code in enumerate(CODES, start=1):
+    _LUT[_code] = _index
+_BEN19_ORDER = {name: i for i, name in enumerate(BEN19_CLASSES)}
+
+#: GeoTIFF creation options of a reference map (fixed: deterministic bytes).
+REFERENCE_MAP_OPTIONS: dict[str, Any] = {
+    "driver": "GTiff",
+    "dtype": "uint16",
+    "count": 1,
+    "nodata": 0,
+    "compress": "deflate",
+    "predictor": 2,
+    "tiled": False,
+    "interleave": "band",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClcShape:
+    """A CLC polygon (piece) in the tile's CRS, with its sort key."""
+
+    code_18: int
+    clc_id: str
+    part: int
+    geometry: Any  # shapely geometry or a __geo_interface__ mapping
+
+    @property
+    def sort_key(self) -> tuple[int, str, int]:
+        return (self.code_18, self.clc_id, self.part)
+
+
+@dataclass(frozen=True, slots=True)
+class PatchLabels:
+    """Label result of one patch."""
+
+    counts: dict[int, int]
+    unlabeled_fraction: float
+    kept: bool
+    labels: tuple[str, ...] = field(default=())
+
+
+# ---------------------------------------------------------------- pure core
+def burn_clc(
+    shapes: Iterable[ClcShape], *, transform: Affine, height: int, width: int
+) -> np.ndarray:
+    """Burn CLC codes onto a grid (uint16, 0 where no polygon covers a pixel centre).
+
+    Shapes are burnt in ascending (code, id, part) order, so the last one wins
+    where polygons overlap: the highest code, then the highest id.
+    """
+    ordered = sorted(shapes, key=lambda s: s.sort_key)
+    out = np.zeros((height, width), dtype=np.uint16)
+    if not ordered:
+        return out
+    for shape in ordered:
+        if shape.code_18 not in CLC_TO_BEN19:
+            raise ValueError(
+                f"CLC code {shape.code_18} of {shape.clc_id} is not a CLC code"
+            )
+    return rasterize(
+        ((s.geometry, s.code_18) for s in ordered),
+        out=out,
+        transform=transform,
+        all_touched=False,
+        dtype="uint16",
+    )
+
+
+def window_counts(burned: np.ndarray, *, n: int, window_px: int) -> np.ndarray:
+    """Pixel counts per window: (n*n, 1+len(CODES)) int64, row-major windows.
+
+    Column 0 counts uncovered pixels, column i the pixels of ``CODES[i-1]``.
+    """
+    k = len(CODES) + 1
+    counts = np.zeros((n * n, k), dtype=np.int64)
+    offsets = (np.arange(n, dtype=np.int64) * k)[:, None]
+    for row in range(n):
+        strip = burned[row * window_px : (row + 1) * window_px, : n * window_px]
+        idx = _LUT[strip].reshape(window_px, n, window_px).transpose(1, 0, 2)
+        flat = (idx.reshape(n, -1).astype(np.int64) + offsets).ravel()
+        counts[row * n : (row + 1) * n] = np.bincount(flat, minlength=n * k).reshape(
+            n, k
+        )
+    return counts
+
+
+def counts_by_code(vector: np.ndarray) -> dict[int, int]:
+    """{code: pixels} of a count vector; uncovered pixels count as 999."""
+    result: dict[int, int] = {}
+    uncovered = int(vector[0])
+    for i, code in enumerate(CODES, start=1):
+        if vector[i]:
+            result[code] = int(vector[i])
+    if uncovered:
+        result[NO_COVERAGE_CODE] = result.get(NO_COVERAGE_CODE, 0) + uncovered
+    return result
+
+
+def labels_from_counts(
+    counts: Mapping[int, int], *, unlabeled_max_fraction: float
+) -> PatchLabels:
+    """BEN-19 labels, unlabeled fraction and kept flag of one patch."""
+    total = sum(counts.values())
+    if total <= 0:
+        return PatchLabels(counts=dict(counts), unlabeled_fraction=1.0, kept=False)
+    unlabeled = sum(v for c, v in counts.items() if c in _UNLABELED_CODES)
+    fraction = unlabeled / total
+    kept = fraction < unlabeled_max_fraction
+    names = {CLC_TO_BEN19[c] for c, v in counts.items() if v > 0} - {UNLABELED}
+    labels = tuple(sorted(names, key=_BEN19_ORDER.__getitem__)) if kept else ()
+    return PatchLabels(
+        counts=dict(sorted(counts.items())),
+        unlabeled_fraction=fraction,
+        kept=kept,
+        labels=labels,
+    )
+
+
+def reference_map(window: np.ndarray) -> np.ndarray:
+    """A burnt window as a reference map: uncovered pixels become 999."""
+    out = window.astype(np.uint16, copy=True)
+    out[out == UNCOVERED] = NO_COVERAGE_CODE
+    return out
+
+
+def write_reference_map(
+    path: Path,
+    data: np.ndarray,
+    *,
+    epsg: int,
+    left: float,
+    top: float,
+    res_m: float = 10,
+) -> None:
+    """Write one reference map GeoTIFF (UInt16, DEFLATE + predictor 2, nodata 0)."""
+    height, width = data.shape
+    with rasterio.open(
+        path,
+        "w",
+        width=width,
+        height=height,
+        crs=rasterio.crs.CRS.from_epsg(epsg),
+        transform=Affine(res_m, 0.0, left, 0.0, -res_m, top),
+        **REFERENCE_MAP_OPTIONS,
+    ) as dst:
+        dst.write(data, 1)
+
+
+# ---------------------------------------------------------------- DB side
+_CLC_QUERY = """
+WITH tile AS (
+    SELECT ST_Buffer(
+        ST_Transform(ST_Segmentize(ST_MakeEnvelope(%(left)s, %(bottom)s, %(right)s,
+                                                   %(top)s, %(epsg)s), 1000), 3035),
+        100) AS g
+)
+SELECT c.code_18, c.clc_id, c.part, ST_AsBinary(ST_Transform(c.geom, %(epsg)s))
+FROM clc_polygons c, tile
+WHERE ST_Intersects(c.geom, tile.g)
+ORDER BY c.code_18, c.clc_id COLLATE "C", c.part
+"""
+
+
+def query_clc_shapes(
+    conn: Any, *, epsg: int, left: float, bottom: float, right: float, top: float
+) -> list[ClcShape]:
+    """CLC polygons intersecting a UTM box, transformed to its EPSG."""
+    import shapely
+
+    rows = conn.execute(
+        _CLC_QUERY,
+        {"left": left, "bottom": bottom, "right": right, "top": top, "epsg": epsg},
+    ).fetchall()
+    if not rows:
+        return []
+    geoms = shapely.from_wkb([bytes(r[3]) for r in rows])
+    return [
+        ClcShape(code_18=int(r[0]), clc_id=str(r[1]), part=int(r[2]), geometry=g)
+        for r, g in zip(rows, geoms, strict=True)
+    ]
+
+
+def _copy(conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    with conn.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def label_patches(
+    settings: Any,
+    product_id: str,
+    *,
+    out_dir: Path,
+    unlabeled_max_fraction: float = 0.25,
+    patch_side_m: float = 1200,
+    res_m: float = 10,
+    receipt: Path | None = None,
+) -> dict[str, Any]:
+    """Burn CLC for one product, write its reference maps and store its labels.
+
+    ``out_dir`` (``results/export/reference_maps/<product>``) receives
+    ``<tile_dir>/<patch>/<patch>_reference_map.tif`` for every valid patch
+    with CLC coverage; it is built in a temporary folder and renamed into
+    place.  DB rows of the product are replaced in one transaction.
+    """
+    from benpipe.db.lifecycle import connect
+    from benpipe.db.receipt import write_json_atomic
+
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    with connect(settings) as conn:
+        row = conn.execute(
+            "SELECT epsg, ulx, uly, tile_side_m, fails_quality, tile_dir FROM products"
+            " WHERE product_id = %s",
+            (product_id,),
+        ).fetchone()
+        if row is None:
+            raise DatabaseError(
+                f"product {product_id} has no patch grid in the database; run the "
+                "build_patch_grid rule for it first"
+            )
+        epsg, ulx, uly, tile_side_m, fails_quality, tile_dir = row
+        clc_rows = conn.execute("SELECT count(*) FROM clc_polygons").fetchone()
+        if not clc_rows or not clc_rows[0]:
+            raise DatabaseError(
+                "table clc_polygons is empty: the CORINE data is not in this database "
+                "(a fresh cluster?); delete results/db/receipts/clc.json and rerun so "
+                "that ingest_clc loads it"
+            )
+        patches = conn.execute(
+            'SELECT patch_id, col, "row" FROM patches WHERE product_id = %s AND valid'
+            ' ORDER BY "row", col',
+            (product_id,),
+        ).fetchall()
+        n = int(tile_side_m // patch_side_m)
+        window_px = int(round(patch_side_m / res_m))
+        extent_m = n * patch_side_m
+        shapes = query_clc_shapes(
+            conn,
+            epsg=epsg,
+            left=ulx,
+            bottom=uly - extent_m,
+            right=ulx + extent_m,
+            top=uly,
+        )
+    timings["query_s"] = time.monotonic() - t0
+    has_clc = bool(shapes)
+    records: list[tuple[str, PatchLabels, bool]] = []
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        if not has_clc:
+            log.warning(
+                "%s: no CLC polygon intersects the tile; the product gets no reference "
+                "maps and no labels",
+                product_id,
+            )
+        else:
+            t1 = time.monotonic()
+            transform = Affine(res_m, 0.0, ulx, 0.0, -res_m, uly)
+            burned = burn_clc(
+                shapes, transform=transform, height=n * window_px, width=n * window_px
+            )
+            timings["burn_s"] = time.monotonic() - t1
+            t1 = time.monotonic()
+            counts = window_counts(burned, n=n, window_px=window_px)
+            timings["count_s"] = time.monotonic() - t1
+            t1 = time.monotonic()
+            progress = Progress(
+                f"{product_id}: reference maps", total=len(patches), logger=log
+            )
+            for done, (patch_id, col, prow) in enumerate(patches, start=1):
+                vector = counts[prow * n + col]
+                covered = int(vector[1:].sum()) > 0
+                result = labels_from_counts(
+                    counts_by_code(vector) if covered else {},
+                    unlabeled_max_fraction=unlabeled_max_fraction,
+                )
+                if fails_quality:
+                    result = PatchLabels(
+                        counts=result.counts,
+                        unlabeled_fraction=result.unlabeled_fraction,
+                        kept=False,
+                    )
+                if covered:
+                    folder = tmp_dir / tile_dir / patch_id
+                    folder.mkdir(parents=True, exist_ok=True)
+                    window = burned[
+                        prow * window_px : (prow + 1) * window_px,
+                        col * window_px : (col + 1) * window_px,
+                    ]
+                    write_reference_map(
+                        folder / f"{patch_id}_reference_map.tif",
+                        reference_map(window),
+                        epsg=epsg,
+                        left=ulx + col * patch_side_m,
+                        top=uly - prow * patch_side_m,
+                        res_m=res_m,
+                    )
+                records.append((patch_id, result, covered))
+                progress(done, len(patches))
+            progress.close()
+            timings["maps_s"] = time.monotonic() - t1
+        t1 = time.monotonic()
+        _store(
+            settings,
+            product_id,
+            records,
+            has_clc=has_clc,
+            n_shapes=len(shapes),
+            fails_quality=bool(fails_quality),
+        )
+        timings["db_s"] = time.monotonic() - t1
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp_dir.chmod(0o755)
+        os.replace(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    maps = sum(1 for _, _, covered in records if covered)
+    kept = sum(1 for _, r, _ in records if r.kept)
+    info: dict[str, Any] = {
+        "product": product_id,
+        "has_clc": has_clc,
+        "clc_polygons": len(shapes),
+        "fails_quality": bool(fails_quality),
+        "valid_patches": len(patches),
+        "reference_maps": maps,
+        "kept": kept,
+        "label_rows": sum(len(r.labels) for _, r, _ in records),
+        "unlabeled_max_fraction": unlabeled_max_fraction,
+        "tables": [
+            "patch_labelling",
+            "patch_class_counts",
+            "patch_labels",
+            "product_labelling",
+        ],
+        "algorithm_version": ALGORITHM_VERSION,
+    }
+    log.info(
+        "%s: %d CLC polygons, %d valid patches, %d maps, %d kept (%s)",
+        product_id,
+        len(shapes),
+        len(patches),
+        maps,
+        kept,
+        ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
+    )
+    if receipt is not None:
+        write_json_atomic(receipt, info)
+    return info
+
+
+def _store(
+    settings: Any,
+    product_id: str,
+    records: Sequence[tuple[str, PatchLabels, bool]],
+    *,
+    has_clc: bool,
+    n_shapes: int,
+    fails_quality: bool,
+) -> None:
+    from benpipe.db.lifecycle import connect
+
+    with connect(settings) as conn, conn.transaction():
+        for table in ("patch_labels", "patch_class_counts", "patch_labelling"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE patch_id IN"  # noqa: S608 (fixed names)
+                " (SELECT patch_id FROM patches WHERE product_id = %s)",
+                (product_id,),
+            )
+        conn.execute(
+            "DELETE FROM product_labelling WHERE product_id = %s", (product_id,)
+        )
+        _copy(
+            conn,
+            "COPY patch_labelling (patch_id, unlabeled_fraction, kept, has_reference_map)"
+            " FROM STDIN",
+            [
+                (pid, r.unlabeled_fraction, r.kept, covered)
+                for pid, r, covered in records
+            ],
+        )
+        _copy(
+            conn,
+            "COPY patch_class_counts (patch_id, code_18, pixels) FROM STDIN",
+            [(pid, code, px) for pid, r, _ in records for code, px in r.counts.items()],
+        )
+        _copy(
+            conn,
+            "COPY patch_labels (patch_id, label) FROM STDIN",
+            [(pid, label) for pid, r, _ in records for label in r.labels],
+        )
+        conn.execute(
+            "INSERT INTO product_labelling (product_id, has_clc, clc_polygons,"
+            " fails_quality, maps, kept) VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                product_id,
+                has_clc,
+                n_shapes,
+                fails_quality,
+                sum(1 for _, _, covered in records if covered),
+                sum(1 for _, r, _ in records if r.kept),
+            ),
+        )

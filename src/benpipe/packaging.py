@@ -1,0 +1,631 @@
+"""Deterministic ``.tar.zst`` release archives and their hash lists.
+
+One archive per tree (``BigEarthNet-S1``, ``BigEarthNet-S2``,
+``Reference_Maps``), as REFERENCE-PIPELINE.md §6.2 and §7.1, with the
+weak points of §10 item 23 fixed:
+
+* entries are the tree's regular files only (no directory entries), sorted
+  bytewise on the archive path (what ``sort`` in the C locale gives);
+* GNU format (``tarfile.GNU_FORMAT``: paths over 100 bytes use a
+  ``././@LongLink`` entry), mtime 2024-01-01T00:00:00Z, uid/gid 0, empty
+  uname/gname (numeric owner), mode 0644 for every file whatever the
+  filesystem says; the archive ends with two zero blocks padded to a 10240-byte
+  record, as GNU tar;
+* the tar stream is never materialised: files are read through one fixed
+  buffer straight into a zstd multi-threaded compressor, while md5 and sha256
+  of both the tar stream and the compressed bytes are computed on the fly;
+* zstd frame: level ``level`` (reference 6), content size and checksum
+  written (the ``zstd`` CLI defaults), always the multi-threaded mode with
+  ``threads >= 1`` workers.  libzstd's multi-threaded output does not depend
+  on the number of workers, but differs from its single-threaded mode, so the
+  bytes are the same on any machine for the same libzstd version.
+
+All outputs are written under temporary names and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO, cast
+
+import click
+import zstandard
+
+from benpipe.errors import DatasetCheckError, InputDataError
+from benpipe.hashing import (
+    METADATA_FILES,
+    atomic_write_bytes,
+    file_hashes,
+    open_temp_sibling,
+    temp_sibling,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the archive bytes change for the same inputs.
+ALGORITHM_VERSION = 1
+
+#: The three archived trees, in the order they are built.
+TREES: tuple[str, ...] = ("BigEarthNet-S1", "BigEarthNet-S2", "Reference_Maps")
+#: 2024-01-01T00:00:00Z, the reference's ``--mtime``.
+TAR_MTIME = 1_704_067_200
+#: Mode of every archived file.
+FILE_MODE = 0o644
+#: Size of the one staging buffer between the files and the compressor.
+BUFFER_SIZE = 1 << 20
+
+_BLOCK = tarfile.BLOCKSIZE  # 512
+_RECORD = tarfile.RECORDSIZE  # 10240
+_NAME_MAX = tarfile.LENGTH_NAME  # 100
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One archive entry: archive path, source file and size in bytes."""
+
+    arcname: str
+    path: Path
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveDigests:
+    """Sizes and digests of a plain tar stream and its zstd-compressed form."""
+
+    members: int
+    tar_size: int
+    tar_md5: str
+    tar_sha256: str
+    zst_size: int
+    zst_md5: str
+    zst_sha256: str
+
+
+# ---------------------------------------------------------------- members
+def _sort_key(entry: os.DirEntry[str]) -> bytes:
+    return os.fsencode(entry.name + ("/" if entry.is_dir() else ""))
+
+
+def iter_members(dataset_dir: Path, tree: str) -> Iterator[Member]:
+    """Yield the files of ``dataset_dir/tree`` as members, bytewise sorted.
+
+    Directories are walked with each name keyed as ``name/`` so the order is
+    that of the full archive paths; memory holds one directory listing per
+    level.  Symlinks are followed; anything that is not a file or directory
+    raises :class:`DatasetCheckError`.
+    """
+    root = dataset_dir / tree
+    if not root.is_dir():
+        raise InputDataError(
+            f"cannot package {tree}: {root} is not a directory; build the dataset "
+            "(rule finalize_dataset) first"
+        )
+    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
+    with os.scandir(root) as it:
+        stack.append((tree, iter(sorted(it, key=_sort_key))))
+    while stack:
+        prefix, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        arcname = f"{prefix}/{entry.name}"
+        if entry.is_dir():
+            with os.scandir(entry.path) as it:
+                stack.append((arcname, iter(sorted(it, key=_sort_key))))
+        elif entry.is_file():
+            yield Member(arcname, Path(entry.path), entry.stat().st_size)
+        else:
+            raise DatasetCheckError(
+                f"{entry.path} is neither a regular file nor a directory; the "
+                f"{tree} tree may hold only files and folders"
+            )
+
+
+def check_member_layout(member: Member) -> None:
+    """Raise :class:`DatasetCheckError` unless the path has the §6.2 shape.
+
+    ``<tree>/<dir>/<patch>/<file>.tif(f)``: exactly four components, the patch
+    folder name contains its parent's name (S2, reference maps) and the file
+    name contains the patch folder name.
+    """
+    parts = member.arcname.split("/")
+    problem = ""
+    if len(parts) != 4:
+        problem = f"has {len(parts)} path components, expected 4"
+    elif not parts[3].endswith((".tif", ".tiff")):
+        problem = "is not a .tif/.tiff file"
+    elif parts[2] not in parts[3]:
+        problem = f"file name does not contain its patch folder name {parts[2]!r}"
+    elif parts[0] != "BigEarthNet-S1" and parts[1] not in parts[2]:
+        problem = f"patch folder does not contain its tile folder name {parts[1]!r}"
+    elif parts[0] == "BigEarthNet-S1" and not parts[2].startswith(parts[1]):
+        problem = f"S1 folder does not start with its group name {parts[1]!r}"
+    if problem:
+        raise DatasetCheckError(
+            f"archive entry {member.arcname} ({member.path}) {problem}; expected "
+            f"{parts[0]}/<tile or S1 group>/<patch>/<patch>_<suffix>.tif as in "
+            "REFERENCE-PIPELINE.md §8.1 — fix the dataset tree (finalize_dataset)"
+        )
+
+
+def header_size(arcname: str) -> int:
+    """Bytes of the GNU header(s) ``tarfile`` writes for ``arcname``."""
+    n = len(arcname.encode("utf-8"))
+    if n <= _NAME_MAX:
+        return _BLOCK
+    return 2 * _BLOCK + -(-(n + 1) // _BLOCK) * _BLOCK
+
+
+def _padded(size: int) -> int:
+    return -(-size // _BLOCK) * _BLOCK
+
+
+def tar_stream_size(members: Iterable[Member]) -> tuple[int, int]:
+    """``(number of members, exact size of the tar stream)`` for ``members``."""
+    count = 0
+    total = 0
+    for member in members:
+        count += 1
+        total += header_size(member.arcname) + _padded(member.size)
+    total += 2 * _BLOCK
+    return count, -(-total // _RECORD) * _RECORD
+
+
+def tar_header(member: Member) -> bytes:
+    """The normalised GNU header block(s) of ``member``."""
+    info = tarfile.TarInfo(member.arcname)
+    info.size = member.size
+    info.mtime = TAR_MTIME
+    info.mode = FILE_MODE
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+
+
+# ---------------------------------------------------------------- streaming
+class _HashingSink:
+    """A write-only file object that hashes what passes through it."""
+
+    def __init__(self, target: BinaryIO | None) -> None:
+        self.target = target
+        self.md5 = hashlib.md5()
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.md5.update(data)
+        self.sha256.update(data)
+        if self.target is not None:
+            self.target.write(data)
+        n = len(data)
+        self.size += n
+        return n
+
+    def flush(self) -> None:
+        if self.target is not None:
+            self.target.flush()
+
+
+class _Stager:
+    """Accumulates tar bytes in one fixed buffer and flushes it downstream."""
+
+    def __init__(self, sink: Callable[[memoryview], None], size: int) -> None:
+        self.buf = memoryview(bytearray(size))
+        self.fill = 0
+        self.sink = sink
+
+    def flush(self) -> None:
+        if self.fill:
+            self.sink(self.buf[: self.fill])
+            self.fill = 0
+
+    def put(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            room = len(self.buf) - self.fill
+            if room == 0:
+                self.flush()
+                room = len(self.buf)
+            n = min(room, len(view))
+            self.buf[self.fill : self.fill + n] = view[:n]
+            self.fill += n
+            view = view[n:]
+
+    def put_file(self, member: Member) -> None:
+        remaining = member.size
+        with open(member.path, "rb", buffering=0) as handle:
+            while remaining:
+                if self.fill == len(self.buf):
+                    self.flush()
+                want = min(len(self.buf) - self.fill, remaining)
+                n = handle.readinto(self.buf[self.fill : self.fill + want])
+                if not n:
+                    raise InputDataError(
+                        f"{member.path} shrank while being archived (expected "
+                        f"{member.size} bytes); do not modify the dataset during "
+                        "package_release, then rerun"
+                    )
+                self.fill += n
+                remaining -= n
+        pad = _padded(member.size) - member.size
+        if pad:
+            self.put(bytes(pad))
+
+
+def resolve_threads(threads: int) -> int:
+    """zstd worker count: ``0`` means all usable cores; never single-threaded."""
+    if threads < 0:
+        raise InputDataError(f"release.zstd_threads must be >= 0, got {threads}")
+    if threads == 0:
+        return max(1, len(os.sched_getaffinity(0)))
+    return threads
+
+
+def write_tar_zst(
+    dataset_dir: Path,
+    tree: str,
+    out_path: Path | None,
+    *,
+    level: int = 6,
+    threads: int = 0,
+    compress: bool = True,
+    hash_tar: bool = True,
+    buffer_size: int = BUFFER_SIZE,
+    progress: ProgressCallback | None = None,
+) -> ArchiveDigests:
+    """Stream ``dataset_dir/tree`` as a deterministic tar into zstd.
+
+    Writes ``out_path`` atomically (``None``: only compute digests).  With
+    ``compress=False`` the plain tar is written instead (tests, benchmarks).
+    ``hash_tar=False`` skips the md5/sha256 of the tar stream (benchmarks).
+    Raises :class:`DatasetCheckError` for layout violations and
+    :class:`InputDataError` when the tree is missing, empty or changes while
+    being read.
+    """
+    count, tar_size = 0, 0
+    for member in iter_members(dataset_dir, tree):
+        check_member_layout(member)
+        count += 1
+        tar_size += header_size(member.arcname) + _padded(member.size)
+    if count == 0:
+        raise InputDataError(
+            f"{dataset_dir / tree} holds no files; build the dataset "
+            "(rule finalize_dataset) first"
+        )
+    tar_size = -(-(tar_size + 2 * _BLOCK) // _RECORD) * _RECORD
+    workers = resolve_threads(threads)
+    logger.info(
+        "%s: %d files, tar stream %.1f MB, zstd level %d, %d worker(s)",
+        tree,
+        count,
+        tar_size / 1e6,
+        level,
+        workers,
+    )
+
+    tmp: Path | None = None
+    handle: BinaryIO | None = None
+    if out_path is not None:
+        tmp, handle = open_temp_sibling(out_path)
+    try:
+        out_sink = _HashingSink(handle)
+        tar_md5 = hashlib.md5()
+        tar_sha = hashlib.sha256()
+        written = 0
+        writer = None
+        if compress:
+            cctx = zstandard.ZstdCompressor(
+                level=level,
+                threads=workers,
+                write_checksum=True,
+                write_content_size=True,
+            )
+            writer = cctx.stream_writer(
+                cast(IO[bytes], out_sink), size=tar_size, closefd=False
+            )
+        downstream = writer.write if writer is not None else out_sink.write
+
+        def sink(chunk: memoryview) -> None:
+            nonlocal written
+            if hash_tar:
+                tar_md5.update(chunk)
+                tar_sha.update(chunk)
+            downstream(chunk)
+            written += len(chunk)
+            if progress is not None:
+                progress(written, tar_size)
+
+        stager = _Stager(sink, buffer_size)
+        seen = 0
+        for member in iter_members(dataset_dir, tree):
+            seen += 1
+            stager.put(tar_header(member))
+            stager.put_file(member)
+        tail = tar_size - written - stager.fill
+        if tail >= 0:
+            stager.put(bytes(tail))
+        stager.flush()
+        if seen != count or written != tar_size:
+            raise InputDataError(
+                f"{dataset_dir / tree} changed while being archived ({count} files "
+                f"listed, {seen} archived); do not modify the dataset during "
+                "package_release, then rerun"
+            )
+        if writer is not None:
+            try:
+                writer.flush(zstandard.FLUSH_FRAME)
+            except zstandard.ZstdError as exc:
+                raise InputDataError(
+                    f"{dataset_dir / tree} changed while being archived: {exc}"
+                ) from exc
+        if handle is not None:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            handle = None
+        if tmp is not None and out_path is not None:
+            os.replace(tmp, out_path)
+            tmp = None
+    finally:
+        if handle is not None:
+            handle.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    return ArchiveDigests(
+        members=count,
+        tar_size=tar_size,
+        tar_md5=tar_md5.hexdigest(),
+        tar_sha256=tar_sha.hexdigest(),
+        zst_size=out_sink.size,
+        zst_md5=out_sink.md5.hexdigest(),
+        zst_sha256=out_sink.sha256.hexdigest(),
+    )
+
+
+# ---------------------------------------------------------------- hash lists
+def _release_order(name: str) -> tuple[str, str]:
+    # The reference hashes.txt lists names case-insensitively sorted.
+    return (name.casefold(), name)
+
+
+def render_hashes_txt(md5s: Mapping[str, str]) -> bytes:
+    """The reference ``hashes.txt``: ``md5 hashes:``, a blank line, md5sum lines.
+
+    Names are sorted case-insensitively and the file ends with a blank line,
+    exactly as the published file (REFERENCE-PIPELINE.md §7.3).
+    """
+    lines = [f"{md5s[name]}  {name}\n" for name in sorted(md5s, key=_release_order)]
+    return ("md5 hashes:\n\n" + "".join(lines) + "\n").encode("utf-8")
+
+
+def render_sha256sums(sha256s: Mapping[str, str]) -> bytes:
+    """``sha256sum`` format (``<hex>  <name>``), one line per file, same order."""
+    lines = [
+        f"{sha256s[name]}  {name}\n" for name in sorted(sha256s, key=_release_order)
+    ]
+    return "".join(lines).encode("utf-8")
+
+
+def parse_checksum_lines(text: str) -> dict[str, str]:
+    """``{name: hex}`` from md5sum/sha256sum lines; other lines are ignored.
+
+    Accepts the reference ``hashes.txt`` (its ``md5 hashes:`` title and blank
+    lines are skipped) and binary-mode ``*name`` markers.
+    """
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.strip().split(None, 1)
+        if len(parts) != 2 or not all(c in "0123456789abcdef" for c in parts[0]):
+            continue
+        if len(parts[0]) not in (32, 40, 64, 128):
+            continue
+        out[parts[1].lstrip("*").strip()] = parts[0]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseResult:
+    """Archives written by :func:`package_release`, with their digests."""
+
+    archives: dict[str, ArchiveDigests]
+    md5s: dict[str, str]
+    sha256s: dict[str, str]
+
+
+def package_release(
+    dataset_dir: Path,
+    out_dir: Path,
+    *,
+    level: int = 6,
+    threads: int = 0,
+    copy_parquets: bool = True,
+    progress_factory: Callable[[str], ProgressCallback] | None = None,
+) -> ReleaseResult:
+    """Write the three ``.tar.zst`` archives, ``hashes.txt`` and ``sha256sums.txt``.
+
+    ``hashes.txt`` lists the md5 of each ``.tar`` (computed from the stream;
+    the plain tar is never written), each ``.tar.zst`` and the two metadata
+    parquets; ``sha256sums.txt`` the sha256 of the same files.  With
+    ``copy_parquets`` the parquets are copied next to the archives.
+    """
+    logger.info(
+        "package_release (ALGORITHM_VERSION %d, libzstd %s) of %s",
+        ALGORITHM_VERSION,
+        ".".join(map(str, zstandard.ZSTD_VERSION)),
+        dataset_dir,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md5s: dict[str, str] = {}
+    shas: dict[str, str] = {}
+    archives: dict[str, ArchiveDigests] = {}
+    for tree in TREES:
+        progress = progress_factory(f"{tree} tar bytes") if progress_factory else None
+        digests = write_tar_zst(
+            dataset_dir,
+            tree,
+            out_dir / f"{tree}.tar.zst",
+            level=level,
+            threads=threads,
+            progress=progress,
+        )
+        archives[tree] = digests
+        md5s[f"{tree}.tar"] = digests.tar_md5
+        md5s[f"{tree}.tar.zst"] = digests.zst_md5
+        shas[f"{tree}.tar"] = digests.tar_sha256
+        shas[f"{tree}.tar.zst"] = digests.zst_sha256
+        logger.info(
+            "%s.tar.zst: %d files, tar %.1f MB -> %.1f MB (ratio %.2f)",
+            tree,
+            digests.members,
+            digests.tar_size / 1e6,
+            digests.zst_size / 1e6,
+            digests.tar_size / max(1, digests.zst_size),
+        )
+    for name in METADATA_FILES:
+        source = dataset_dir / name
+        if not source.is_file():
+            raise InputDataError(
+                f"{source} is missing; build the dataset (rule finalize_dataset) first"
+            )
+        hashes = file_hashes(source)
+        md5s[name] = hashes.md5
+        shas[name] = hashes.sha256
+        if copy_parquets:
+            tmp = temp_sibling(out_dir / name)
+            try:
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, out_dir / name)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+    atomic_write_bytes(out_dir / "hashes.txt", render_hashes_txt(md5s))
+    atomic_write_bytes(out_dir / "sha256sums.txt", render_sha256sums(shas))
+    return ReleaseResult(archives, md5s, shas)
+
+
+def _release_file_digests(release_dir: Path, name: str) -> dict[str, str] | None:
+    """md5/sha256 of a listed file; a ``.tar`` is hashed from its ``.tar.zst``."""
+    path = release_dir / name
+    compressed = release_dir / f"{name}.zst"
+    if name.endswith(".tar") and not path.is_file() and compressed.is_file():
+        md5, sha = hashlib.md5(), hashlib.sha256()
+        with (
+            compressed.open("rb") as handle,
+            zstandard.ZstdDecompressor().stream_reader(handle) as reader,
+        ):
+            while chunk := reader.read(BUFFER_SIZE):
+                md5.update(chunk)
+                sha.update(chunk)
+        return {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
+    if path.is_file():
+        hashes = file_hashes(path)
+        return {"md5": hashes.md5, "sha256": hashes.sha256}
+    return None
+
+
+def check_release(release_dir: Path) -> dict[str, str]:
+    """Check a release folder against its ``sha256sums.txt`` and ``hashes.txt``.
+
+    Every listed file that is present is re-hashed; for each ``<tree>.tar.zst``
+    the decompressed stream is hashed too and compared with the ``.tar``
+    entries (the plain tars need not exist).  Returns ``{name: "ok"}``; raises
+    :class:`InputDataError` listing every mismatch.
+    """
+    sums: dict[str, dict[str, str]] = {}
+    for list_name, algo in (("sha256sums.txt", "sha256"), ("hashes.txt", "md5")):
+        path = release_dir / list_name
+        if path.is_file():
+            sums[algo] = parse_checksum_lines(path.read_text(encoding="utf-8"))
+    if not sums:
+        raise InputDataError(
+            f"{release_dir} holds neither sha256sums.txt nor hashes.txt; nothing "
+            "to check against"
+        )
+    names = sorted({n for table in sums.values() for n in table})
+    status: dict[str, str] = {}
+    problems: list[str] = []
+    for name in names:
+        got = _release_file_digests(release_dir, name)
+        if got is None:
+            status[name] = "absent"
+            continue
+        bad = [a for a, table in sums.items() if name in table and table[a] != got[a]]
+        if bad:
+            problems.append(f"{name} ({'/'.join(bad)})")
+            status[name] = "MISMATCH"
+        else:
+            status[name] = "ok"
+    if problems:
+        raise InputDataError(
+            f"{len(problems)} file(s) in {release_dir} do not match their listed "
+            f"hashes: {', '.join(problems)}; re-download or rebuild them"
+        )
+    return status
+
+
+@click.command("package")
+@click.argument(
+    "dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--level", type=click.IntRange(1, 19), default=6, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="zstd workers, 0 = all cores (the bytes do not depend on it).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing archives.")
+def package_command(
+    dataset_dir: Path, out_dir: Path, level: int, threads: int, overwrite: bool
+) -> None:
+    """Write the deterministic .tar.zst archives of DATASET_DIR into OUT_DIR.
+
+    Examples:
+
+        benpipe package results/dataset /tmp/release --threads 2
+    """
+    existing = [t for t in TREES if (out_dir / f"{t}.tar.zst").exists()]
+    if existing and not overwrite:
+        raise click.BadParameter(
+            f"{out_dir} already holds {', '.join(existing)}.tar.zst; pass --overwrite",
+            param_hint="OUT_DIR",
+        )
+    from benpipe.log import Progress
+
+    result = package_release(
+        dataset_dir,
+        out_dir,
+        level=level,
+        threads=threads,
+        progress_factory=lambda what: Progress(what, unit="B", unit_scale=True),
+    )
+    for name, md5 in result.md5s.items():
+        click.echo(f"{md5}  {name}")
+
+
+@click.command("check-release")
+@click.argument(
+    "release_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+def check_release_command(release_dir: Path) -> None:
+    """Re-hash a release folder against its sha256sums.txt / hashes.txt.
+
+    Examples:
+
+        benpipe check-release results/release
+    """
+    for name, state in check_release(release_dir).items():
+        click.echo(f"{state:8s} {name}")

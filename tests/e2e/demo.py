@@ -1,0 +1,141 @@
+"""Drive whole demo-world runs of the pipeline for end-to-end tests.
+
+A run gets its own working directory, a free port for the CDSE emulator and
+for the embedded PostGIS, and a config derived from config/demo.yaml with
+absolute input paths, so several runs can share one generated demo world.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def generate_world(out: Path) -> Path:
+    subprocess.run(
+        [str(BIN / "benpipe"), "-q", "demo-world", "--out", str(out)], check=True
+    )
+    return out
+
+
+@contextlib.contextmanager
+def emulator(world: Path, *, log: Path) -> Iterator[int]:
+    """Run `benpipe cdse-emulator` on a free port for the duration."""
+    port = free_port()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "benpipe"),
+                "cdse-emulator",
+                "--root",
+                str(world),
+                "--port",
+                str(port),
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", port), timeout=0.5
+            ):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"CDSE emulator did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def demo_config(
+    world: Path, *, emulator_port: int, db_port: int, database_url: str | None = None
+) -> dict:
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["inputs"] = {
+        key: (str(world / Path(value).name) if key != "clc_layer" else value)
+        for key, value in config["inputs"].items()
+    }
+    config["tracked_artifacts_dir"] = str(REPO / "tracked-artifacts" / "demo")
+    base = f"http://127.0.0.1:{emulator_port}"
+    config["cdse"]["catalogue_url"] = f"{base}/odata/v1"
+    config["cdse"]["download_url"] = f"{base}/odata/v1"
+    config["cdse"]["token_url"] = (
+        f"{base}/auth/realms/CDSE/protocol/openid-connect/token"
+    )
+    config["cdse"]["netrc"] = str(world / "cdse.netrc")
+    config["database"]["port"] = db_port
+    config["database"]["url"] = database_url
+    return config
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    workdir: Path
+    result: subprocess.CompletedProcess[str]
+
+    @property
+    def results(self) -> Path:
+        return self.workdir / "results"
+
+
+def run_demo(
+    world: Path,
+    workdir: Path,
+    *,
+    extra_args: Sequence[str] = (),
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 900,
+) -> DemoRun:
+    """Run the whole pipeline on the demo world in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with emulator(world, log=workdir / "logs" / "cdse-emulator.log") as port:
+        config = demo_config(
+            world, emulator_port=port, db_port=free_port(), database_url=database_url
+        )
+        config_path = workdir / "demo-test.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        result = subprocess.run(
+            [
+                str(BIN / "snakemake"),
+                "--snakefile",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(workdir),
+                "--configfile",
+                str(config_path),
+                "--cores",
+                "2",
+                "--show-failed-logs",
+                *extra_args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env={**os.environ, **(env or {})},
+            cwd=REPO,
+        )
+    return DemoRun(workdir=workdir, result=result)

@@ -1,0 +1,160 @@
+"""benpipe check-dataset: a good dataset passes, each kind of breakage is named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from benpipe.check import check_dataset
+from benpipe.cli import main
+from benpipe.finalize import (
+    FLAGGED_METADATA_FILE,
+    METADATA_FILE,
+    write_metadata_parquet,
+)
+from benpipe.names import parse_patch_name
+
+from .test_finalize import build_dataset
+
+
+@pytest.fixture(scope="module")
+def good_dataset(tmp_path_factory) -> tuple[Path, dict]:
+    return build_dataset(tmp_path_factory.mktemp("good"))
+
+
+@pytest.fixture
+def broken(good_dataset, tmp_path) -> tuple[Path, dict]:
+    src, staging = good_dataset
+    dst = tmp_path / "broken"
+    shutil.copytree(src, dst)
+    return dst, staging
+
+
+def _patch_dir(root: Path, tree: str, pid: str) -> Path:
+    return root / tree / parse_patch_name(pid).tile_dir / pid
+
+
+def test_good_dataset_passes_with_summary(good_dataset):
+    root, staging = good_dataset
+    report = check_dataset(root)
+    assert report.ok, report.problems
+    assert report.summary["patches"] == {METADATA_FILE: 5, FLAGGED_METADATA_FILE: 2}
+    assert sum(report.summary["split"].values()) == 7
+    assert report.summary["country"] == {"Austria": 3, "Portugal": 4}
+    assert report.summary["geotiffs_checked"] == 7 * (12 + 1 + 2)
+
+
+def test_cli_passes_and_sample_limits_raster_checks(good_dataset):
+    root, _ = good_dataset
+    result = CliRunner().invoke(main, ["check-dataset", str(root), "--sample", "2"])
+    assert result.exit_code == 0, result.output
+    assert "OK:" in result.output
+    assert "GeoTIFFs checked: 30 (2 patches)" in result.output
+
+
+def test_missing_band_file(broken):
+    root, staging = broken
+    pid = staging["labelled"][0]
+    (_patch_dir(root, "BigEarthNet-S2", pid) / f"{pid}_B8A.tif").unlink()
+    report = check_dataset(root)
+    assert (
+        f"BigEarthNet-S2/{parse_patch_name(pid).tile_dir}/{pid}: missing {pid}_B8A.tif"
+        in report.problems
+    )
+
+
+def test_wrong_dtype(broken):
+    root, staging = broken
+    pid = staging["labelled"][1]
+    path = _patch_dir(root, "BigEarthNet-S2", pid) / f"{pid}_B02.tif"
+    with rasterio.open(path) as src:
+        profile, data = src.profile, src.read(1)
+    profile.update(dtype="int32")
+    path.unlink()
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data.astype(np.int32), 1)
+    report = check_dataset(root)
+    assert any(
+        p.endswith(f"{pid}_B02.tif: 1 band(s) of int32, expected 1 band of uint16")
+        for p in report.problems
+    )
+
+
+def test_extra_patch_dir(broken):
+    root, staging = broken
+    extra = staging["unlabelled"]
+    folder = _patch_dir(root, "BigEarthNet-S2", extra)
+    folder.mkdir()
+    report = check_dataset(root)
+    assert any(extra in p and "extra patch folder" in p for p in report.problems)
+
+
+def test_unsorted_parquet_and_bad_split(broken):
+    root, _ = broken
+    table = pq.read_table(root / METADATA_FILE)
+    rows = table.to_pylist()
+    rows[0]["split"] = "val"
+    rows = [rows[1], rows[0], *rows[2:]]
+    write_metadata_parquet(
+        pa.Table.from_pylist(rows, schema=table.schema), root / METADATA_FILE
+    )
+    report = check_dataset(root)
+    assert any("not sorted by patch_id" in p for p in report.problems)
+    assert any(
+        "split 'val' is not one of train, validation, test" in p
+        for p in report.problems
+    )
+
+
+def test_missing_s1(broken):
+    root, staging = broken
+    table = pq.read_table(root / METADATA_FILE)
+    s1_name = table.column("s1_name")[0].as_py()
+    group = s1_name.rsplit("_", 3)[0]
+    shutil.rmtree(root / "BigEarthNet-S1" / group / s1_name)
+    report = check_dataset(root)
+    assert (
+        f"BigEarthNet-S1: no folder for S1 patch {s1_name} of the metadata"
+        in report.problems
+    )
+
+
+def test_cli_fails_listing_problems(broken):
+    root, staging = broken
+    pid = staging["labelled"][0]
+    shutil.rmtree(_patch_dir(root, "Reference_Maps", pid))
+    result = CliRunner().invoke(
+        main, ["check-dataset", str(root), "--max-problems", "1"]
+    )
+    assert result.exit_code == 1
+    assert "FAILED: 1 problem(s)" in result.output
+    assert f"Reference_Maps: no folder for patch {pid}" in result.output
+
+
+def test_wrong_schema_is_reported(broken):
+    root, _ = broken
+    table = pq.read_table(root / FLAGGED_METADATA_FILE).drop_columns(["country"])
+    pq.write_table(table, root / FLAGGED_METADATA_FILE)
+    report = check_dataset(root)
+    assert any(
+        p.startswith(f"{FLAGGED_METADATA_FILE}: columns") for p in report.problems
+    )
+
+
+def test_wrong_column_type_is_reported(broken):
+    root, _ = broken
+    table = pq.read_table(root / METADATA_FILE)
+    table = table.set_column(2, "split", table.column("split").dictionary_encode())
+    pq.write_table(table, root / METADATA_FILE)
+    report = check_dataset(root)
+    assert (
+        f"{METADATA_FILE}: column split has type dictionary<values=string, "
+        "indices=int32, ordered=0>, expected string" in report.problems
+    )

@@ -1,0 +1,30 @@
+"""Rule align_v1: v1 alignment, country and overlaps across all products.
+
+Inputs:   grids      every results/db/receipts/grid/<L2A>.json
+          v1         results/db/receipts/v1_footprints.json
+          countries  results/db/receipts/countries.json
+Outputs:  receipt    results/db/receipts/align_v1.json
+Settings: params.database, params.overlap_threshold (patching.overlap_threshold).
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benpipe.db.lifecycle import DbSettings
+from benpipe.log import setup_for_snakemake
+from benpipe.tables import align_v1
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main() -> None:
+    setup_for_snakemake(snakemake)
+    align_v1(
+        DbSettings.from_mapping(snakemake.params.database),
+        overlap_threshold=float(snakemake.params.overlap_threshold),
+        receipt=Path(snakemake.output.receipt),
+    )
+
+
+main()

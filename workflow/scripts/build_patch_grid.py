@@ -1,0 +1,34 @@
+"""Rule build_patch_grid: product row + patch grid (split, season, validity).
+
+Inputs:   l2a      results/l2a/<L2A>.SAFE
+          schema   results/db/schema.json
+Outputs:  receipt  results/db/receipts/grid/<L2A>.json
+Settings: params.database, params.patching (size_m, reference_season_quirk);
+          threads = GDAL decode threads.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benpipe.db.lifecycle import DbSettings
+from benpipe.log import setup_for_snakemake
+from benpipe.patching import build_patch_grid
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main() -> None:
+    setup_for_snakemake(snakemake)
+    patching = snakemake.params.patching
+    build_patch_grid(
+        DbSettings.from_mapping(snakemake.params.database),
+        Path(snakemake.input.l2a),
+        patch_side_m=float(patching["size_m"]),
+        reference_season_quirk=bool(patching["reference_season_quirk"]),
+        read_threads=int(snakemake.threads),
+        receipt=Path(snakemake.output.receipt),
+    )
+
+
+main()

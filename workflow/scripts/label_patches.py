@@ -1,0 +1,36 @@
+"""Rule label_patches: CLC burn, reference maps and labels of one product.
+
+Inputs:   l2a      results/l2a/<L2A>.SAFE (the product; its grid is in PostGIS)
+          grid     results/db/receipts/grid/<L2A>.json
+          clc      results/db/receipts/clc.json
+Outputs:  maps     results/export/reference_maps/<L2A>/<tile_dir>/<patch>/<patch>_reference_map.tif
+          receipt  results/db/receipts/labels/<L2A>.json
+Settings: params.database, params.patching (size_m, resolution_m, unlabeled_max_fraction).
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benpipe.db.lifecycle import DbSettings
+from benpipe.labelling import label_patches
+from benpipe.log import setup_for_snakemake
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main() -> None:
+    setup_for_snakemake(snakemake)
+    patching = snakemake.params.patching
+    label_patches(
+        DbSettings.from_mapping(snakemake.params.database),
+        Path(snakemake.input.l2a).name.removesuffix(".SAFE"),
+        out_dir=Path(snakemake.output.maps),
+        unlabeled_max_fraction=float(patching["unlabeled_max_fraction"]),
+        patch_side_m=float(patching["size_m"]),
+        res_m=float(patching["resolution_m"]),
+        receipt=Path(snakemake.output.receipt),
+    )
+
+
+main()

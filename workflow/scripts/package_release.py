@@ -1,0 +1,33 @@
+"""Rule package_release: deterministic .tar.zst archives and their hash lists.
+
+Inputs: ``dataset`` (results/dataset, reference layout), ``manifest``.
+Outputs: ``{BigEarthNet-S1,BigEarthNet-S2,Reference_Maps}.tar.zst``, copies of
+the two metadata parquets, ``hashes.txt`` (md5) and ``sha256sums.txt``.
+Settings: ``zstd_level``; ``zstd_threads`` (0 = the job's threads; the bytes
+do not depend on it).
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benpipe.log import Progress, setup_for_snakemake
+from benpipe.packaging import package_release
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main() -> None:
+    setup_for_snakemake(snakemake)
+    zstd_threads = int(snakemake.params.zstd_threads) or int(snakemake.threads)
+    package_release(
+        Path(snakemake.input.dataset),
+        Path(snakemake.output.md5s).parent,
+        level=int(snakemake.params.zstd_level),
+        threads=zstd_threads,
+        copy_parquets=True,
+        progress_factory=lambda what: Progress(what, unit="B", unit_scale=True),
+    )
+
+
+main()

@@ -1,0 +1,25 @@
+"""Rule start_database: start (or reach) PostGIS and apply the schema migrations.
+
+Inputs:   none
+Outputs:  receipt  results/db/schema.json (server kind and version, migrations; no secret)
+Settings: params.database = the database.* config keys.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benpipe.db.lifecycle import DbSettings
+from benpipe.db.schema import init_database
+from benpipe.log import setup_for_snakemake
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main() -> None:
+    setup_for_snakemake(snakemake)
+    settings = DbSettings.from_mapping(snakemake.params.database)
+    init_database(settings, receipt=Path(snakemake.output.receipt))
+
+
+main()

@@ -1,0 +1,45 @@
+"""Rule verify: compare every produced hash list with the tracked artifacts.
+
+Inputs: the L1C, patch, reference-map, S1, metadata and release hash lists.
+Outputs: ``verification.md`` and ``verification.json`` (copies under logs/,
+which survive a strict-mode failure).
+Settings: ``tracked_dir``, ``strict``, ``max_listed``, ``search_tile_ids``
+(optional fresh search result).
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benpipe.log import setup_for_snakemake
+from benpipe.verify import ProducedPaths, verify
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main() -> None:
+    setup_for_snakemake(snakemake)
+    inp = snakemake.input
+    produced = ProducedPaths(
+        search_tile_ids=Path(snakemake.params.search_tile_ids),
+        l1c_hashes=Path(inp.l1c_hashes),
+        l1c_content_hashes=Path(inp.l1c_content_hashes),
+        patch_hashes=Path(inp.patches),
+        reference_maps_hashes=Path(inp.reference_maps),
+        s1_hashes=Path(inp.s1),
+        metadata_hashes=Path(inp.metadata),
+        release_md5=Path(inp.release_md5),
+        release_sha256=Path(inp.release_sha256),
+    )
+    verify(
+        tracked_dir=Path(snakemake.params.tracked_dir),
+        out_md=Path(snakemake.output.md),
+        out_json=Path(snakemake.output.json),
+        produced=produced,
+        max_listed=int(snakemake.params.max_listed),
+        strict=bool(snakemake.params.strict),
+        copies=(Path(snakemake.log.md), Path(snakemake.log.json)),
+    )
+
+
+main()
