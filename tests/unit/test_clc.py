@@ -16,7 +16,9 @@ from benpipe.clc import (
     ben19_labels,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
+REFERENCE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
+)
 
 
 def test_nineteen_classes_in_reference_order() -> None:
@@ -36,8 +38,9 @@ def test_every_class_is_reachable_and_only_classes_are_targets() -> None:
 
 
 def test_thirteen_unlabeled_codes() -> None:
-    assert UNLABELED_CODES == frozenset(
-        {122, 123, 124, 131, 132, 133, 141, 142, 332, 334, 335, 423, 999}
+    assert (
+        frozenset({122, 123, 124, 131, 132, 133, 141, 142, 332, 334, 335, 423, 999})
+        == UNLABELED_CODES
     )
 
 

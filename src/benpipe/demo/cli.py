@@ -67,6 +67,13 @@ def _parse_products(
     help="Write the v1 S1 GeoTIFFs (about 115 kB per v1 patch; names and "
     "mapping are written either way).",
 )
+@click.option(
+    "--clc-cell-km2",
+    type=click.FloatRange(min=0.05),
+    default=3.0,
+    show_default=True,
+    help="Average area of a random CLC polygon (a full-size tile gets ~4 000).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 def demo_world(
     out: Path,
@@ -75,6 +82,7 @@ def demo_world(
     products: tuple[str, ...],
     only_first: bool,
     s1_rasters: bool,
+    clc_cell_km2: float,
     overwrite: bool,
 ) -> None:
     """Write the synthetic demo world (L1C zips, v1 files, CLC, countries).
@@ -105,7 +113,11 @@ def demo_world(
     if only_first:
         products = ("P1",)
     params = WorldParams(
-        seed=seed, tile_size_px=tile_size_px, products=products, s1_rasters=s1_rasters
+        seed=seed,
+        tile_size_px=tile_size_px,
+        products=products,
+        s1_rasters=s1_rasters,
+        clc_cell_km2=clc_cell_km2,
     )
     started = time.monotonic()
     manifest = generate_world(out, params, overwrite=overwrite)

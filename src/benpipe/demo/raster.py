@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.crs import CRS
 from affine import Affine
+from rasterio.crs import CRS
 
 from benpipe.names import L1C_BANDS
 
@@ -144,12 +144,13 @@ def resolution_fields(
     landscape: Landscape, *, ulx: float, uly: float, res_m: int, size_px: int
 ) -> ResolutionFields:
     """Sample the landscape once per resolution (shared by its bands)."""
-    kw = {"ulx": ulx, "uly": uly, "res_m": res_m, "size_px": size_px}
-    cover = landscape.cover.sample(**kw)
+    cover = landscape.cover.sample(ulx=ulx, uly=uly, res_m=res_m, size_px=size_px)
     classes = np.digitize(cover, _CLASS_EDGES).astype(np.uint8)
     del cover
-    texture = landscape.texture.sample(**kw)
-    texture += landscape.product_noise.sample(**kw)
+    texture = landscape.texture.sample(ulx=ulx, uly=uly, res_m=res_m, size_px=size_px)
+    texture += landscape.product_noise.sample(
+        ulx=ulx, uly=uly, res_m=res_m, size_px=size_px
+    )
     texture *= np.float32(0.12)
     texture += np.float32(1.0)
     return ResolutionFields(classes=classes, texture=texture)
@@ -175,7 +176,7 @@ def band_array(
     values = lut[fields.classes]
     values *= fields.texture
     np.clip(values, 10.0, 12000.0, out=values)
-    out = np.rint(values).astype(np.uint16)
+    out: npt.NDArray[np.uint16] = np.rint(values).astype(np.uint16)
     del values
     if nodata_from_m is not None:
         out[:, nodata_from_m // res_m :] = 0
@@ -270,7 +271,9 @@ def geotiff_float32_bytes(
             if tag == 273:
                 payload = strip_offset
             fmt = "<HH" if typ == 3 else "<I"
-            value = struct.pack(fmt, payload, 0) if typ == 3 else struct.pack(fmt, payload)
+            value = (
+                struct.pack(fmt, payload, 0) if typ == 3 else struct.pack(fmt, payload)
+            )
         packed.append(struct.pack("<HHI", tag, typ, count) + value)
     header = b"II" + struct.pack("<HI", 42, ifd_offset)
     ifd = struct.pack("<H", len(entries)) + b"".join(packed) + struct.pack("<I", 0)
@@ -280,4 +283,6 @@ def geotiff_float32_bytes(
 def write_s1_tif(path: Path, data: npt.NDArray[np.float32], *, epsg: int,
                  ulx: float, uly: float) -> None:  # fmt: skip
     """Write an uncompressed float32 GeoTIFF at 10 m."""
-    path.write_bytes(geotiff_float32_bytes(data, epsg=epsg, ulx=ulx, uly=uly, res_m=10.0))
+    path.write_bytes(
+        geotiff_float32_bytes(data, epsg=epsg, ulx=ulx, uly=uly, res_m=10.0)
+    )

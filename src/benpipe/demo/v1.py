@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -243,11 +244,15 @@ def write_s1_patches(
     layouts: dict[str, ProductLayout],
     *,
     seed: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """``<root>/<s1>/<s1>_{VV,VH}.tif`` for every v1 patch; returns files written."""
     written = 0
-    for patch in sorted(patches, key=lambda p: p.s1_name):
+    ordered = sorted(patches, key=lambda p: p.s1_name)
+    for i, patch in enumerate(ordered, start=1):
         written += _write_s1_patch(root, patch, layouts[patch.product_key], seed)
+        if progress is not None and (i % 500 == 0 or i == len(ordered)):
+            progress(i, len(ordered))
     return written
 
 

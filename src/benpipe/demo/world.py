@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyogrio
 import shapely
-from shapely.geometry import box
 
 from benpipe import __version__
 from benpipe.demo import clc as demo_clc
@@ -31,8 +31,8 @@ from benpipe.demo.raster import (
     Landscape,
     SmoothField,
     band_array,
-    resolution_fields,
     make_zone_fields,
+    resolution_fields,
     write_jp2,
 )
 from benpipe.demo.safe import (
@@ -48,6 +48,7 @@ from benpipe.demo.spec import (
     GENERATOR_VERSION,
     PRODUCTS,
     PRODUCTS_BY_KEY,
+    DesignedPatch,
     ProductLayout,
     layout_for,
 )
@@ -160,7 +161,11 @@ def _write_world(root: Path, params: WorldParams) -> None:
     s1_root = root / "BigEarthNet-S1-v1"
     s1_root.mkdir()
     if params.s1_rasters:
-        n_s1 = demo_v1.write_s1_patches(s1_root, v1_patches, layouts, seed=seed)
+        s1_progress = Progress("S1 patches", total=len(v1_patches), logger=logger)
+        n_s1 = demo_v1.write_s1_patches(
+            s1_root, v1_patches, layouts, seed=seed, progress=s1_progress
+        )
+        s1_progress.close()
         logger.info("wrote %d S1 GeoTIFFs", n_s1)
     v1_by_cell = {(p.product_key, p.col, p.row): p.name for p in v1_patches}
     snow = sorted(
@@ -389,32 +394,43 @@ def _overlaps(layouts: list[ProductLayout]) -> list[list[str]]:
         for b in layouts[i + 1 :]:
             if a.spec.season != b.spec.season or a.spec.epsg != b.spec.epsg:
                 continue
-            n_a, n_b = a.patches_per_side, b.patches_per_side
-            boxes_b = [
-                (c, r, box(*b.patch_box(c, r))) for r in range(n_b) for c in range(n_b)
-            ]
-            for ra in range(n_a):
-                for ca in range(n_a):
-                    pa_box = box(*a.patch_box(ca, ra))
-                    for cb, rb, pb_box in boxes_b:
-                        if not pa_box.intersects(pb_box):
-                            continue
-                        area = shapely.intersection(pa_box, pb_box).area
-                        if area / patch_area > OVERLAP_MIN_FRACTION:
-                            names = sorted(
-                                [
-                                    patch_name(a.spec.name, col=ca, row=ra),
-                                    patch_name(b.spec.name, col=cb, row=rb),
-                                ]
-                            )
-                            pairs.append(names)
+            cells_a, boxes_a = _patch_boxes(a)
+            cells_b, boxes_b = _patch_boxes(b)
+            idx_a, idx_b = shapely.STRtree(boxes_b).query(
+                boxes_a, predicate="intersects"
+            )
+            areas = shapely.area(shapely.intersection(boxes_a[idx_a], boxes_b[idx_b]))
+            for ia, ib, area in zip(
+                idx_a.tolist(), idx_b.tolist(), areas.tolist(), strict=True
+            ):
+                if area / patch_area > OVERLAP_MIN_FRACTION:
+                    (ca, ra), (cb, rb) = cells_a[ia], cells_b[ib]
+                    pairs.append(
+                        sorted(
+                            [
+                                patch_name(a.spec.name, col=ca, row=ra),
+                                patch_name(b.spec.name, col=cb, row=rb),
+                            ]
+                        )
+                    )
     return sorted(pairs)
 
 
-def _uncovered(designs: list[tuple[object, ProductLayout]]) -> list[list[float]]:
+def _patch_boxes(
+    layout: ProductLayout,
+) -> tuple[list[tuple[int, int]], npt.NDArray[np.object_]]:
+    n = layout.patches_per_side
+    cells = [(c, r) for r in range(n) for c in range(n)]
+    bounds = np.array([layout.patch_box(c, r) for c, r in cells], dtype=float)
+    return cells, shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3])
+
+
+def _uncovered(
+    designs: list[tuple[DesignedPatch, ProductLayout]],
+) -> list[list[float]]:
     strips: list[list[float]] = []
     for design, layout in designs:
-        for strip, geom in demo_clc.strip_boxes(design, layout):  # type: ignore[arg-type]
+        for strip, geom in demo_clc.strip_boxes(design, layout):
             if strip.code is None:
                 strips.append([float(v) for v in geom.bounds])
     return sorted(strips)
