@@ -25,12 +25,13 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
+import http.client
 import io
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,7 @@ class DownloadResult:
     name: str
     path: Path
     size_bytes: int
-    md5: str
+    md5: str | None
     md5_verified: bool
     attempts: int
     bytes_transferred: int
@@ -246,7 +247,8 @@ class Downloader:
         label: str,
         stats: DownloadStats,
         progress: Callable[[int, int], None] | None,
-    ) -> tuple[str, int]:
+        hash_md5: bool,
+    ) -> tuple[str | None, int]:
         offset = part.stat().st_size if part.exists() else 0
         headers = {"Authorization": f"Bearer {token}"}
         if offset:
@@ -269,7 +271,7 @@ class Downloader:
                     )
                     total = int(match.group(1)) if match else None
                 if total == offset:
-                    return _md5_file(part), offset
+                    return (_md5_file(part) if hash_md5 else None), offset
                 part.unlink(missing_ok=True)
                 raise _Retryable("HTTP 416 (stale partial file discarded)", status=416)
             if status == 429 or status >= 500:
@@ -299,7 +301,7 @@ class Downloader:
                     f"{label}: unexpected HTTP {status} from the download service",
                     status_code=status,
                 )
-            hasher = hashlib.md5()  # noqa: S324 (catalogue checksum, not security)
+            hasher = hashlib.md5() if hash_md5 else None  # noqa: S324 (not security)
             if status == 206:
                 cr = _parse_content_range(resp.headers.get("Content-Range"))
                 if cr is None or cr[0] != offset:
@@ -307,7 +309,8 @@ class Downloader:
                     raise _Retryable("unexpected Content-Range; restarting", status=206)
                 total = cr[2]
                 mode = "ab"
-                _md5_update_from_file(hasher, part)
+                if hasher is not None:
+                    _md5_update_from_file(hasher, part)
                 if stats.resumed_from == 0:
                     stats.resumed_from = offset
                 logger.info("%s: resuming at byte %d", label, offset)
@@ -326,19 +329,15 @@ class Downloader:
             if total is None and length is not None:
                 total = offset + length
             received = 0
-            try:
-                with open(part, mode) as out:
-                    for chunk in resp.iter_content(self.chunk_bytes):
-                        out.write(chunk)
+            with open(part, mode) as out:
+                for chunk in self._chunks(resp, offset):
+                    out.write(chunk)
+                    if hasher is not None:
                         hasher.update(chunk)
-                        received += len(chunk)
-                        stats.bytes_transferred += len(chunk)
-                        if progress is not None and total:
-                            progress(offset + received, total)
-            except requests.RequestException as exc:
-                raise _Retryable(
-                    f"stream interrupted at byte {offset + received} ({exc.__class__.__name__})"
-                ) from exc
+                    received += len(chunk)
+                    stats.bytes_transferred += len(chunk)
+                    if progress is not None and total:
+                        progress(offset + received, total)
             size = offset + received
             if (length is not None and received < length) or (
                 total is not None and size < total
@@ -349,7 +348,41 @@ class Downloader:
                 raise _Retryable(
                     f"body longer than announced ({size} > {total}); restarting"
                 )
-            return hasher.hexdigest(), size
+            return (hasher.hexdigest() if hasher is not None else None), size
+
+    def _chunks(
+        self, resp: requests.Response, offset: int
+    ) -> Iterator[memoryview | bytes]:
+        """Body chunks; network errors become :class:`_Retryable`.
+
+        Fast path: ``readinto`` a reused buffer straight from the underlying
+        ``http.client`` response (no per-chunk allocation); falls back to
+        ``iter_content`` when the body is content-encoded or the urllib3
+        internals differ.
+        """
+        fp = getattr(resp.raw, "_fp", None)
+        fast = (
+            fp is not None
+            and hasattr(fp, "readinto")
+            and not resp.headers.get("Content-Encoding")
+        )
+        received = 0
+        try:
+            if fast and fp is not None:
+                buf = bytearray(self.chunk_bytes)
+                view = memoryview(buf)
+                while n := fp.readinto(view):
+                    received += n
+                    yield view[:n]
+            else:
+                for chunk in resp.iter_content(self.chunk_bytes):
+                    received += len(chunk)
+                    yield chunk
+        except (requests.RequestException, OSError, http.client.HTTPException) as exc:
+            raise _Retryable(
+                f"stream interrupted at byte {offset + received} "
+                f"({exc.__class__.__name__})"
+            ) from exc
 
     # -- public
     def download(
@@ -363,14 +396,43 @@ class Downloader:
         progress: Callable[[int, int], None] | None = None,
         stats: DownloadStats | None = None,
     ) -> DownloadResult:
-        """Download one product to ``dest`` (see the module docstring)."""
+        """Download one product to ``dest`` (see the module docstring).
+
+        ``expected`` (a frozen sidecar row) gives the MD5 to verify; without
+        it the live catalogue's MD5 is used.  ``check_catalogue=False`` skips
+        the live lookup (no offline check, no MD5 unless ``expected`` has one).
+        ``stats`` is filled in as the download goes, also when it fails.
+        """
+        with requests.Session() as session:
+            return self._download(
+                session,
+                product_id,
+                dest,
+                name=name,
+                expected=expected,
+                check_catalogue=check_catalogue,
+                progress=progress,
+                stats=stats,
+            )
+
+    def _download(
+        self,
+        session: requests.Session,
+        product_id: str,
+        dest: Path,
+        *,
+        name: str | None,
+        expected: CatalogueEntry | None,
+        check_catalogue: bool,
+        progress: Callable[[int, int], None] | None,
+        stats: DownloadStats | None,
+    ) -> DownloadResult:
         started = time.monotonic()
         stats = stats if stats is not None else DownloadStats()
         label = f"{name or 'product'} ({product_id})"
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
-        session = requests.Session()
         live: CatalogueEntry | None = None
         if check_catalogue:
             live = lookup_product_by_id(
@@ -422,7 +484,14 @@ class Downloader:
             stats.attempts += 1
             try:
                 md5, size = self._attempt(
-                    session, url, token, part, label, stats, progress
+                    session,
+                    url,
+                    token,
+                    part,
+                    label,
+                    stats,
+                    progress,
+                    bool(expected_md5),
                 )
             except _Unauthorized:
                 stats.attempts -= 1
@@ -523,6 +592,8 @@ def record_outcome(
     jobs (``flock`` on a sibling lock file).
     """
     error_csv = Path(error_csv)
+    if error is None and not error_csv.exists():
+        return
     error_csv.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(
         error_csv.with_name(error_csv.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644

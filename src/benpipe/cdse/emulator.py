@@ -157,6 +157,8 @@ class EmulatorStats:
     redirects: int = 0
     responses: list[tuple[int, str, int, str]] = field(default_factory=list)
     """(request number, id, status, Range header) per download request."""
+    sent_by_request: dict[int, int] = field(default_factory=dict)
+    """Body bytes sent per download request number."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -490,6 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         with srv.lock:
             srv.stats.bytes_by_id[pid] = srv.stats.bytes_by_id.get(pid, 0) + sent
+            srv.stats.sent_by_request[n] = sent
         if cut:
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -524,7 +527,8 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        host = self._server.server_address[0]
+        return f"http://{host!s}:{self.port}"
 
     @property
     def catalogue_url(self) -> str:

@@ -33,7 +33,7 @@ class RetryPolicy:
 
     def delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
         """Delay before attempt ``attempt + 1``: doubling, full jitter in [½, 1]."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1))
+        base = min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** (attempt - 1))
         delay = base * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not crypto)
         if retry_after_s is not None:
             delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
