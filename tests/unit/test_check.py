@@ -158,3 +158,21 @@ def test_wrong_column_type_is_reported(broken):
         f"{METADATA_FILE}: column split has type dictionary<values=string, "
         "indices=int32, ordered=0>, expected string" in report.problems
     )
+
+
+@pytest.mark.slow
+def test_published_metadata_passes_the_metadata_checks():
+    from benpipe.check import CheckReport, _check_parquet
+
+    reference = (
+        Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
+    )
+    if not (reference / METADATA_FILE).exists():
+        pytest.skip(f"reference artifacts not found under {reference}")
+    report = CheckReport(root=reference)
+    clean = _check_parquet(reference / METADATA_FILE, flagged=False, report=report)
+    flagged = _check_parquet(
+        reference / FLAGGED_METADATA_FILE, flagged=True, report=report
+    )
+    assert report.problems == []
+    assert (len(clean), len(flagged)) == (480_038, 69_450)

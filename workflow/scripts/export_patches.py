@@ -1,7 +1,5 @@
 """Rule export_patches: 12 GeoTIFFs per valid patch of one L2A product."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -1,7 +1,5 @@
 """Rule finalize_dataset: metadata parquets and the published dataset tree."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 
