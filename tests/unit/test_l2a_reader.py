@@ -167,3 +167,27 @@ def test_two_granules_are_rejected(broken: Path) -> None:
     (broken / "GRANULE" / "L2A_T33UUP_extra").mkdir()
     with pytest.raises(ProductLayoutError, match="exactly one folder"):
         open_l2a(broken)
+
+
+def test_cli_convert_and_info(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from benpipe.cli import main
+
+    l1c = make_l1c_safe(tmp_path / "in", side_px=60)
+    runner = CliRunner()
+    converted = runner.invoke(
+        main, ["-q", "convert-l2a", str(l1c), "--out", str(tmp_path / "o")]
+    )
+    assert converted.exit_code == 0, converted.output
+    safe = tmp_path / "o" / f"{L2A_NAME}.SAFE"
+    info = runner.invoke(main, ["l2a-info", str(safe)])
+    assert info.exit_code == 0, info.output
+    data = json.loads(info.output)
+    assert data["processor"] == "benpipe-fallback-dos1 1"
+    assert data["bands"]["B8A"].endswith("R20m/T33UUP_20170613T101031_B8A_20m.jp2")
+    open_l2a(safe).band_path("B01").unlink()
+    broken = runner.invoke(main, ["l2a-info", str(safe)])
+    assert broken.exit_code == 1 and "B01_60m.jp2" in broken.output

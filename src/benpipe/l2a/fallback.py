@@ -78,6 +78,8 @@ SCL_CLOUD_MEDIUM = 8
 SCL_CLOUD_HIGH = 9
 
 _SCL_BANDS = ("B02", "B03", "B04", "B8A", "B11")
+#: Rows per chunk in the pixel loops (bounds temporary memory on full tiles).
+_CHUNK_ROWS = 1024
 _BAND_IDS = L1C_BAND_IDS
 
 
@@ -86,7 +88,10 @@ _BAND_IDS = L1C_BAND_IDS
 
 def dark_value(dn: np.ndarray, *, percentile: float = DARK_PERCENTILE) -> int:
     """Exact low percentile of the non-zero DNs of a uint16 band (0 if none)."""
-    hist = np.bincount(dn.ravel(), minlength=65536)
+    hist = np.zeros(65536, dtype=np.int64)
+    for start in range(0, dn.shape[0], _CHUNK_ROWS):
+        chunk = dn[start : start + _CHUNK_ROWS]
+        hist += np.bincount(chunk.ravel(), minlength=65536)
     hist[0] = 0
     total = int(hist.sum())
     if total == 0:
@@ -100,11 +105,15 @@ def dos1(
 ) -> np.ndarray:
     """Dark-object subtraction of one band; 0 stays 0, valid → [1, 65535]."""
     shift = round(DOS1_REFLECTANCE * quantification) - boa_add_offset - dark
-    out = dn.astype(np.int32)
-    out += shift
-    np.clip(out, 1, 65535, out=out)
-    out[dn == 0] = 0
-    return out.astype(np.uint16)
+    result = np.empty(dn.shape, dtype=np.uint16)
+    for start in range(0, dn.shape[0], _CHUNK_ROWS):
+        chunk = dn[start : start + _CHUNK_ROWS]
+        out = chunk.astype(np.int32)
+        out += shift
+        np.clip(out, 1, 65535, out=out)
+        out[chunk == 0] = 0
+        result[start : start + _CHUNK_ROWS] = out
+    return result
 
 
 def block_mean(band: np.ndarray, factor: int) -> np.ndarray:
@@ -149,8 +158,20 @@ def scene_classification(
     0.25); 6 water (NDVI < 0 and B8A < 0.15); 4 vegetation (NDVI ≥ 0.4);
     5 not vegetated otherwise.  NDVI uses B8A and B04.
     """
+    shape = bands["B02"].shape
+    scl = np.empty(shape, dtype=np.uint8)
+    for start in range(0, shape[0], _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        chunk = {band: bands[band][rows] for band in _SCL_BANDS}
+        scl[rows] = _classify(chunk, quantification=quantification, offsets=offsets)
+    return scl
+
+
+def _classify(
+    bands: dict[str, np.ndarray], *, quantification: int, offsets: dict[str, int]
+) -> np.ndarray:
     refl = {
-        band: bands[band].astype(np.int64) + offsets.get(band, 0) for band in _SCL_BANDS
+        band: bands[band].astype(np.int32) + offsets.get(band, 0) for band in _SCL_BANDS
     }
     q = int(quantification)
     visible = refl["B02"] + refl["B03"] + refl["B04"]
