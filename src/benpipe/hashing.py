@@ -7,8 +7,10 @@ and LF line ends, and ``<csv>.sha256`` holds the sha256 hex of the CSV bytes
 (64 characters, no newline, no file name).  Duplicate stems are an error.
 
 Hashing is streaming (a fixed read buffer per worker, so memory stays flat
-whatever the file sizes) and parallel (a thread pool: ``hashlib`` and file
-reads release the GIL).  The tree is walked in sorted order and rows are
+whatever the file sizes) and parallel: batches of paths go to a pool of
+worker processes (forked), because for the dataset's small files (1–30 kB)
+the per-file Python work, not sha256, dominates, and threads would serialise
+on the GIL.  The tree is walked in sorted order and rows are
 written as they arrive; for the reference layout the stems come out sorted,
 so even 6.6 M rows never sit in memory.  Any other layout falls back to an
 in-memory sort.
@@ -20,14 +22,21 @@ import csv
 import hashlib
 import io
 import logging
+import multiprocessing
 import os
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
@@ -41,7 +50,7 @@ ALGORITHM_VERSION = 1
 #: Read size per ``readinto`` call; one buffer per worker thread.
 CHUNK_SIZE = 1 << 20
 #: Files per task handed to the pool (amortises scheduling over small files).
-BATCH_FILES = 64
+BATCH_FILES = 256
 #: Suffixes the reference hasher picks up (case-sensitive, as ``fd``).
 TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
 #: The header of a hash CSV.
@@ -54,7 +63,8 @@ METADATA_FILES: tuple[str, ...] = (
     "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
 )
 
-ProgressCallback = Callable[[int, int], None]
+#: Called with the bytes hashed so far (the total is unknown while walking).
+ProgressCallback = Callable[[int], None]
 
 _local = threading.local()
 
@@ -151,14 +161,9 @@ def _sort_key(entry: os.DirEntry[str]) -> bytes:
     return os.fsencode(name)
 
 
-def iter_sorted_files(
-    root: Path, *, suffixes: Sequence[str] | None = None
-) -> Iterator[Path]:
-    """Yield the files under ``root`` in bytewise order of their full paths.
-
-    Symlinks to files and directories are followed (the reference's ``fd
-    --follow``).  With ``suffixes``, only names ending in one of them.
-    """
+def _iter_sorted_entries(
+    root: Path | str, suffixes: tuple[str, ...] | None
+) -> Iterator[os.DirEntry[str]]:
     stack: list[Iterator[os.DirEntry[str]]] = []
     with os.scandir(root) as it:
         stack.append(iter(sorted(it, key=_sort_key)))
@@ -170,22 +175,40 @@ def iter_sorted_files(
         if entry.is_dir():
             with os.scandir(entry.path) as it:
                 stack.append(iter(sorted(it, key=_sort_key)))
-        elif entry.is_file() and (
-            suffixes is None or entry.name.endswith(tuple(suffixes))
-        ):
-            yield Path(entry.path)
+        elif entry.is_file() and (suffixes is None or entry.name.endswith(suffixes)):
+            yield entry
 
 
-def _hash_batch(paths: list[Path]) -> list[tuple[str, int]]:
+def iter_sorted_files(
+    root: Path, *, suffixes: Sequence[str] | None = None
+) -> Iterator[Path]:
+    """Yield the files under ``root`` in bytewise order of their full paths.
+
+    Symlinks to files and directories are followed (the reference's ``fd
+    --follow``).  With ``suffixes``, only names ending in one of them.
+    """
+    wanted = tuple(suffixes) if suffixes is not None else None
+    for entry in _iter_sorted_entries(root, wanted):
+        yield Path(entry.path)
+
+
+def _hash_batch(paths: Sequence[str]) -> list[tuple[str, int]]:
+    """``(sha256 hex, size)`` of each path; runs in a worker process or thread."""
+    buf = _buffer()
     out = []
     for path in paths:
-        (digest,), size = digest_file(path, "sha256")
-        out.append((digest, size))
+        hasher = hashlib.sha256()
+        size = 0
+        with open(path, "rb", buffering=0) as handle:
+            while n := handle.readinto(buf):
+                hasher.update(buf[:n])
+                size += n
+        out.append((hasher.hexdigest(), size))
     return out
 
 
-def _batched(items: Iterable[Path], size: int) -> Iterator[list[Path]]:
-    batch: list[Path] = []
+def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
@@ -195,14 +218,31 @@ def _batched(items: Iterable[Path], size: int) -> Iterator[list[Path]]:
         yield batch
 
 
+def _make_pool(workers: int, kind: str) -> Executor:
+    if kind == "thread":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
+    if kind == "process":
+        # fork: spawn/forkserver would re-import __main__, which for a
+        # Snakemake script means running the rule again.
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork")
+        )
+    raise ValueError(f"pool must be 'process' or 'thread', got {kind!r}")
+
+
 def hash_paths(
-    paths: Iterable[Path], *, workers: int = 2, batch_files: int = BATCH_FILES
-) -> Iterator[tuple[Path, str, int]]:
+    paths: Iterable[str],
+    *,
+    workers: int = 2,
+    batch_files: int = BATCH_FILES,
+    pool: str = "process",
+) -> Iterator[tuple[str, str, int]]:
     """Yield ``(path, sha256 hex, size)`` for each path, in input order.
 
-    ``workers`` threads hash batches of ``batch_files`` files; at most
-    ``4 × workers`` batches are in flight, so memory is bounded for any
-    number of paths.
+    With ``workers > 1``, batches of ``batch_files`` files are hashed by a pool
+    of ``workers`` processes (default: per-file Python work would serialise
+    threads on the GIL for small files) or threads.  At most ``4 × workers``
+    batches are in flight, so memory is bounded for any number of paths.
     """
     workers = max(1, workers)
     if workers == 1:
@@ -211,19 +251,23 @@ def hash_paths(
                 yield path, digest, size
         return
     window = 4 * workers
-    pending: list[tuple[list[Path], Future[list[tuple[str, int]]]]] = []
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
+    pending: deque[tuple[list[str], Future[list[tuple[str, int]]]]] = deque()
+    with _make_pool(workers, pool) as executor:
         for batch in _batched(paths, batch_files):
-            pending.append((batch, pool.submit(_hash_batch, batch)))
+            pending.append((batch, executor.submit(_hash_batch, batch)))
             if len(pending) >= window:
-                done_batch, future = pending.pop(0)
-                for path, (digest, size) in zip(
-                    done_batch, future.result(), strict=True
-                ):
-                    yield path, digest, size
-        for done_batch, future in pending:
-            for path, (digest, size) in zip(done_batch, future.result(), strict=True):
-                yield path, digest, size
+                done_batch, future = pending.popleft()
+                yield from _zip_results(done_batch, future.result())
+        while pending:
+            done_batch, future = pending.popleft()
+            yield from _zip_results(done_batch, future.result())
+
+
+def _zip_results(
+    batch: list[str], results: list[tuple[str, int]]
+) -> Iterator[tuple[str, str, int]]:
+    for path, (digest, size) in zip(batch, results, strict=True):
+        yield path, digest, size
 
 
 # ---------------------------------------------------------------- hash lists
@@ -250,9 +294,16 @@ def read_hash_csv(path: Path) -> dict[str, str]:
 
 
 def _csv_line(name: str, digest: str) -> str:
-    if any(c in name for c in ',"\r\n'):
+    if "," in name or '"' in name or "\n" in name or "\r" in name:
         name = '"' + name.replace('"', '""') + '"'
     return f"{name},{digest}\n"
+
+
+def _flush_lines(lines: list[str], handle: BinaryIO, digest: Any) -> None:
+    data = "".join(lines).encode("utf-8")
+    handle.write(data)
+    digest.update(data)
+    lines.clear()
 
 
 def _duplicates_error(csv_path: Path, root: Path, dups: list[str], n: int) -> None:
@@ -271,6 +322,7 @@ def write_tree_hashes(
     *,
     workers: int = 2,
     suffixes: Sequence[str] = TIFF_SUFFIXES,
+    batch_files: int = BATCH_FILES,
     progress: ProgressCallback | None = None,
 ) -> HashListResult:
     """Hash every matching file under ``root`` into ``out_csv`` and its digest.
@@ -294,14 +346,13 @@ def write_tree_hashes(
         dups: list[str] = []
         n_dups = 0
         csv_hash = hashlib.sha256()
-        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
-            header = ",".join(HASH_CSV_HEADER) + "\n"
-            handle.write(header)
-            csv_hash.update(header.encode())
+        with raw as handle:
+            lines = [",".join(HASH_CSV_HEADER) + "\n"]
+            entries = _iter_sorted_entries(root, tuple(suffixes))
             for path, digest, size in hash_paths(
-                iter_sorted_files(root, suffixes=suffixes), workers=workers
+                (e.path for e in entries), workers=workers, batch_files=batch_files
             ):
-                name = path.name.rsplit(".", 1)[0]
+                name = os.path.basename(path).rsplit(".", 1)[0]
                 if last is not None:
                     if name == last:
                         n_dups += 1
@@ -309,14 +360,16 @@ def write_tree_hashes(
                             dups.append(name)
                     elif name < last:
                         in_order = False
-                last = name if last is None or name > last else last
-                line = _csv_line(name, digest)
-                handle.write(line)
-                csv_hash.update(line.encode("utf-8"))
+                if last is None or name > last:
+                    last = name
+                lines.append(_csv_line(name, digest))
                 rows += 1
                 total_bytes += size
-                if progress is not None and rows % 1000 == 0:
-                    progress(total_bytes, 0)
+                if len(lines) >= 4096:
+                    _flush_lines(lines, handle, csv_hash)
+                    if progress is not None:
+                        progress(total_bytes)
+            _flush_lines(lines, handle, csv_hash)
         if not in_order:
             # Unusual layout: stems do not follow path order; sort in memory.
             with tmp.open(newline="", encoding="utf-8") as handle:
@@ -341,7 +394,7 @@ def write_tree_hashes(
         raise
     atomic_write_bytes(digest_path, digest.encode("ascii"))
     if progress is not None:
-        progress(total_bytes, total_bytes)
+        progress(total_bytes)
     logger.info(
         "hashed %d files (%.1f MB) under %s -> %s (sha256 %s)",
         rows,

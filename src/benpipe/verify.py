@@ -248,6 +248,8 @@ def diff_rows(
     value_cols = list(columns[1:]) if columns else []
 
     def show(values: tuple[str, ...]) -> str | dict[str, str]:
+        if len(values) == 1:
+            return values[0]
         if value_cols and len(value_cols) == len(values):
             return dict(zip(value_cols, values, strict=True))
         return ",".join(values)
@@ -281,7 +283,10 @@ def _compare_table(
         t_md5 = read_checksums(tracked)
         md5_col = p_header.index("md5") if "md5" in p_header else None
         if md5_col is None:
-            raise InputDataError(f"{spec.produced} has no md5 column")
+            raise InputDataError(
+                f"{spec.produced} has no md5 column (header {p_header}); expected "
+                "name,hash-sha256,md5 — rerun hash_outputs"
+            )
         p_rows = {k: (v[md5_col - 1],) for k, v in p_rows.items()}
         t_rows = {k: v for k, v in t_md5.items() if k in p_rows}
         result.details["basis"] = "md5 entries of the tracked hashes.txt"
@@ -530,7 +535,8 @@ def verify(
     if bad and strict:
         raise VerificationError(
             f"{len(bad)} artifact(s) differ from or are missing against "
-            f"{tracked_dir}: {', '.join(bad)}; see {out_md}. If the change is "
+            f"{tracked_dir}: {', '.join(bad)}; see {copies[0] if copies else out_md}. "
+            "If the change is "
             "intended, refreeze with `snakemake freeze_release_artifacts` (and "
             "review the diff); otherwise find what changed the outputs"
         )

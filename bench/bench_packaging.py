@@ -1,0 +1,177 @@
+"""Benchmark: package_release's tar+zstd streaming vs the ``zstd`` command line.
+
+Builds a raster-like BigEarthNet-S2 tree (12 uint16 GeoTIFF-like files per
+patch with the reference sizes: a 400-byte header plus a smooth field with
+sensor-like noise), writes its plain tar once with the same code, warms the
+page cache, then times, alternating, on the same bytes:
+
+* ``write_tar_zst`` as package_release runs it (walk + tar + zstd + md5 and
+  sha256 of the tar stream and of the compressed output);
+* the same without the tar-stream hashes (the pure tar+zstd stream);
+* ``zstd -<level> -T0`` on the ready-made tar file (the reference's command).
+
+It reports MB/s of tar bytes, the ratio to the CLI (goal >= 90 %) and
+whether the archive bytes are identical to the CLI's (they are when the CLI's
+libzstd version equals python-zstandard's; otherwise the decompressed
+streams are compared).  Never asserts times.
+
+    .venv/bin/python bench/bench_packaging.py              # ~300 MB, a few minutes
+    .venv/bin/python bench/bench_packaging.py --size-mb 2000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import zstandard
+
+from benpipe.packaging import resolve_threads, write_tar_zst
+
+TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+SIDES = {"B02": 120, "B03": 120, "B04": 120, "B08": 120, "B05": 60, "B06": 60}
+SIDES |= {"B07": 60, "B8A": 60, "B11": 60, "B12": 60, "B01": 20, "B09": 20}
+HEADER = 400
+
+
+def _field(rng: np.random.Generator, side: int) -> np.ndarray:
+    """A smooth multi-scale field + sigma=12 DN noise, like L2A reflectance."""
+    y, x = np.mgrid[0:side, 0:side] / side
+    field = 1900.0
+    for scale in (1, 3, 7):
+        phase = rng.uniform(0, 2 * np.pi, 2)
+        field = field + rng.uniform(100, 400) / scale * np.sin(
+            2 * np.pi * scale * x + phase[0]
+        ) * np.cos(2 * np.pi * scale * y + phase[1])
+    noisy = field + rng.normal(0, 12, (side, side))
+    return np.clip(noisy, 1, 20000).astype("<u2")
+
+
+def build_tree(root: Path, size_mb: float, seed: int = 0) -> int:
+    rng = np.random.default_rng(seed)
+    patch_bytes = sum(HEADER + 2 * s * s for s in SIDES.values())
+    n_patches = max(1, int(size_mb * 1e6 // patch_bytes))
+    header = b"II*\x00" + bytes(HEADER - 4)
+    total = 0
+    for i in range(n_patches):
+        col, row = i % 91, i // 91
+        patch = f"{TILE}_{col:02d}_{row:02d}"
+        folder = root / "BigEarthNet-S2" / TILE / patch
+        folder.mkdir(parents=True, exist_ok=True)
+        for band, side in SIDES.items():
+            data = header + _field(rng, side).tobytes()
+            (folder / f"{patch}_{band}.tif").write_bytes(data)
+            total += len(data)
+    return total
+
+
+def _md5_stream(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as r:
+        while chunk := r.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=float, default=300.0)
+    parser.add_argument("--level", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    if shutil.which("zstd") is None:
+        raise SystemExit("the zstd CLI is not installed")
+    cli_version = subprocess.run(
+        ["zstd", "-V"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    lib_version = ".".join(map(str, zstandard.ZSTD_VERSION))
+    workers = resolve_threads(0)
+
+    with tempfile.TemporaryDirectory(dir=args.workdir, prefix="bench_pkg_") as tmp:
+        base = Path(tmp)
+        dataset = base / "dataset"
+        t0 = time.perf_counter()
+        total = build_tree(dataset, args.size_mb)
+        tar = base / "S2.tar"
+        plain = write_tar_zst(dataset, "BigEarthNet-S2", tar, compress=False)
+        for path in dataset.rglob("*.tif"):  # warm the page cache
+            path.read_bytes()
+        tar.read_bytes()
+        mb = plain.tar_size / 1e6
+        print(
+            f"tree: {plain.members} files, {total / 1e6:.1f} MB data, tar {mb:.1f} MB, "
+            f"built in {time.perf_counter() - t0:.1f} s"
+        )
+        print(f"zstd CLI: {cli_version}; python-zstandard libzstd {lib_version}")
+        print(f"level {args.level}, {workers} worker thread(s) (-T0 / threads=0)")
+
+        timings: dict[str, list[float]] = {"ours": [], "ours_nohash": [], "cli": []}
+        ours_out, cli_out = base / "ours.tar.zst", base / "cli.tar.zst"
+        digests = None
+        for _ in range(args.repeats):
+            t1 = time.perf_counter()
+            digests = write_tar_zst(
+                dataset, "BigEarthNet-S2", ours_out, level=args.level, threads=0
+            )
+            timings["ours"].append(time.perf_counter() - t1)
+            t1 = time.perf_counter()
+            write_tar_zst(
+                dataset,
+                "BigEarthNet-S2",
+                base / "ours2.tar.zst",
+                level=args.level,
+                threads=0,
+                hash_tar=False,
+            )
+            timings["ours_nohash"].append(time.perf_counter() - t1)
+            t1 = time.perf_counter()
+            subprocess.run(
+                [
+                    "zstd",
+                    f"-{args.level}",
+                    "-T0",
+                    "-q",
+                    "-f",
+                    str(tar),
+                    "-o",
+                    str(cli_out),
+                ],
+                check=True,
+            )
+            timings["cli"].append(time.perf_counter() - t1)
+
+        cli_rate = mb / min(timings["cli"])
+        for key, label in (
+            ("cli", f"zstd -{args.level} -T0 on the tar file"),
+            ("ours", "package_release stream (tar+zstd+md5+sha256)"),
+            ("ours_nohash", "package_release stream, no tar hashes"),
+        ):
+            rate = mb / min(timings[key])
+            print(
+                f"{label:46s}: {rate:7.1f} MB/s  ({rate / cli_rate:.0%} of CLI; "
+                f"runs {', '.join(f'{t:.2f}' for t in timings[key])} s)"
+            )
+        ours_bytes, cli_bytes = ours_out.read_bytes(), cli_out.read_bytes()
+        assert digests is not None
+        print(
+            f"compressed: ours {len(ours_bytes) / 1e6:.1f} MB, CLI "
+            f"{len(cli_bytes) / 1e6:.1f} MB, ratio {plain.tar_size / len(ours_bytes):.3f}"
+        )
+        print(f"archive bytes identical to the CLI's: {ours_bytes == cli_bytes}")
+        same_tar = _md5_stream(ours_out) == _md5_stream(cli_out) == plain.tar_md5
+        print(f"decompressed streams identical (and = tar md5 on the fly): {same_tar}")
+        print(
+            "no-hash stream bytes = hashed stream bytes: "
+            f"{(base / 'ours2.tar.zst').read_bytes() == ours_bytes}"
+        )
+
+
+if __name__ == "__main__":
+    main()
