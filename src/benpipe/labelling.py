@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.features import rasterize
 
 from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19, NO_COVERAGE_CODE, UNLABELED
-from benpipe.errors import DatabaseError
+from benpipe.errors import DatabaseError, LabelCoverageError
+from benpipe.geotiff import write_geotiff
 from benpipe.log import Progress
 
 log = logging.getLogger(__name__)
@@ -44,18 +44,6 @@ _LUT = np.zeros(1 << 16, dtype=np.uint8)
 for _index, _code in enumerate(CODES, start=1):
     _LUT[_code] = _index
 _BEN19_ORDER = {name: i for i, name in enumerate(BEN19_CLASSES)}
-
-#: GeoTIFF creation options of a reference map (fixed: deterministic bytes).
-REFERENCE_MAP_OPTIONS: dict[str, Any] = {
-    "driver": "GTiff",
-    "dtype": "uint16",
-    "count": 1,
-    "nodata": 0,
-    "compress": "deflate",
-    "predictor": 2,
-    "tiled": False,
-    "interleave": "band",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +85,18 @@ def burn_clc(
         return out
     for shape in ordered:
         if shape.code_18 not in CLC_TO_BEN19:
-            raise ValueError(
-                f"CLC code {shape.code_18} of {shape.clc_id} is not a CLC code"
+            raise LabelCoverageError(
+                f"CLC polygon {shape.clc_id} has code {shape.code_18}, which is not "
+                "one of the 44 CLC codes or 999"
             )
-    return rasterize(
+    rasterize(
         ((s.geometry, s.code_18) for s in ordered),
         out=out,
         transform=transform,
         all_touched=False,
         dtype="uint16",
     )
+    return out
 
 
 def window_counts(burned: np.ndarray, *, n: int, window_px: int) -> np.ndarray:
@@ -175,18 +165,12 @@ def write_reference_map(
     top: float,
     res_m: float = 10,
 ) -> None:
-    """Write one reference map GeoTIFF (UInt16, DEFLATE + predictor 2, nodata 0)."""
-    height, width = data.shape
-    with rasterio.open(
-        path,
-        "w",
-        width=width,
-        height=height,
-        crs=rasterio.crs.CRS.from_epsg(epsg),
-        transform=Affine(res_m, 0.0, left, 0.0, -res_m, top),
-        **REFERENCE_MAP_OPTIONS,
-    ) as dst:
-        dst.write(data, 1)
+    """Write one reference map GeoTIFF (UInt16, DEFLATE + predictor 2, nodata 0).
+
+    Uses :mod:`benpipe.geotiff` (fixed layout, deterministic bytes): GDAL's
+    per-file overhead would dominate the labelling of a product otherwise.
+    """
+    write_geotiff(path, data, epsg=epsg, left=left, top=top, res_m=res_m, nodata=0)
 
 
 # ---------------------------------------------------------------- DB side
@@ -290,6 +274,9 @@ def label_patches(
     has_clc = bool(shapes)
     records: list[tuple[str, PatchLabels, bool]] = []
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.parent.glob(f".{out_dir.name}.*"):
+        log.info("removing %s left by an interrupted run", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         if not has_clc:
@@ -392,7 +379,7 @@ def label_patches(
     )
     if receipt is not None:
         write_json_atomic(receipt, info)
-    return info
+    return {**info, "timings_s": timings}
 
 
 def _store(

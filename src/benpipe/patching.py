@@ -318,7 +318,13 @@ def build_patch_grid(
     )
     if receipt is not None:
         write_json_atomic(receipt, info)
-    return info
+    return {
+        **info,
+        "timings_s": {
+            "decode_validity_s": decode_s,
+            "total_s": time.monotonic() - started,
+        },
+    }
 
 
 # ---------------------------------------------------------------- CLI

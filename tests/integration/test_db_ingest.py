@@ -19,8 +19,14 @@ LAYER = "U2018_CLC2018_V2020_20u1"
 NOWHERE = DbSettings(url="postgresql://nobody@127.0.0.1:1/none")
 
 
-def write_clc(path: Path, *, codes: list[str], crs: str = "EPSG:3035",
-              column: str = "Code_18", layer: str = LAYER) -> Path:
+def write_clc(
+    path: Path,
+    *,
+    codes: list[str],
+    crs: str = "EPSG:3035",
+    column: str = "Code_18",
+    layer: str = LAYER,
+) -> Path:
     frame = gpd.GeoDataFrame(
         {
             "ID": [f"EU_{i}" for i in range(len(codes))],
@@ -28,8 +34,10 @@ def write_clc(path: Path, *, codes: list[str], crs: str = "EPSG:3035",
             "Remark": [None] * len(codes),
             "Area_Ha": [100.0] * len(codes),
         },
-        geometry=[box(4.5e6 + i * 1000, 2.8e6, 4.5e6 + (i + 1) * 1000, 2.801e6)
-                  for i in range(len(codes))],
+        geometry=[
+            box(4.5e6 + i * 1000, 2.8e6, 4.5e6 + (i + 1) * 1000, 2.801e6)
+            for i in range(len(codes))
+        ],
         crs=crs,
     )
     frame.to_file(path, layer=layer, driver="GPKG")
@@ -68,7 +76,9 @@ def test_missing_code_column(tmp_path: Path) -> None:
 
 def test_wrong_crs(tmp_path: Path) -> None:
     path = write_clc(tmp_path / "wgs.gpkg", codes=["311"], crs="EPSG:4326")
-    with pytest.raises(LabelCoverageError, match="wgs.gpkg.*EPSG:4326, expected EPSG:3035"):
+    with pytest.raises(
+        LabelCoverageError, match="wgs.gpkg.*EPSG:4326, expected EPSG:3035"
+    ):
         read_clc(path, layer=LAYER)
 
 
@@ -80,12 +90,15 @@ def test_codes_outside_the_clc_domain(tmp_path: Path) -> None:
 
 def test_countries_without_name_long(tmp_path: Path) -> None:
     path = tmp_path / "countries.geojson"
-    gpd.GeoDataFrame({"NAME": ["Austria"]}, geometry=[box(9, 46, 17, 49)],
-                     crs="EPSG:4326").to_file(path, driver="GeoJSON")
+    gpd.GeoDataFrame(
+        {"NAME": ["Austria"]}, geometry=[box(9, 46, 17, 49)], crs="EPSG:4326"
+    ).to_file(path, driver="GeoJSON")
     with pytest.raises(InputDataError, match="countries.geojson has no NAME_LONG"):
         ingest_countries(NOWHERE, path)
 
 
 def test_v1_folder_without_parquets(tmp_path: Path) -> None:
-    with pytest.raises(InputDataError, match="no bigearthnet_v1_spatial_<EPSG>.parquet"):
+    with pytest.raises(
+        InputDataError, match="no bigearthnet_v1_spatial_<EPSG>.parquet"
+    ):
         ingest_v1_footprints(NOWHERE, tmp_path)

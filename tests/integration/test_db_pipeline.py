@@ -79,7 +79,9 @@ class Run:
             layer="U2018_CLC2018_V2020_20u1",
             receipt=r / "clc.json",
         )
-        ingest_countries(s, w / "ne_110m_admin_0_countries.geojson", receipt=r / "c.json")
+        ingest_countries(
+            s, w / "ne_110m_admin_0_countries.geojson", receipt=r / "c.json"
+        )
         ingest_v1_footprints(s, w / "ben-v1-metadata", receipt=r / "v1.json")
         for safe in self.products:
             self.grid(safe)
@@ -157,7 +159,8 @@ def product_by_key(run: Run, key: str) -> dict[str, Any]:
 def test_invalid_patches_match_the_manifest(run: Run) -> None:
     for product, expected in run.manifest["invalid_patches"].items():
         rows = run.query(
-            'SELECT col, "row" FROM patches WHERE product_id = %s AND NOT valid', product
+            'SELECT col, "row" FROM patches WHERE product_id = %s AND NOT valid',
+            product,
         )
         assert sorted(rows) == sorted(tuple(x) for x in expected), product
         total = run.query("SELECT count(*) FROM patches WHERE product_id = %s", product)
@@ -217,7 +220,8 @@ def test_hand_designed_patches_labels_kept_and_pixel_counts(run: Run) -> None:
         assert kept == design["kept"], patch_id
         assert fraction == pytest.approx(design["unlabeled_fraction"]), patch_id
         labels = run.query(
-            "SELECT label FROM patch_labels WHERE patch_id = %s ORDER BY label", patch_id
+            "SELECT label FROM patch_labels WHERE patch_id = %s ORDER BY label",
+            patch_id,
         )
         assert [r[0] for r in labels] == sorted(design["labels"]), patch_id
         counts = dict(
@@ -230,10 +234,15 @@ def test_hand_designed_patches_labels_kept_and_pixel_counts(run: Run) -> None:
         assert counts == expected, patch_id
         # the reference map on disk has exactly these pixel values
         l2a = next(
-            p["l2a_name"] for p in run.manifest["products"] if p["name"] == design["product"]
+            p["l2a_name"]
+            for p in run.manifest["products"]
+            if p["name"] == design["product"]
         )
         path = (
-            run.maps_dir(l2a) / tile_dir_for(l2a) / patch_id / f"{patch_id}_reference_map.tif"
+            run.maps_dir(l2a)
+            / tile_dir_for(l2a)
+            / patch_id
+            / f"{patch_id}_reference_map.tif"
         )
         assert has_map and path.is_file()
         with rasterio.open(path) as src:
@@ -316,10 +325,22 @@ def test_wrong_crs_is_refused_naming_the_product(run: Run) -> None:
 
 
 def test_wrong_tile_side_is_refused_naming_the_product(run: Run) -> None:
-    bad = _edited_copy(run, "side", "<NROWS>1200</NROWS><NCOLS>1200</NCOLS>",
-                       "<NROWS>1206</NROWS><NCOLS>1206</NCOLS>")
-    for old, new in (("<NROWS>600</NROWS><NCOLS>600</NCOLS>", "<NROWS>603</NROWS><NCOLS>603</NCOLS>"),
-                     ("<NROWS>200</NROWS><NCOLS>200</NCOLS>", "<NROWS>201</NROWS><NCOLS>201</NCOLS>")):
+    bad = _edited_copy(
+        run,
+        "side",
+        "<NROWS>1200</NROWS><NCOLS>1200</NCOLS>",
+        "<NROWS>1206</NROWS><NCOLS>1206</NCOLS>",
+    )
+    for old, new in (
+        (
+            "<NROWS>600</NROWS><NCOLS>600</NCOLS>",
+            "<NROWS>603</NROWS><NCOLS>603</NCOLS>",
+        ),
+        (
+            "<NROWS>200</NROWS><NCOLS>200</NCOLS>",
+            "<NROWS>201</NROWS><NCOLS>201</NCOLS>",
+        ),
+    ):
         mtd = next(bad.glob("GRANULE/*/MTD_TL.xml"))
         mtd.write_text(mtd.read_text().replace(old, new))
     with pytest.raises(GridError, match=bad.stem):

@@ -22,13 +22,19 @@ from benpipe.labelling import (
     write_reference_map,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
+REFERENCE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
+)
 # a 4x4 grid of 10 m pixels with its upper-left corner at (1000, 2000)
 T = Affine(10, 0, 1000, 0, -10, 2000)
 
 
-def shape(code: int, clc_id: str, left: float, bottom: float, right: float, top: float) -> ClcShape:
-    return ClcShape(code_18=code, clc_id=clc_id, part=1, geometry=box(left, bottom, right, top))
+def shape(
+    code: int, clc_id: str, left: float, bottom: float, right: float, top: float
+) -> ClcShape:
+    return ClcShape(
+        code_18=code, clc_id=clc_id, part=1, geometry=box(left, bottom, right, top)
+    )
 
 
 def test_burn_uses_pixel_centres_and_leaves_uncovered_pixels_zero() -> None:
@@ -56,7 +62,9 @@ def test_burn_order_is_by_code_then_id_and_the_last_wins() -> None:
 
 def test_burn_rejects_unknown_codes() -> None:
     with pytest.raises(ValueError, match="777"):
-        burn_clc([shape(777, "x", 1000, 1960, 1040, 2000)], transform=T, height=4, width=4)
+        burn_clc(
+            [shape(777, "x", 1000, 1960, 1040, 2000)], transform=T, height=4, width=4
+        )
 
 
 def test_window_counts_per_patch_row_major() -> None:
@@ -70,14 +78,23 @@ def test_window_counts_per_patch_row_major() -> None:
     assert counts_by_code(counts[0]) == {311: 4}
     assert counts_by_code(counts[1]) == {999: 4}
     assert counts_by_code(counts[2]) == {122: 4}
-    assert counts_by_code(counts[3]) == {122: 3, 999: 1}  # uncovered pixel counts as 999
+    assert counts_by_code(counts[3]) == {
+        122: 3,
+        999: 1,
+    }  # uncovered pixel counts as 999
 
 
 def test_labels_threshold_is_strict_and_excludes_unlabeled() -> None:
     total = 14400
     quarter = total // 4
-    at_limit = labels_from_counts({311: total - quarter, 122: quarter}, unlabeled_max_fraction=0.25)
-    assert at_limit.unlabeled_fraction == 0.25 and not at_limit.kept and at_limit.labels == ()
+    at_limit = labels_from_counts(
+        {311: total - quarter, 122: quarter}, unlabeled_max_fraction=0.25
+    )
+    assert (
+        at_limit.unlabeled_fraction == 0.25
+        and not at_limit.kept
+        and at_limit.labels == ()
+    )
     below = labels_from_counts(
         {311: total - quarter, 122: quarter - 1, 241: 1}, unlabeled_max_fraction=0.25
     )

@@ -22,11 +22,15 @@ from benpipe.patching import (
 )
 
 PRODUCT = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
+REFERENCE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
+)
 
 
 def small_grid(side_m: float = 3000) -> TileGrid:
-    return TileGrid(product=PRODUCT, epsg=32633, ulx=300000, uly=5100000, tile_side_m=side_m)
+    return TileGrid(
+        product=PRODUCT, epsg=32633, ulx=300000, uly=5100000, tile_side_m=side_m
+    )
 
 
 def test_grid_rows_are_complete_patches_row_major_from_upper_left() -> None:
@@ -110,7 +114,9 @@ def test_grid_split_reproduces_the_reference(name: str) -> None:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path, columns=["patch_id", "split"]).to_pydict()
-    result = CliRunner().invoke(main, ["grid", "--tile-side-m", "109800", "--patch-side-m", "1200"])
+    result = CliRunner().invoke(
+        main, ["grid", "--tile-side-m", "109800", "--patch-side-m", "1200"]
+    )
     assert result.exit_code == 0
     expected = {}
     for line in io.StringIO(result.output).read().splitlines()[1:]:

@@ -1,0 +1,202 @@
+"""Benchmark: decode-only vs grid + validity + CLC overlay + maps + labels, one product.
+
+Generates one demo product (``benpipe demo-world --only-first``), converts it
+with the fallback converter, replaces the demo CLC with a dense synthetic one
+(Voronoi cells, thousands of polygons, EPSG:3035), starts a throwaway embedded
+PostGIS and times each step.  Prints figures; never asserts times.
+
+    .venv/bin/python bench/bench_labelling.py                 # 2400 px tile (quick)
+    .venv/bin/python bench/bench_labelling.py --full          # 10980 px (real size)
+    .venv/bin/python bench/bench_labelling.py --work /tmp/b   # keep/reuse inputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from click.testing import CliRunner
+from pyproj import Transformer
+
+from benpipe.clc import CLC_TO_BEN19
+from benpipe.cli import main as cli_main
+from benpipe.db.ingest import ingest_clc
+from benpipe.db.lifecycle import DbSettings, stop
+from benpipe.db.schema import init_database
+from benpipe.l2a.reader import open_l2a
+from benpipe.labelling import label_patches
+from benpipe.names import BANDS
+from benpipe.patching import build_patch_grid
+
+LAYER = "U2018_CLC2018_V2020_20u1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dense_clc(
+    path: Path,
+    *,
+    epsg: int,
+    ulx: float,
+    uly: float,
+    side_m: float,
+    cells: int,
+    seed: int = 0,
+) -> int:
+    """Voronoi CLC covering the tile (+5 km margin), written in EPSG:3035."""
+    rng = np.random.default_rng(seed)
+    margin = 5000.0
+    left, right = ulx - margin, ulx + side_m + margin
+    bottom, top = uly - side_m - margin, uly + margin
+    points = shapely.points(
+        rng.uniform(left, right, cells), rng.uniform(bottom, top, cells)
+    )
+    extent = shapely.box(left, bottom, right, top)
+    polys = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(points), extend_to=extent)
+    )
+    polys = shapely.intersection(polys, extent)
+    polys = shapely.segmentize(polys, 200.0)  # wiggly edges: realistic vertex counts
+    to3035 = Transformer.from_crs(epsg, 3035, always_xy=True)
+    polys = shapely.transform(
+        polys, lambda xy: np.column_stack(to3035.transform(xy[:, 0], xy[:, 1]))
+    )
+    codes = rng.choice([c for c in CLC_TO_BEN19 if c != 999], size=len(polys))
+    frame = gpd.GeoDataFrame(
+        {
+            "ID": [f"EU_{i:07d}" for i in range(len(polys))],
+            "Code_18": [str(c) for c in codes],
+            "Remark": [None] * len(polys),
+            "Area_Ha": shapely.area(polys) / 1e4,
+        },
+        geometry=polys,
+        crs="EPSG:3035",
+    )
+    frame.to_file(path, layer=LAYER, driver="GPKG")
+    return len(frame)
+
+
+def prepare(work: Path, tile_size_px: int) -> Path:
+    from benpipe.l2a.fallback import convert_fallback
+
+    l2a_dir = work / "l2a"
+    done = sorted(l2a_dir.glob("*.SAFE"))
+    if done:
+        return done[0]
+    t0 = time.monotonic()
+    result = CliRunner().invoke(
+        cli_main,
+        [
+            "demo-world",
+            "--out",
+            str(work / "world"),
+            "--tile-size-px",
+            str(tile_size_px),
+            "--only-first",
+            "--no-s1-rasters",
+            "--overwrite",
+        ],
+    )
+    if result.exit_code != 0:
+        raise SystemExit(result.output)
+    print(f"demo world ({tile_size_px} px): {time.monotonic() - t0:.1f} s")
+    archive = next((work / "world" / "cdse" / "products").glob("*.zip"))
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(work / "l1c")
+    t0 = time.monotonic()
+    safe = convert_fallback(work / "l1c" / (archive.stem + ".SAFE"), l2a_dir, threads=2)
+    print(f"fallback conversion: {time.monotonic() - t0:.1f} s")
+    return safe
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="10980 px tile (real size)")
+    parser.add_argument("--tile-size-px", type=int, default=None)
+    parser.add_argument(
+        "--cells",
+        type=int,
+        default=None,
+        help="CLC polygons (default: 3000 full size, scaled by area)",
+    )
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    size = args.tile_size_px or (10980 if args.full else 2400)
+    cells = args.cells or max(200, int(3000 * (size / 10980) ** 2))
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-labelling-"))
+    work.mkdir(parents=True, exist_ok=True)
+    safe = prepare(work, size)
+    product = open_l2a(safe)
+    n_cells = dense_clc(
+        work / "clc.gpkg",
+        epsg=product.epsg,
+        ulx=product.ulx,
+        uly=product.uly,
+        side_m=product.tile_side_m,
+        cells=cells,
+    )
+
+    t0 = time.monotonic()
+    for band in BANDS:
+        product.read_band(band, threads=2)
+    decode_s = time.monotonic() - t0
+
+    settings = DbSettings(embedded_dir=work / "pg", port=free_port(), unsafe_fast=True)
+    try:
+        init_database(settings)
+        t0 = time.monotonic()
+        clc = ingest_clc(settings, work / "clc.gpkg", layer=LAYER)
+        ingest_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        grid = build_patch_grid(settings, safe, read_threads=2)
+        grid_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        labels = label_patches(
+            settings, product.name, out_dir=work / "maps" / product.name
+        )
+        label_s = time.monotonic() - t0
+    finally:
+        stop(settings)
+
+    print(
+        f"tile {size} px ({product.tile_side_m / 1000:.1f} km), {grid['patches']} patches, "
+        f"{grid['valid']} valid; CLC {n_cells} polygons -> {clc['rows']} subdivided, "
+        f"{labels['clc_polygons']} intersect the tile; cores {os.cpu_count()}"
+    )
+    print(f"{'step':<40}{'wall s':>10}")
+    rows = [
+        ("decode 12 bands only (GDAL 2 threads)", decode_s),
+        ("ingest_clc (once per run)", ingest_s),
+        ("build_patch_grid: decode + validity", grid["timings_s"]["decode_validity_s"]),
+        ("build_patch_grid: total (incl. DB)", grid_s),
+    ]
+    rows += [
+        (f"label_patches: {k.removesuffix('_s')}", v)
+        for k, v in labels["timings_s"].items()
+    ]
+    rows.append(("label_patches: total", label_s))
+    rows.append(("grid + labels (per product)", grid_s + label_s))
+    for what, seconds in rows:
+        print(f"{what:<40}{seconds:>10.1f}")
+    print(
+        f"ratio (grid + labels) / decode: {(grid_s + label_s) / decode_s:.2f}  (goal <= 1.5)"
+    )
+    print(f"work dir: {work}")
+
+
+if __name__ == "__main__":
+    main()
