@@ -19,7 +19,7 @@ snakefmt --check Snakefile workflow/rules/
 step "demo world (for lint and dry run)"
 [[ -f resources/demo-world/manifest.json ]] || benpipe -q demo-world --out resources/demo-world
 step "snakemake --lint"
-snakemake --lint --configfile config/demo.yaml
+python tools/snakemake_lint.py --configfile config/demo.yaml
 step "snakemake dry run (demo config)"
 snakemake -n -q rules --configfile config/demo.yaml --cores 2
 [[ -n "${LINT_ONLY:-}" ]] && exit 0

@@ -64,7 +64,7 @@ def get_cdse_id(wildcards):
 
 # ---------------------------------------------------------------- targets
 def get_final_outputs():
-    """Everything `rule all` builds: the stages that exist."""
+    """Every target of the default run (the stages that exist)."""
     targets = []
     targets += get_l1c_targets()
     targets += get_l2a_targets()

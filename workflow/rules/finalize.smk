@@ -19,7 +19,11 @@ rule finalize_dataset:
         cloud=config["inputs"]["cloud_shadow_list"],
     output:
         dataset=directory("results/dataset"),
-        manifest="results/dataset.json",
+        manifest=report(
+            "results/dataset.json",
+            caption="../report/dataset.rst",
+            category="Dataset",
+        ),
     log:
         "logs/finalize_dataset/finalize_dataset.log",
     benchmark:

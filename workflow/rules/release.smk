@@ -41,7 +41,11 @@ rule package_release:
         reference_maps=protected("results/release/Reference_Maps.tar.zst"),
         metadata_parquet="results/release/metadata.parquet",
         metadata_flagged_parquet="results/release/metadata_for_patches_with_snow_cloud_or_shadow.parquet",
-        md5s=protected("results/release/hashes.txt"),
+        md5s=report(
+            protected("results/release/hashes.txt"),
+            caption="../report/release.rst",
+            category="Release",
+        ),
         sha256s=protected("results/release/sha256sums.txt"),
     log:
         "logs/package_release/package_release.log",
@@ -71,7 +75,11 @@ rule verify:
         release_md5=rules.package_release.output.md5s,
         release_sha256=rules.package_release.output.sha256s,
     output:
-        md="results/verification.md",
+        md=report(
+            "results/verification.md",
+            caption="../report/verification.rst",
+            category="Verification",
+        ),
         json="results/verification.json",
     log:
         # The report copies under logs/ survive a strict-mode failure, when
