@@ -33,7 +33,8 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from benpipe.export import GeoTiffTemplate, export_product, write_band_gdal
+from benpipe.export import export_product
+from benpipe.geotiff import GeoTiffTemplate, write_band_gdal
 from benpipe.l2a.reader import read_raster
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 

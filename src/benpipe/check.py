@@ -40,6 +40,7 @@ from benpipe.finalize import (
 from benpipe.names import (
     BAND_RESOLUTION_M,
     BANDS,
+    BEN_COUNTRIES,
     parse_patch_name,
     parse_s1_name,
     parse_v1_patch_name,
@@ -47,21 +48,7 @@ from benpipe.names import (
 
 logger = logging.getLogger(__name__)
 
-#: The 10 countries of BigEarthNet (Natural Earth NAME_LONG).
-BEN_COUNTRIES: frozenset[str] = frozenset(
-    {
-        "Austria",
-        "Belgium",
-        "Finland",
-        "Ireland",
-        "Kosovo",
-        "Lithuania",
-        "Luxembourg",
-        "Portugal",
-        "Serbia",
-        "Switzerland",
-    }
-)
+_BEN_COUNTRY_SET = frozenset(BEN_COUNTRIES)
 _KEEP_PROBLEMS = 1000
 
 
@@ -148,7 +135,7 @@ def _check_parquet(path: Path, *, flagged: bool, report: CheckReport) -> list[_R
             report.add(
                 f"{where}: split {data['split'][i]!r} is not one of {', '.join(SPLITS)}"
             )
-        if data["country"][i] not in BEN_COUNTRIES:
+        if data["country"][i] not in _BEN_COUNTRY_SET:
             report.add(f"{where}: country {data['country'][i]!r} is not a BEN country")
         s1_name = data["s1_name"][i] or ""
         try:

@@ -13,21 +13,20 @@ Reproduces REFERENCE-PIPELINE §5.2 D12 without a database:
   patch's upper-left corner in the tile CRS.
 
 Writing ~100 000 small files per product is dominated by per-file writer
-overhead, so files are rendered from a byte template: for each (CRS, size,
-resolution) one file is written with rasterio/GDAL, its header is kept, and
-every patch file is that header with the tie point replaced, followed by the
-pixel bytes.  The template is verified at run time: a second probe with a
-different origin and pixel values (zeros included) must come out byte-identical
-to what GDAL writes, otherwise the export falls back to rasterio for every file.
+overhead, so files are rendered from a byte template
+(:class:`benpipe.geotiff.GeoTiffTemplate`): for each (CRS, size, resolution)
+one file is written with rasterio/GDAL, its header is kept, and every patch
+file is that header with the tie point replaced, followed by the pixel bytes.
+The template is verified at run time: a second probe with a different origin
+and pixel values (zeros included) must come out byte-identical to what GDAL
+writes, otherwise the export falls back to rasterio for every file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import struct
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 
 from benpipe.errors import InputDataError, ProductLayoutError
+from benpipe.fileio import write_file, write_json_atomic
+from benpipe.geotiff import GeoTiffTemplate, TemplateError, write_band_gdal
 from benpipe.grid import patch_side_px
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
 
@@ -48,11 +49,6 @@ logger = logging.getLogger(__name__)
 ALGORITHM_VERSION = 1
 
 Writer = Literal["template", "rasterio"]
-
-_TAG_STRIP_OFFSETS = 273
-_TAG_STRIP_BYTE_COUNTS = 279
-_TAG_MODEL_TIEPOINT = 33922
-_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 11: 4, 12: 8, 16: 8}
 
 
 class BandSource(Protocol):
@@ -106,160 +102,6 @@ class ExportResult:
             },
             "writer": self.writer,
         }
-
-
-# --------------------------------------------------------------------- GeoTIFF
-def _gtiff_profile(
-    *, epsg: int, side_px: int, res_m: float, left: float, top: float
-) -> dict[str, Any]:
-    from affine import Affine
-    from rasterio.crs import CRS
-
-    return {
-        "driver": "GTiff",
-        "width": side_px,
-        "height": side_px,
-        "count": 1,
-        "dtype": "uint16",
-        "crs": CRS.from_epsg(epsg),
-        "transform": Affine(res_m, 0.0, left, 0.0, -res_m, top),
-        "nodata": 0,
-    }
-
-
-def write_band_gdal(
-    path: Path,
-    data: npt.NDArray[np.uint16],
-    *,
-    epsg: int,
-    res_m: float,
-    left: float,
-    top: float,
-) -> None:
-    """Write one patch band with rasterio/GDAL (the reference writer's settings)."""
-    import rasterio
-
-    profile = _gtiff_profile(
-        epsg=epsg, side_px=data.shape[0], res_m=res_m, left=left, top=top
-    )
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-
-
-def gdal_band_bytes(
-    data: npt.NDArray[np.uint16], *, epsg: int, res_m: float, left: float, top: float
-) -> bytes:
-    """The bytes GDAL writes for one patch band (in memory)."""
-    from rasterio.io import MemoryFile
-
-    profile = _gtiff_profile(
-        epsg=epsg, side_px=data.shape[0], res_m=res_m, left=left, top=top
-    )
-    with MemoryFile() as memfile:
-        with memfile.open(**profile) as dst:
-            dst.write(data, 1)
-        return bytes(memfile.read())
-
-
-class TemplateError(ProductLayoutError):
-    """GDAL's output does not have the layout the byte template relies on."""
-
-
-@dataclass(frozen=True, slots=True)
-class GeoTiffTemplate:
-    """GDAL's uncompressed single-band GeoTIFF as header + pixels + trailer."""
-
-    header: bytes
-    trailer: bytes
-    tiepoint_offset: int
-    side_px: int
-
-    @classmethod
-    def from_gdal(cls, *, epsg: int, side_px: int, res_m: float) -> GeoTiffTemplate:
-        """Build from a GDAL probe and verify it against a second probe."""
-        rng = np.random.default_rng(side_px)
-        probe = rng.integers(1, 65535, (side_px, side_px), dtype=np.uint16)
-        origin = (600_000.0, 5_000_040.0)
-        raw = gdal_band_bytes(
-            probe, epsg=epsg, res_m=res_m, left=origin[0], top=origin[1]
-        )
-        template = cls._parse(raw, side_px=side_px, origin=origin)
-        check = rng.integers(0, 65535, (side_px, side_px), dtype=np.uint16)
-        check[0, :] = 0
-        left, top = 412_345.0, 4_987_650.0
-        expected = gdal_band_bytes(check, epsg=epsg, res_m=res_m, left=left, top=top)
-        if template.render(check, left=left, top=top) != expected:
-            raise TemplateError(
-                f"GDAL's GeoTIFF for EPSG:{epsg}, {side_px} px differs from the byte "
-                "template in more than the tie point and pixels; using rasterio"
-            )
-        return template
-
-    @classmethod
-    def _parse(
-        cls, raw: bytes, *, side_px: int, origin: tuple[float, float]
-    ) -> GeoTiffTemplate:
-        if raw[:4] != b"II*\x00":
-            raise TemplateError("GDAL did not write a little-endian classic TIFF")
-        (ifd,) = struct.unpack_from("<I", raw, 4)
-        (count,) = struct.unpack_from("<H", raw, ifd)
-        tags: dict[int, tuple[int, int, int]] = {}
-        for i in range(count):
-            tag, typ, n, value = struct.unpack_from("<HHII", raw, ifd + 2 + 12 * i)
-            tags[tag] = (typ, n, value)
-
-        def values(tag: int) -> list[int]:
-            typ, n, value = tags[tag]
-            code = {3: "H", 4: "I"}.get(typ)
-            if code is None:
-                raise TemplateError(f"TIFF tag {tag} has unexpected type {typ}")
-            size = _TIFF_TYPE_SIZES[typ] * n
-            if size <= 4:
-                return list(struct.unpack_from(f"<{n}{code}", struct.pack("<I", value)))
-            return list(struct.unpack_from(f"<{n}{code}", raw, value))
-
-        try:
-            offsets = values(_TAG_STRIP_OFFSETS)
-            counts = values(_TAG_STRIP_BYTE_COUNTS)
-            tie_typ, tie_n, tie_offset = tags[_TAG_MODEL_TIEPOINT]
-        except KeyError as exc:
-            raise TemplateError(f"GDAL's GeoTIFF lacks TIFF tag {exc}") from exc
-        start = offsets[0]
-        data_size = side_px * side_px * 2
-        contiguous = all(
-            off == start + sum(counts[:i]) for i, off in enumerate(offsets)
-        )
-        if not contiguous or sum(counts) != data_size:
-            raise TemplateError("GDAL's strips are not one contiguous pixel block")
-        if tie_typ != 12 or tie_n != 6:
-            raise TemplateError("GDAL's ModelTiepoint is not 6 doubles")
-        tie = struct.unpack_from("<6d", raw, tie_offset)
-        if tie[3:5] != origin:
-            raise TemplateError("GDAL's ModelTiepoint does not hold the origin")
-        return cls(
-            header=raw[:start],
-            trailer=raw[start + data_size :],
-            tiepoint_offset=tie_offset + 24,
-            side_px=side_px,
-        )
-
-    def render(self, data: npt.NDArray[np.uint16], *, left: float, top: float) -> bytes:
-        """File bytes for one patch band with upper-left corner (left, top)."""
-        header = bytearray(self.header)
-        struct.pack_into("<2d", header, self.tiepoint_offset, left, top)
-        pixels = np.ascontiguousarray(data, dtype="<u2").tobytes()
-        return bytes(header) + pixels + self.trailer
-
-
-def _write_file(path: Path, payload: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------- arrays
@@ -439,7 +281,7 @@ def export_product(
             path = patch_dir / f"{pid}_{band}.tif"
             data = blocks[band][r, c]
             if used_writer == "template":
-                _write_file(path, templates[band].render(data, left=left, top=top))
+                write_file(path, templates[band].render(data, left=left, top=top))
             else:
                 write_band_gdal(
                     path, data, epsg=product.epsg, res_m=res[band], left=left, top=top
@@ -470,7 +312,7 @@ def export_product(
         timings_s={"decode": decoded - started, "write": written - decoded},
     )
     if manifest_path is not None:
-        write_json_atomic(manifest_path, result.to_manifest())
+        write_json_atomic(manifest_path, result.to_manifest(), ensure_ascii=True)
     logger.info(
         "%s: exported %d of %d patches (%d files, writer %s, skipped %s) "
         "in %.1f s decode + %.1f s write; algorithm version %d",
@@ -485,14 +327,3 @@ def export_product(
         ALGORITHM_VERSION,
     )
     return result
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write sorted, indented JSON to ``path`` via a temporary sibling."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(
-        json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    os.replace(tmp, path)

@@ -324,7 +324,7 @@ def finalize_dataset(
     progress: Callable[[int, int], None] | None = None,
 ) -> FinalizeResult:
     """Write the two parquets and the three trees of the published layout."""
-    from benpipe.export import write_json_atomic
+    from benpipe.fileio import write_json_atomic
 
     tables = build_metadata(inputs)
     out_dir = Path(out_dir)
@@ -403,7 +403,7 @@ def finalize_dataset(
     manifest = _manifest(tables, exported=exported, link=link)
     os.replace(tmp, out_dir)
     if manifest_path is not None:
-        write_json_atomic(manifest_path, manifest)
+        write_json_atomic(manifest_path, manifest, ensure_ascii=True)
     logger.info(
         "dataset %s: %d clean + %d flagged patches, %d files linked, %d copied; "
         "%d exported patches not kept; algorithm version %d",

@@ -24,8 +24,6 @@ import io
 import logging
 import multiprocessing
 import os
-import threading
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
@@ -41,14 +39,19 @@ from typing import Any, BinaryIO
 import click
 
 from benpipe.errors import InputDataError
+from benpipe.fileio import (
+    FileHashes,
+    atomic_write_bytes,
+    file_hashes,
+    open_temp_sibling,
+    read_buffer,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the bytes of any hash file change for the same inputs.
 ALGORITHM_VERSION = 1
 
-#: Read size per ``readinto`` call; one buffer per worker thread.
-CHUNK_SIZE = 1 << 20
 #: Files per task handed to the pool (amortises scheduling over small files).
 BATCH_FILES = 256
 #: Suffixes the reference hasher picks up (case-sensitive, as ``fd``).
@@ -66,8 +69,6 @@ METADATA_FILES: tuple[str, ...] = (
 #: Called with the bytes hashed so far (the total is unknown while walking).
 ProgressCallback = Callable[[int], None]
 
-_local = threading.local()
-
 
 @dataclass(frozen=True, slots=True)
 class HashListResult:
@@ -80,80 +81,7 @@ class HashListResult:
     bytes_hashed: int
 
 
-@dataclass(frozen=True, slots=True)
-class FileHashes:
-    """sha256 and md5 of one file."""
-
-    name: str
-    sha256: str
-    md5: str
-    size: int
-
-
 # ---------------------------------------------------------------- helpers
-def temp_sibling(path: Path) -> Path:
-    """A fresh temporary name next to ``path`` (same filesystem, hidden)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-
-
-def open_temp_sibling(path: Path) -> tuple[Path, BinaryIO]:
-    """Create and open (``xb``, umask-respecting mode) a temp sibling of ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_sibling(path)
-    return tmp, open(tmp, "xb")  # noqa: SIM115 (the caller closes it)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary sibling and a rename."""
-    tmp, handle = open_temp_sibling(path)
-    try:
-        with handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _buffer() -> memoryview:
-    buf: memoryview | None = getattr(_local, "buf", None)
-    if buf is None:
-        buf = memoryview(bytearray(CHUNK_SIZE))
-        _local.buf = buf
-    return buf
-
-
-def digest_file(path: Path, *algorithms: str) -> tuple[list[str], int]:
-    """Hex digests of ``path`` for each algorithm, and its size in bytes.
-
-    Streams with a fixed per-thread buffer of :data:`CHUNK_SIZE` bytes.
-    """
-    hashers = [hashlib.new(name) for name in algorithms or ("sha256",)]
-    buf = _buffer()
-    size = 0
-    with open(path, "rb", buffering=0) as handle:
-        while True:
-            n = handle.readinto(buf)
-            if not n:
-                break
-            size += n
-            chunk = buf[:n]
-            for hasher in hashers:
-                hasher.update(chunk)
-    return [hasher.hexdigest() for hasher in hashers], size
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 hex of one file (streaming)."""
-    return digest_file(path, "sha256")[0][0]
-
-
-def file_hashes(path: Path) -> FileHashes:
-    """sha256 and md5 of one file in a single read."""
-    (sha, md5), size = digest_file(path, "sha256", "md5")
-    return FileHashes(name=path.name, sha256=sha, md5=md5, size=size)
-
-
 def _sort_key(entry: os.DirEntry[str]) -> bytes:
     # A directory sorts as "name/" so the walk yields full paths in bytewise
     # order (what `sort` on a path list gives), not per-level order.
@@ -194,7 +122,7 @@ def iter_sorted_files(
 
 def _hash_batch(paths: Sequence[str]) -> list[tuple[str, int]]:
     """``(sha256 hex, size)`` of each path; runs in a worker process or thread."""
-    buf = _buffer()
+    buf = read_buffer()
     out = []
     for path in paths:
         hasher = hashlib.sha256()

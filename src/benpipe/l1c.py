@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from benpipe.errors import InputDataError, NamingError
+from benpipe.fileio import atomic_write_text, sha256_file
 from benpipe.names import parse_product_name
 
 #: Bump when the bytes of any output of this module change.
@@ -100,28 +101,8 @@ def derive_l1c_names(csv_path: Path) -> list[str]:
     return sorted(names)
 
 
-def write_lines_atomic(path: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` (LF-terminated) to ``path`` through a temporary file."""
-    write_text_atomic(path, "".join(f"{line}\n" for line in lines))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary sibling and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_names_file(path: Path) -> list[str]:
-    """Names written by :func:`write_lines_atomic` (one per line)."""
+    """Names written by :func:`benpipe.fileio.write_lines_atomic` (one per line)."""
     return [
         line.strip()
         for line in Path(path).read_text(encoding="utf-8").splitlines()
@@ -254,15 +235,6 @@ class ZipHashes:
     content_members: int
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a whole file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def content_sha256(zip_path: Path) -> tuple[str, int]:
     """Content hash of an L1C zip and the number of members it covers.
 
@@ -319,7 +291,7 @@ def _write_csv(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 def read_two_column_csv(path: Path) -> dict[str, str]:
@@ -433,7 +405,7 @@ def hash_l1c_zips(
             ),
         ]
     )
-    write_text_atomic(out_diff, report)
+    atomic_write_text(out_diff, report)
     logger.info("hashed %d product zips", len(names))
     return results
 
@@ -441,5 +413,5 @@ def hash_l1c_zips(
 def freeze_files(pairs: Mapping[Path, Path]) -> None:
     """Copy produced artifacts onto their tracked copies (``src -> dst``)."""
     for src, dst in pairs.items():
-        write_text_atomic(Path(dst), Path(src).read_text(encoding="utf-8"))
+        atomic_write_text(Path(dst), Path(src).read_text(encoding="utf-8"))
         logger.info("froze %s -> %s", src, dst)

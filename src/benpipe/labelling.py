@@ -231,7 +231,7 @@ def label_patches(
     place.  DB rows of the product are replaced in one transaction.
     """
     from benpipe.db.lifecycle import connect
-    from benpipe.db.receipt import write_json_atomic
+    from benpipe.fileio import write_json_atomic
 
     timings: dict[str, float] = {}
     t0 = time.monotonic()

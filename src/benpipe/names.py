@@ -284,3 +284,17 @@ L1C_BANDS: tuple[str, ...] = (
     "B11",
     "B12",
 )
+
+#: The 10 countries of BigEarthNet (Natural Earth ``NAME_LONG``), sorted.
+BEN_COUNTRIES: tuple[str, ...] = (
+    "Austria",
+    "Belgium",
+    "Finland",
+    "Ireland",
+    "Kosovo",
+    "Lithuania",
+    "Luxembourg",
+    "Portugal",
+    "Serbia",
+    "Switzerland",
+)

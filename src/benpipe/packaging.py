@@ -39,13 +39,13 @@ import click
 import zstandard
 
 from benpipe.errors import DatasetCheckError, InputDataError
-from benpipe.hashing import (
-    METADATA_FILES,
+from benpipe.fileio import (
     atomic_write_bytes,
     file_hashes,
     open_temp_sibling,
     temp_sibling,
 )
+from benpipe.hashing import METADATA_FILES
 
 logger = logging.getLogger(__name__)
 

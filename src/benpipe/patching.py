@@ -214,7 +214,7 @@ def build_patch_grid(
     :class:`benpipe.db.lifecycle.DbSettings`.
     """
     from benpipe.db.lifecycle import connect
-    from benpipe.db.receipt import write_json_atomic
+    from benpipe.fileio import write_json_atomic
     from benpipe.l2a.reader import open_l2a
 
     started = time.monotonic()

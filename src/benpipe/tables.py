@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benpipe.db.lifecycle import DbSettings, connect
-from benpipe.db.receipt import write_json_atomic
+from benpipe.fileio import write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ is compared; otherwise the status is ``match`` with ``basis: input``.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -35,7 +34,7 @@ from typing import Any, Literal
 import click
 
 from benpipe.errors import InputDataError, VerificationError
-from benpipe.hashing import atomic_write_bytes
+from benpipe.fileio import atomic_write_bytes, sha256_file
 from benpipe.packaging import parse_checksum_lines
 
 logger = logging.getLogger(__name__)
@@ -213,14 +212,6 @@ def read_checksums(path: Path) -> dict[str, tuple[str, ...]]:
     return {name: (digest,) for name, digest in parsed.items()}
 
 
-def _sha256_bytes_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _read_digest_file(path: Path) -> str:
     text = path.read_text(encoding="ascii").strip()
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
@@ -329,7 +320,7 @@ def _compare_digest(
     produced_digest_path = spec.produced.with_name(spec.produced.name + ".sha256")
     result = ArtifactResult(spec.name, "match", str(spec.produced), str(tracked_digest))
     produced_digest = _read_digest_file(produced_digest_path)
-    actual = _sha256_bytes_of(spec.produced)
+    actual = sha256_file(spec.produced)
     if actual != produced_digest:
         result.status = "differ"
         result.details["error"] = (
@@ -339,7 +330,7 @@ def _compare_digest(
     if tracked_digest.exists():
         expected = _read_digest_file(tracked_digest)
     else:
-        expected = _sha256_bytes_of(tracked_csv)
+        expected = sha256_file(tracked_csv)
         result.tracked = str(tracked_csv)
     result.details["digest_produced"] = produced_digest
     result.details["digest_tracked"] = expected

@@ -33,7 +33,7 @@ from benpipe.errors import (
     ProductUnavailableError,
     QuotaExceededError,
 )
-from benpipe.l1c import write_lines_atomic
+from benpipe.fileio import write_lines_atomic
 
 P1 = "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"
 P2 = "S2A_MSIL1C_20170613T101031_N0205_R022_T33UVP_20170613T101608"

@@ -11,12 +11,8 @@ import pytest
 import rasterio
 
 from benpipe.errors import InputDataError, ProductLayoutError
-from benpipe.export import (
-    ALGORITHM_VERSION,
-    GeoTiffTemplate,
-    export_product,
-    gdal_band_bytes,
-)
+from benpipe.export import ALGORITHM_VERSION, export_product
+from benpipe.geotiff import GeoTiffTemplate, gdal_band_bytes
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
 
 L2A = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"

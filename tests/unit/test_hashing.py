@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from benpipe.errors import InputDataError
+from benpipe.fileio import file_hashes
 from benpipe.hashing import (
-    file_hashes,
     iter_sorted_files,
     write_metadata_hashes,
     write_tree_hashes,

@@ -4,7 +4,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.l1c import ALGORITHM_VERSION, derive_l1c_names, write_lines_atomic
+from benpipe.fileio import write_lines_atomic
+from benpipe.l1c import ALGORITHM_VERSION, derive_l1c_names
 from benpipe.log import setup_for_snakemake
 
 if TYPE_CHECKING:

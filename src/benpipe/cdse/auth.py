@@ -22,7 +22,6 @@ import json
 import logging
 import netrc
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from urllib.parse import urlparse
 import requests
 
 from benpipe.errors import AuthenticationError
+from benpipe.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -189,16 +189,7 @@ class TokenManager:
             return _TokenState()
 
     def _save(self, state: _TokenState) -> None:
-        path = self.cache_path
-        fd, tmp = tempfile.mkstemp(prefix=".token.", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(state.__dict__, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(self.cache_path, json.dumps(state.__dict__), mode=0o600)
 
     # -- grants
     def _grant(self, data: dict[str, str], what: str) -> _TokenState:

@@ -26,7 +26,8 @@ import requests
 
 from benpipe.cdse.retry import RetryPolicy, TransientHTTPError, call_with_retries
 from benpipe.errors import CatalogueError, InputDataError
-from benpipe.l1c import diff_keyed_csv, write_text_atomic
+from benpipe.fileio import atomic_write_text
+from benpipe.l1c import diff_keyed_csv
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def write_tile_ids(entries: Sequence[CatalogueEntry], path: Path) -> None:
     """``tile,id`` sorted by tile, LF (the reference ``bigearthnet_s2_tile_ids.csv``)."""
     rows = sorted((e.name, e.id) for e in entries)
-    write_text_atomic(path, _csv_text(("tile", "id"), rows))
+    atomic_write_text(path, _csv_text(("tile", "id"), rows))
 
 
 def write_sidecar(entries: Sequence[CatalogueEntry], path: Path) -> None:
@@ -211,7 +212,7 @@ def write_sidecar(entries: Sequence[CatalogueEntry], path: Path) -> None:
         (e.name, e.id, e.content_length, e.md5 or "", "true" if e.online else "false")
         for e in entries
     )
-    write_text_atomic(path, _csv_text(SIDECAR_HEADER, rows))
+    atomic_write_text(path, _csv_text(SIDECAR_HEADER, rows))
 
 
 def read_sidecar(path: Path) -> dict[str, CatalogueEntry]:
@@ -241,7 +242,7 @@ def _sidecar_as_pairs(path: Path, out: Path) -> None:
         (e.name, f"{e.id} {e.content_length} {e.md5 or '-'} {e.online}")
         for e in entries.values()
     )
-    write_text_atomic(out, _csv_text(("tile", "record"), rows))
+    atomic_write_text(out, _csv_text(("tile", "record"), rows))
 
 
 def search_cdse(
@@ -299,5 +300,5 @@ def search_cdse(
         sections.append(
             diff_keyed_csv(out_catalogue, tracked_sidecar, title="cdse_catalogue.csv")
         )
-    write_text_atomic(out_diff, "\n".join(sections))
+    atomic_write_text(out_diff, "\n".join(sections))
     return entries

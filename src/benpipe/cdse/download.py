@@ -52,6 +52,7 @@ from benpipe.errors import (
     ProductUnavailableError,
     QuotaExceededError,
 )
+from benpipe.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -621,9 +622,7 @@ def record_outcome(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(ERROR_CSV_HEADER)
         writer.writerows(rows[k] for k in sorted(rows))
-        tmp = error_csv.with_name(f".{error_csv.name}.tmp")
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
-        os.replace(tmp, error_csv)
+        atomic_write_text(error_csv, buffer.getvalue())
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

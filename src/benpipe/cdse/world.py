@@ -17,26 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benpipe.names import parse_product_name
+from benpipe.names import L1C_BANDS, parse_product_name
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 (the documented demo credential)
 
-_BANDS = (
-    "B01",
-    "B02",
-    "B03",
-    "B04",
-    "B05",
-    "B06",
-    "B07",
-    "B08",
-    "B8A",
-    "B09",
-    "B10",
-    "B11",
-    "B12",
-)
 _FIXED_TIME = (2024, 1, 1, 0, 0, 0)
 
 
@@ -73,7 +58,7 @@ def make_product_zip(
     rng = np.random.default_rng(seed)
     granule = f"L1C_T{parsed.tile}_A010000_{parsed.discriminator}"
     datastrip = f"DS_SGS__{parsed.discriminator}_S{parsed.discriminator}"
-    per_band = max(1, payload_bytes // len(_BANDS))
+    per_band = max(1, payload_bytes // len(L1C_BANDS))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w") as archive:
@@ -84,7 +69,7 @@ def make_product_zip(
             archive, f"{safe}/MTD_MSIL1C.xml", f"<MTD product='{name}'/>\n".encode()
         )
         _member(archive, f"{safe}/GRANULE/{granule}/MTD_TL.xml", b"<Tile_Geocoding/>\n")
-        for band in _BANDS:
+        for band in L1C_BANDS:
             _member(
                 archive,
                 f"{safe}/GRANULE/{granule}/IMG_DATA/T{parsed.tile}_{parsed.datatake}_{band}.jp2",

@@ -21,27 +21,15 @@ from pyproj import CRS
 
 from benpipe.clc import CLC_TO_BEN19
 from benpipe.db.lifecycle import DbSettings, connect
-from benpipe.db.receipt import sha256_file, write_json_atomic
 from benpipe.errors import InputDataError, LabelCoverageError
+from benpipe.fileio import sha256_file, write_json_atomic
 from benpipe.grid import season_of
+from benpipe.names import BEN_COUNTRIES
 
 log = logging.getLogger(__name__)
 
 ALGORITHM_VERSION = 1
 
-#: The 10 BigEarthNet countries (Natural Earth NAME_LONG).
-BEN_COUNTRIES: tuple[str, ...] = (
-    "Austria",
-    "Belgium",
-    "Finland",
-    "Ireland",
-    "Kosovo",
-    "Lithuania",
-    "Luxembourg",
-    "Portugal",
-    "Serbia",
-    "Switzerland",
-)
 CLC_EPSG = 3035
 #: Max vertices per CLC polygon piece after ST_Subdivide.
 SUBDIVIDE_MAX_VERTICES = 256

@@ -8,7 +8,7 @@ from typing import Any
 
 from benpipe.db.lifecycle import DbSettings, connect, start
 from benpipe.db.migrations import apply_migrations
-from benpipe.db.receipt import write_json_atomic
+from benpipe.fileio import write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
+from benpipe.geotiff import geotiff_float32_bytes
 from benpipe.names import L1C_BANDS
 
 F32 = npt.NDArray[np.float32]
@@ -219,70 +220,9 @@ def s1_backscatter(
     return np.asarray(db, dtype=np.float32)
 
 
-def geotiff_float32_bytes(
-    data: npt.NDArray[np.float32], *, epsg: int, ulx: float, uly: float, res_m: float
-) -> bytes:
-    """A minimal uncompressed, single-strip float32 GeoTIFF (little endian).
-
-    Tags: the baseline image tags plus ModelPixelScale, ModelTiepoint and a
-    GeoKeyDirectory (projected CRS ``epsg``, PixelIsArea).  Writing the bytes
-    directly is ~50x faster than opening a GDAL dataset per file, which
-    matters for the thousands of small v1 S1 patches.
-    """
-    import struct
-
-    height, width = data.shape
-    pixels = np.ascontiguousarray(data, dtype="<f4").tobytes()
-    scale = struct.pack("<3d", res_m, res_m, 0.0)
-    tiepoint = struct.pack("<6d", 0.0, 0.0, 0.0, ulx, uly, 0.0)
-    geokeys = struct.pack(
-        "<16H", 1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, epsg
-    )
-    # (tag, type, count, payload bytes or inline int)
-    entries: list[tuple[int, int, int, bytes | int]] = [
-        (256, 3, 1, width),
-        (257, 3, 1, height),
-        (258, 3, 1, 32),
-        (259, 3, 1, 1),
-        (262, 3, 1, 1),
-        (273, 4, 1, 0),  # strip offset, patched below
-        (277, 3, 1, 1),
-        (278, 3, 1, height),
-        (279, 4, 1, len(pixels)),
-        (284, 3, 1, 1),
-        (339, 3, 1, 3),
-        (33550, 12, 3, scale),
-        (33922, 12, 6, tiepoint),
-        (34735, 3, 16, geokeys),
-    ]
-    ifd_offset = 8
-    ifd_size = 2 + 12 * len(entries) + 4
-    extra_offset = ifd_offset + ifd_size
-    extra = b""
-    packed: list[bytes] = []
-    strip_offset = extra_offset + sum(
-        len(p) for _, _, _, p in entries if isinstance(p, bytes)
-    )
-    for tag, typ, count, payload in entries:
-        if isinstance(payload, bytes):
-            value = struct.pack("<I", extra_offset + len(extra))
-            extra += payload
-        else:
-            if tag == 273:
-                payload = strip_offset
-            fmt = "<HH" if typ == 3 else "<I"
-            value = (
-                struct.pack(fmt, payload, 0) if typ == 3 else struct.pack(fmt, payload)
-            )
-        packed.append(struct.pack("<HHI", tag, typ, count) + value)
-    header = b"II" + struct.pack("<HI", 42, ifd_offset)
-    ifd = struct.pack("<H", len(entries)) + b"".join(packed) + struct.pack("<I", 0)
-    return header + ifd + extra + pixels
-
-
 def write_s1_tif(path: Path, data: npt.NDArray[np.float32], *, epsg: int,
                  ulx: float, uly: float) -> None:  # fmt: skip
     """Write an uncompressed float32 GeoTIFF at 10 m."""
     path.write_bytes(
-        geotiff_float32_bytes(data, epsg=epsg, ulx=ulx, uly=uly, res_m=10.0)
+        geotiff_float32_bytes(data, epsg=epsg, left=ulx, top=uly, res_m=10.0)
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Literal
 
 from benpipe import __version__
 from benpipe.errors import ConfigError
+from benpipe.fileio import atomic_write_text
 from benpipe.l2a import ALGORITHM_VERSION
 from benpipe.l2a.fallback import FALLBACK_PROCESSOR, FALLBACK_VERSION, convert_fallback
 from benpipe.l2a.reader import open_l2a
@@ -137,8 +137,4 @@ def convert_product(
 
 def write_sidecar(result: ConversionResult, path: Path) -> None:
     """Write the JSON sidecar atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(result.to_json(), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(Path(path), result.to_json())

@@ -1,0 +1,155 @@
+"""Whole-file writes and file hashing: the one home for both.
+
+Atomic writes go to a fresh hidden temporary sibling (same directory, so the
+same filesystem) and are renamed over the final name with ``os.replace``; an
+interrupted run leaves no half-written file under a final name.  Streaming
+writers that cannot hold the whole file in memory use :func:`open_temp_sibling`
+and do the rename themselves.
+
+Hashing streams through one reusable buffer per thread, so memory stays flat
+whatever the file size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+#: Default read size per ``readinto`` call when hashing.
+CHUNK_BYTES = 1 << 20
+
+_local = threading.local()
+
+
+# ---------------------------------------------------------------- writing
+def temp_sibling(path: Path) -> Path:
+    """A fresh temporary name next to ``path`` (same filesystem, hidden)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def open_temp_sibling(path: Path, *, mode: int | None = None) -> tuple[Path, BinaryIO]:
+    """Create and open for binary writing a temp sibling of ``path``.
+
+    The parent directory is created if needed.  The file gets the usual
+    umask-respecting permissions, or exactly ``mode`` when given (set at
+    creation, so a ``0o600`` file is never readable by others).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(path)
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode
+    )
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        return tmp, os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling and a rename."""
+    path = Path(path)
+    tmp, handle = open_temp_sibling(path, mode=mode)
+    try:
+        with handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` as UTF-8 (no newline translation) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def write_lines_atomic(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines``, each LF-terminated, to ``path`` atomically."""
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
+
+
+def write_json_atomic(path: Path, payload: Any, *, ensure_ascii: bool = False) -> None:
+    """Write ``payload`` as key-sorted JSON (indent 2, final LF) atomically.
+
+    ``ensure_ascii=True`` escapes non-ASCII characters (``\\uXXXX``) instead
+    of writing them as UTF-8.
+    """
+    text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=ensure_ascii)
+    atomic_write_text(path, text + "\n")
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Plain (non-atomic) write of a whole file.
+
+    For files inside a staging directory that is renamed into place as a
+    whole; it skips the per-file rename that :func:`atomic_write_bytes` costs.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- hashing
+@dataclass(frozen=True, slots=True)
+class FileHashes:
+    """sha256 and md5 of one file."""
+
+    name: str
+    sha256: str
+    md5: str
+    size: int
+
+
+def read_buffer(chunk_bytes: int = CHUNK_BYTES) -> memoryview:
+    """A reusable read buffer of ``chunk_bytes`` owned by the calling thread."""
+    buffers: dict[int, memoryview] | None = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {}
+    buf = buffers.get(chunk_bytes)
+    if buf is None:
+        buf = buffers[chunk_bytes] = memoryview(bytearray(chunk_bytes))
+    return buf
+
+
+def digest_file(
+    path: Path, *algorithms: str, chunk_bytes: int = CHUNK_BYTES
+) -> tuple[list[str], int]:
+    """Hex digests of ``path`` for each algorithm (default sha256), and its size."""
+    hashers = [hashlib.new(name) for name in algorithms or ("sha256",)]
+    buf = read_buffer(chunk_bytes)
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buf):
+            size += n
+            chunk = buf[:n]
+            for hasher in hashers:
+                hasher.update(chunk)
+    return [hasher.hexdigest() for hasher in hashers], size
+
+
+def sha256_file(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex sha256 of a whole file (streaming)."""
+    return digest_file(path, "sha256", chunk_bytes=chunk_bytes)[0][0]
+
+
+def file_hashes(path: Path) -> FileHashes:
+    """sha256 and md5 of one file in a single read."""
+    (sha, md5), size = digest_file(path, "sha256", "md5")
+    return FileHashes(name=Path(path).name, sha256=sha, md5=md5, size=size)
