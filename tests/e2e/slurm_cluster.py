@@ -159,14 +159,18 @@ def is_ready() -> bool:
 
 # ---------------------------------------------------------------- config
 def host_facts() -> tuple[str, int, int]:
-    """(short hostname, CPUs, 90 % of the available memory in MB)."""
+    """(short hostname, CPUs, 90 % of the memory in MB).
+
+    Total, not currently free memory: the figure only feeds SLURM's scheduling
+    (no cgroup enforcement here) and must not change between runs.
+    """
     node = socket.gethostname().split(".")[0]
     cpus = os.cpu_count() or 1
-    available_kb = 0
+    total_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            available_kb = int(line.split()[1])
-    return node, cpus, max(500, int(available_kb / 1024 * 0.9))
+        if line.startswith("MemTotal:"):
+            total_kb = int(line.split()[1])
+    return node, cpus, max(500, int(total_kb / 1024 * 0.9))
 
 
 def render_slurm_conf(
@@ -268,7 +272,17 @@ def _start_munged() -> bool:
     if munge_works():
         return False
     subprocess.run(
-        ["install", "-d", "-o", "munge", "-g", "munge", "-m", "755", str(MUNGE_RUN_DIR)],
+        [
+            "install",
+            "-d",
+            "-o",
+            "munge",
+            "-g",
+            "munge",
+            "-m",
+            "755",
+            str(MUNGE_RUN_DIR),
+        ],
         check=True,
     )
     res = _run(["runuser", "-u", "munge", "--", _which("munged") or "munged"])
@@ -314,7 +328,9 @@ def _stop_pid(name: str, pidfile: Path, timeout_s: float = 15) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def start(cluster_dir: Path = DEFAULT_CLUSTER_DIR, timeout_s: float = 30) -> SlurmCluster:
+def start(
+    cluster_dir: Path = DEFAULT_CLUSTER_DIR, timeout_s: float = 30
+) -> SlurmCluster:
     """Start (or reuse) the local cluster and wait until its node is idle.
 
     Safe to call when it is already running: running daemons are reused, and
@@ -385,8 +401,24 @@ def _describe(
     return SlurmCluster(cluster_dir, node, PARTITION, cpus, mem, started)
 
 
+def _cancel_all_jobs() -> None:
+    """Cancel every job left in the (private) cluster, e.g. by a killed run."""
+    if not _which("squeue") or not _which("scancel"):
+        return
+    try:
+        res = _run(["squeue", "-h", "-o", "%i", "--states=PENDING,RUNNING"], timeout=10)
+        job_ids = res.stdout.split() if res.returncode == 0 else []
+        if job_ids:
+            log.warning("cancelling leftover SLURM jobs: %s", " ".join(job_ids))
+            _run(["scancel", *job_ids], timeout=10)
+    except subprocess.TimeoutExpired:
+        log.warning("squeue/scancel did not answer; stopping the daemons anyway")
+
+
 def _stop(cluster_dir: Path, names: list[str] | tuple[str, ...]) -> None:
     pids = _pidfiles(cluster_dir)
+    if "slurmctld" in names and _pid_alive(pids["slurmctld"]):
+        _cancel_all_jobs()
     # compute node first, then controller, then authentication
     for name in ("slurmd", "slurmctld", "munged"):
         if name in names:
@@ -457,7 +489,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(info, indent=2))
             return 0 if info["ready"] else 3
         else:
-            print("usage: slurm_cluster.py up|down|status [cluster_dir]", file=sys.stderr)
+            print(
+                "usage: slurm_cluster.py up|down|status [cluster_dir]", file=sys.stderr
+            )
             return 2
     except SlurmClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from . import slurm_cluster as slurm_cluster_module
 from .slurm_cluster import local_slurm_cluster, unavailable_reason
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,3 +125,35 @@ def test_cluster_run_without_database_url_is_refused(slurm_cluster, tmp_path):
     assert "database.url" in output, output[-4000:]
     assert "docs/cluster.md" in output
     assert not (tmp_path / "done.txt").exists()
+
+
+def test_cluster_config_avoids_both_plugin_traps(slurm_cluster):
+    # trap 2: the plugin strips SLURM_CONF inside jobs, so the default path
+    assert slurm_cluster_module.SLURM_CONF.as_posix() == "/etc/slurm/slurm.conf"
+    assert slurm_cluster_module.SLURM_CONF.is_file()
+    # trap 1: squeue must still see a finished job at the plugin's first
+    # status check (threshold 3 x 40 s with the profile's setting)
+    result = subprocess.run(
+        ["scontrol", "show", "config"], capture_output=True, text=True, check=True
+    )
+    min_job_age = re.search(r"^MinJobAge\s*=\s*(\d+)", result.stdout, re.MULTILINE)
+    assert min_job_age and int(min_job_age.group(1)) >= 3 * 40
+
+
+def test_an_existing_slurm_conf_is_backed_up_and_restored(tmp_path, monkeypatch):
+    conf = tmp_path / "slurm.conf"
+    backup = tmp_path / "slurm.conf.benpipe-backup"
+    conf.write_text("ClusterName=site\n")
+    monkeypatch.setattr(slurm_cluster_module, "SLURM_CONF", conf)
+    monkeypatch.setattr(slurm_cluster_module, "BACKUP_CONF", backup)
+
+    text = slurm_cluster_module.render_slurm_conf(tmp_path, "node1", 4, 8000)
+    slurm_cluster_module._install_conf(text)
+    assert conf.read_text() == text
+    assert backup.read_text() == "ClusterName=site\n"
+    slurm_cluster_module._install_conf(text)  # idempotent: keeps the first backup
+    assert backup.read_text() == "ClusterName=site\n"
+
+    slurm_cluster_module._restore_conf()
+    assert conf.read_text() == "ClusterName=site\n"
+    assert not backup.exists()

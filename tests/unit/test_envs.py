@@ -9,13 +9,11 @@ port off the network, and both profiles are accepted by Snakemake.
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
-import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -128,81 +126,67 @@ def test_compose_binds_loopback_only_and_keeps_data_in_a_named_volume():
 
 
 # ---------------------------------------------------------------- profiles
-TINY_SNAKEFILE = """
-rule all:
-    input:
-        "a.txt",
+def parsed_profile(profile: str):
+    """The options Snakemake's own command-line parser reads from a profile."""
+    from snakemake.cli import parse_args
 
-
-rule make_a:
-    output:
-        "a.txt",
-    shell:
-        "touch {output}"
-"""
-
-
-def _dry_run(tmp_path: Path, profile: Path, *extra: str, env: dict | None = None):
-    (tmp_path / "Snakefile").write_text(TINY_SNAKEFILE)
-    return subprocess.run(
+    _, args = parse_args(
         [
-            str(Path(sys.executable).parent / "snakemake"),
             "--snakefile",
-            str(tmp_path / "Snakefile"),
-            "--directory",
-            str(tmp_path),
+            str(REPO / "Snakefile"),
             "--workflow-profile",
-            str(profile),
-            "--dry-run",
-            *extra,
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
+            str(PROFILES / profile),
+        ]
     )
+    return args
 
 
-@pytest.mark.parametrize("profile", ["default", "slurm"])
-def test_snakemake_accepts_the_profile(profile, tmp_path):
-    result = _dry_run(tmp_path, PROFILES / profile)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "make_a" in result.stdout + result.stderr
+def test_default_profile_uses_all_cores_and_throttles_shared_services():
+    args = parsed_profile("default")
+    assert args.cores == os.cpu_count()  # "all"
+    assert args.resources["cdse_slots"].value == 4
+    assert args.resources["db_slots"].value == 2
+    assert args.set_threads["convert_l2a"].value == 2
+    assert args.set_resources["export_patches"]["mem_mb"].value >= 4000
+    assert args.keep_going and args.rerun_incomplete
 
 
-def test_slurm_profile_polls_with_squeue_and_hard_codes_no_partition_or_account():
-    text = (PROFILES / "slurm" / "profile.yaml").read_text()
-    profile = yaml.safe_load(text)
-    assert profile["executor"] == "slurm"
+def test_slurm_profile_is_accepted_by_snakemake_and_the_plugin(monkeypatch):
+    monkeypatch.delenv("BENPIPE_SLURM_PARTITION", raising=False)
+    monkeypatch.delenv("BENPIPE_SLURM_ACCOUNT", raising=False)
+    args = parsed_profile("slurm")
+    assert args.executor == "slurm"
     # trap 1: sacct hangs the run on clusters without accounting
-    assert profile["slurm-status-command"] == "squeue"
-    assert profile["latency-wait"] >= 30
-    defaults = profile["default-resources"]
-    assert "slurm_partition" not in defaults
-    assert "slurm_account" not in defaults
+    assert args.slurm_status_command == "squeue"
+    assert args.latency_wait >= 30
+    assert "slurm_partition" not in args.default_resources
+    assert "slurm_account" not in args.default_resources
+    assert args.default_resources["runtime"].value == 60
+    # heavy rules ask for more memory on a retry
+    mem = args.set_resources["convert_l2a"]["mem_mb"]
+    context = dict(wildcards={}, input=[], threads=2, rulename="convert_l2a")
+    assert mem.evaluate(attempt=1, async_run=None, **context).value == 4000
+    assert mem.evaluate(attempt=2, async_run=None, **context).value == 8000
 
 
-def test_slurm_profile_takes_partition_and_account_from_the_environment(tmp_path):
-    import os
-
-    env = {
-        **os.environ,
-        "BENPIPE_SLURM_PARTITION": "bigmem",
-        "BENPIPE_SLURM_ACCOUNT": "proj42",
-    }
-    result = _dry_run(tmp_path, PROFILES / "slurm", env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout + result.stderr
-    assert "slurm_partition=bigmem" in out
-    assert "slurm_account=proj42" in out
+def test_slurm_profile_takes_partition_and_account_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BENPIPE_SLURM_PARTITION", "bigmem")
+    monkeypatch.setenv("BENPIPE_SLURM_ACCOUNT", "proj42")
+    args = parsed_profile("slurm")
+    text = repr(args.default_resources)
+    assert "slurm_partition" in text and "slurm_account" in text
     # the rest of the block survives (a CLI --default-resources would drop it)
-    assert "runtime=60" in out
+    assert args.default_resources["mem_mb"].value == 1000
 
 
 def test_heavy_rules_get_memory_in_both_profiles():
     for name in ("default", "slurm"):
         profile = yaml.safe_load((PROFILES / name / "profile.yaml").read_text())
-        for rule in ("convert_l2a", "build_patch_grid", "label_patches", "export_patches"):
+        for rule in (
+            "convert_l2a",
+            "build_patch_grid",
+            "label_patches",
+            "export_patches",
+        ):
             assert "mem_mb" in profile["set-resources"][rule], (name, rule)
         assert profile["set-threads"]["convert_l2a"] == 2

@@ -343,5 +343,7 @@ def check_execution_environment():
         )
 
 
+# The workflow's only onstart handler (Snakemake keeps one): a stage that
+# needs its own must call check_execution_environment() from it.
 onstart:
     check_execution_environment()
