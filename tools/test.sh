@@ -11,9 +11,9 @@ export PATH="$PWD/$VENV/bin:$PATH"
 step() { printf '\n== %s\n' "$*"; }
 
 step "ruff check"
-ruff check src tests workflow/scripts bench
+ruff check src tests workflow/scripts bench tools
 step "ruff format --check"
-ruff format --check src tests workflow/scripts bench
+ruff format --check src tests workflow/scripts bench tools
 step "snakefmt --check"
 snakefmt --check Snakefile workflow/rules/
 step "demo world (for lint and dry run)"

@@ -57,8 +57,9 @@ def emulator(world: Path, *, log: Path) -> Iterator[int]:
     try:
         deadline = time.monotonic() + 30
         while True:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), timeout=0.5),
             ):
                 break
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -45,7 +45,9 @@ def test_patch_name_round_trip():
 
 
 def test_sensing_time_uses_24_hour_clock():
-    product = parse_product_name("S2B_MSIL1C_20180529T115401_N0206_R023_T29SNB_20180529T120000")
+    product = parse_product_name(
+        "S2B_MSIL1C_20180529T115401_N0206_R023_T29SNB_20180529T120000"
+    )
     assert product.sensing_time == datetime(2018, 5, 29, 11, 54, 1, tzinfo=UTC)
 
 
