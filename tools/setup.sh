@@ -42,6 +42,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$VENV/bin/benpipe" ]]; 
 fi
 echo "setup: creating the Python environment in $VENV"
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip >/dev/null
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check uv
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q -r requirements.lock
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --no-deps -e .
