@@ -19,7 +19,7 @@ wildcard_constraints:
 
 
 TRACKED = Path(config["tracked_artifacts_dir"])
-LOG_LEVEL = config.get("log_level", "INFO")
+LOG_LEVEL = config["log_level"]
 
 
 # ---------------------------------------------------------------- products
@@ -79,15 +79,6 @@ from benpipe.cdse.catalogue import ALGORITHM_VERSION as CATALOGUE_ALGORITHM_VERS
 from benpipe.cdse.download import ALGORITHM_VERSION as DOWNLOAD_ALGORITHM_VERSION
 from benpipe.l1c import ALGORITHM_VERSION as L1C_ALGORITHM_VERSION
 
-_CDSE_DEFAULTS = {
-    "client_id": "cdse-public",
-    "netrc": None,
-    "max_attempts": 8,
-    "backoff_initial_s": 2.0,
-    "backoff_max_s": 120.0,
-    "timeout_s": 120,
-}
-
 
 def get_l1c_targets():
     """The L1C hash lists; they pull every download of the frozen id list."""
@@ -101,8 +92,8 @@ def get_l1c_targets():
 
 
 def get_cdse_settings():
-    """The cdse: config section with defaults (endpoints only, never secrets)."""
-    return {**_CDSE_DEFAULTS, **config["cdse"]}
+    """The cdse: config section (endpoints only, never secrets; schema defaults)."""
+    return dict(config["cdse"])
 
 
 def get_hash_l1c_zips():
@@ -123,15 +114,8 @@ def get_convert_l2a_l1c(wildcards):
 
 
 def get_l2a_settings():
-    """The l2a.* config keys with their schema defaults (rule params)."""
-    l2a = config["l2a"]
-    return {
-        "processor": l2a["processor"],
-        "sen2cor_cmd": l2a.get("sen2cor_cmd", "L2A_Process"),
-        "sen2cor_version": str(l2a.get("sen2cor_version", "2.11")),
-        "gip_l2a": l2a.get("gip_l2a"),
-        "timeout_min": float(l2a.get("timeout_min", 360)),
-    }
+    """The l2a.* config keys (rule params; defaults come from the schema)."""
+    return dict(config["l2a"])
 
 
 def get_l2a_targets():
@@ -149,26 +133,13 @@ from benpipe.tables import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
 
 
 def get_database_settings():
-    """The database.* config keys with their schema defaults (rule params; no secret)."""
-    db = config.get("database") or {}
-    return {
-        "url": db.get("url"),
-        "embedded_dir": db.get("embedded_dir", "results/db/pg"),
-        "port": int(db.get("port", 55433)),
-        "keep_running": bool(db.get("keep_running", False)),
-    }
+    """The database.* config keys (rule params; no secret, defaults from the schema)."""
+    return dict(config["database"])
 
 
 def get_patching_settings():
-    """The patching.* config keys with their schema defaults (rule params)."""
-    patching = config.get("patching") or {}
-    return {
-        "size_m": int(patching.get("size_m", 1200)),
-        "resolution_m": int(patching.get("resolution_m", 10)),
-        "unlabeled_max_fraction": float(patching.get("unlabeled_max_fraction", 0.25)),
-        "reference_season_quirk": bool(patching.get("reference_season_quirk", True)),
-        "overlap_threshold": float(patching.get("overlap_threshold", 0.01)),
-    }
+    """The patching.* config keys (rule params; defaults come from the schema)."""
+    return dict(config["patching"])
 
 
 def stop_embedded_database(config):
@@ -297,7 +268,7 @@ def get_verify_tracked_state():
 def _freeze_release_names():
     names = dict(FREEZE_RELEASE_DIGESTS)
     names.update(FREEZE_RELEASE_LISTS)
-    if config["verify"].get("freeze_full_csvs", False):
+    if config["verify"]["freeze_full_csvs"]:
         names.update(FREEZE_RELEASE_FULL_CSVS)
     return names
 
@@ -334,7 +305,7 @@ def check_execution_environment():
     Runs at the start of execution (onstart), when the executor is known: at
     parse time Snakemake has not chosen it yet.
     """
-    if workflow.non_local_exec and not config["database"].get("url"):
+    if workflow.non_local_exec and not config["database"]["url"]:
         raise ValueError(
             "database.url is null, but jobs run through a remote executor: "
             "the embedded PostGIS runs on the submitting host; jobs on other "

@@ -40,7 +40,7 @@ rule ingest_clc:
         db_slots=1,
     params:
         database=get_database_settings(),
-        layer=config["inputs"].get("clc_layer", "U2018_CLC2018_V2020_20u1"),
+        layer=config["inputs"]["clc_layer"],
         algorithm_version=INGEST_ALGORITHM_VERSION,
         log_level=LOG_LEVEL,
     script:

@@ -16,7 +16,7 @@ rule export_patches:
         "benchmarks/export_patches/{l2a}.tsv"
     threads: 2
     params:
-        patch_side_m=config["patching"].get("size_m", 1200),
+        patch_side_m=config["patching"]["size_m"],
         algorithm_version=EXPORT_ALGORITHM_VERSION,
         log_level=LOG_LEVEL,
     script:

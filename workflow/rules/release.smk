@@ -54,8 +54,8 @@ rule package_release:
     threads: 2
     params:
         algorithm_version=PACKAGING_VERSION,
-        zstd_level=config["release"].get("zstd_level", 6),
-        zstd_threads=config["release"].get("zstd_threads", 0),
+        zstd_level=config["release"]["zstd_level"],
+        zstd_threads=config["release"]["zstd_threads"],
         log_level=LOG_LEVEL,
     script:
         "../scripts/package_release.py"
@@ -94,8 +94,8 @@ rule verify:
         search_tile_ids="results/l1c/search/bigearthnet_s2_tile_ids.csv",
         # Content fingerprint of the tracked copies, so a refreeze reruns verify.
         tracked_state=get_verify_tracked_state(),
-        strict=config["verify"].get("strict", False),
-        max_listed=config["verify"].get("max_listed", 20),
+        strict=config["verify"]["strict"],
+        max_listed=config["verify"]["max_listed"],
         log_level=LOG_LEVEL,
     script:
         "../scripts/verify.py"
