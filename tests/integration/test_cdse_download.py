@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -11,20 +13,27 @@ import threading
 import time
 from pathlib import Path
 
+import blake3
 import pytest
 
 from benpipe.cdse.auth import TokenManager, find_credentials
-from benpipe.cdse.catalogue import read_sidecar, search_cdse, search_product
+from benpipe.cdse.catalogue import (
+    CatalogueEntry,
+    read_sidecar,
+    search_cdse,
+    search_product,
+)
 from benpipe.cdse.download import (
     CdseSettings,
     Downloader,
     DownloadStats,
+    choose_checksum,
     download_many,
     fetch_l1c,
     is_trusted_redirect,
 )
 from benpipe.cdse.emulator import EmulatorServer, parse_faults
-from benpipe.cdse.world import make_synthetic_world
+from benpipe.cdse.world import make_synthetic_world, write_catalogue
 from benpipe.errors import (
     AuthenticationError,
     CatalogueError,
@@ -76,6 +85,21 @@ def _served(root: Path, name: str) -> bytes:
     return (root / "cdse" / "products" / f"{name}.zip").read_bytes()
 
 
+def _blake3(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def old_world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, str]]:
+    """Older-style catalogue entries: P1 with only an MD5, P3 with no checksum."""
+    root = tmp_path_factory.mktemp("old-world")
+    entries = make_synthetic_world(root, NAMES, payload_bytes=200 << 10)
+    write_catalogue(root, checksums={P1: ("MD5",), P3: ()})
+    return root, {str(e["Name"]).removesuffix(".SAFE"): str(e["Id"]) for e in entries}
+
+
 def test_faults_all_products_end_up_verified(world, tmp_path: Path) -> None:
     root, ids = world
     faults = f"429@2,503@3,cut@4,expire-token@6,bad-md5:{P3},redirect"
@@ -91,12 +115,13 @@ def test_faults_all_products_end_up_verified(world, tmp_path: Path) -> None:
                 ids[name], out / f"{name}.zip", name=name, stats=stats[name]
             )
             elapsed[name] = time.monotonic() - started
-            assert result.md5_verified
+            assert result.checksum_algorithm == "BLAKE3"
+            assert result.checksum == _blake3(_served(root, name))
         emu_stats = emu.stats
     for name in NAMES:
         assert (out / f"{name}.zip").read_bytes() == _served(root, name)
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.zip" for n in NAMES)
-    # P1 clean; P2: 429, 503, cut, resumed; P3: 401 (free), bad MD5, re-download
+    # P1 clean; P2: 429, 503, cut, resumed; P3: 401 (free), bad bytes, re-download
     assert stats[P1].attempts == 1
     assert stats[P2].attempts == 4
     assert stats[P2].statuses == [429, 503, 200, 206]
@@ -104,7 +129,7 @@ def test_faults_all_products_end_up_verified(world, tmp_path: Path) -> None:
     assert elapsed[P2] >= 1.0  # Retry-After: 1 was honoured (backoff is 0.01 s)
     assert stats[P3].attempts == 2
     assert stats[P3].auth_renewals == 1
-    assert stats[P3].md5_redownloads == 1
+    assert stats[P3].checksum_redownloads == 1
     assert emu_stats.password_grants == 1
     assert emu_stats.refresh_grants == 1
     assert emu_stats.redirects >= 8
@@ -164,6 +189,8 @@ def test_failure_keeps_part_and_no_final_file(world, tmp_path: Path) -> None:
         settings = _settings(emu, root)
         result = fetch_l1c(P1, ids[P1], dest, settings=settings, error_csv=error_csv)
         assert result.resumed_from == kept
+        # the kept prefix was hashed too: verified without a re-download
+        assert result.checksum == _blake3(_served(root, P1))
         assert emu.stats.bytes_served == len(_served(root, P1)) - kept
     assert dest.read_bytes() == _served(root, P1)
     assert error_csv.read_text().splitlines() == ["product,id,error,attempts"]
@@ -211,39 +238,127 @@ def test_killed_download_resumes_with_range(world, tmp_path: Path) -> None:
         kept = part.stat().st_size
         assert 0 < kept < size
         stats = DownloadStats()
-        Downloader(_settings(emu, root), chunk_bytes=CHUNK).download(
+        result = Downloader(_settings(emu, root), chunk_bytes=CHUNK).download(
             ids[P2], dest, name=P2, stats=stats
         )
         resumed = [(n, r) for n, _, status, r in emu.stats.responses if status == 206]
         sent = emu.stats.sent_by_request
     assert stats.resumed_from == kept
     assert stats.bytes_transferred == size - kept < size
+    assert stats.checksum_redownloads == 0
+    assert (result.checksum_algorithm, result.checksum) == (
+        "BLAKE3",
+        _blake3(_served(root, P2)),
+    )
     assert [r for _, r in resumed] == [f"bytes={kept}-"]
     assert sent[resumed[0][0]] == size - kept
     assert dest.read_bytes() == _served(root, P2)
 
 
-def test_checksum_mismatch_twice_raises_and_cleans_up(world, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", ["bad-md5", "bad-checksum"])
+def test_blake3_mismatch_twice_raises_and_cleans_up(
+    world, tmp_path: Path, fault: str
+) -> None:
     root, ids = world
     dest = tmp_path / f"{P1}.zip"
-    with EmulatorServer(root, faults=f"bad-md5:{P1}*2") as emu:
+    expected = _blake3(_served(root, P1))
+    with EmulatorServer(root, faults=f"{fault}:{P1}*2") as emu:
         stats = DownloadStats()
-        with pytest.raises(ChecksumMismatchError, match="twice"):
+        with pytest.raises(ChecksumMismatchError, match="twice") as info:
             Downloader(_settings(emu, root)).download(
                 ids[P1], dest, name=P1, stats=stats
             )
-    assert stats.attempts == 2
+    message = str(info.value)
+    assert f"catalogue BLAKE3 {expected}" in message
+    found = message.split(f"({ids[P1]}): BLAKE3 ")[1].split()[0]
+    assert len(found) == 64 and found != expected
+    assert stats.attempts == 2 and stats.checksum_redownloads == 1
     assert not dest.exists()
     assert not dest.with_name(dest.name + ".part").exists()
 
 
+def test_md5_only_catalogue_entry_verifies_with_md5(old_world, tmp_path: Path) -> None:
+    root, ids = old_world
+    with EmulatorServer(root) as emu:
+        downloader = Downloader(_settings(emu, root))
+        md5_result = downloader.download(ids[P1], tmp_path / "a.zip", name=P1)
+        b3_result = downloader.download(ids[P2], tmp_path / "b.zip", name=P2)
+    assert (md5_result.checksum_algorithm, md5_result.checksum) == (
+        "MD5",
+        hashlib.md5(_served(root, P1)).hexdigest(),
+    )
+    assert b3_result.checksum_algorithm == "BLAKE3"
+    # a corrupted MD5-only product is caught by MD5
+    with (
+        EmulatorServer(root, faults=f"bad-md5:{P1}*2") as emu,
+        pytest.raises(ChecksumMismatchError, match=r": MD5 \S+ of the downloaded"),
+    ):
+        Downloader(_settings(emu, root)).download(ids[P1], tmp_path / "c.zip", name=P1)
+
+
+def test_no_checksum_downloads_unverified_and_says_so(
+    old_world, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, ids = old_world
+    with EmulatorServer(root) as emu, caplog.at_level(logging.INFO):
+        result = Downloader(_settings(emu, root)).download(
+            ids[P3], tmp_path / "x.zip", name=P3
+        )
+    assert (result.checksum_algorithm, result.checksum) == (None, None)
+    assert f"{P3} ({ids[P3]}): the catalogue has no MD5 or BLAKE3" in caplog.text
+    assert (tmp_path / "x.zip").read_bytes() == _served(root, P3)
+
+
+def test_checksum_choice_prefers_frozen_then_blake3() -> None:
+    def entry(md5: str | None, b3: str | None) -> CatalogueEntry:
+        return CatalogueEntry("N.SAFE", "i", 1, md5, True, blake3=b3)
+
+    assert choose_checksum("x", None, entry("m", "b")) == ("BLAKE3", "b")
+    assert choose_checksum("x", None, entry("m", None)) == ("MD5", "m")
+    assert choose_checksum("x", None, entry(None, None)) is None
+    assert choose_checksum("x", None, None) is None
+    # a frozen row wins over the live entry, even an MD5-only one
+    assert choose_checksum("x", entry("f", None), entry("m", "b")) == ("MD5", "f")
+    assert choose_checksum("x", entry("f", "g"), entry("m", "b")) == ("BLAKE3", "g")
+    # a frozen row without checksums falls back to the live entry
+    assert choose_checksum("x", entry(None, None), entry("m", "b")) == ("BLAKE3", "b")
+
+
 def test_frozen_sidecar_md5_is_enforced(world, tmp_path: Path) -> None:
+    """A sidecar in the old format (no blake3 column) is read and its MD5 used."""
     root, ids = world
     sidecar = tmp_path / "cdse_catalogue.csv"
     sidecar.write_text(
         f"tile,id,content_length,md5,online\n{P1}.SAFE,{ids[P1]},0,{'0' * 32},true\n"
     )
-    with EmulatorServer(root) as emu, pytest.raises(ChecksumMismatchError):
+    assert read_sidecar(sidecar)[ids[P1]].blake3 is None
+    with (
+        EmulatorServer(root) as emu,
+        pytest.raises(ChecksumMismatchError, match=f"catalogue MD5 {'0' * 32} twice"),
+    ):
+        fetch_l1c(
+            P1,
+            ids[P1],
+            tmp_path / "x.zip",
+            settings=_settings(emu, root),
+            tracked_catalogue=sidecar,
+        )
+
+
+def test_frozen_sidecar_blake3_is_enforced(world, tmp_path: Path) -> None:
+    root, ids = world
+    md5 = hashlib.md5(_served(root, P1)).hexdigest()
+    sidecar = tmp_path / "cdse_catalogue.csv"
+    sidecar.write_text(
+        "tile,id,content_length,md5,online,blake3\n"
+        f"{P1}.SAFE,{ids[P1]},0,{md5},true,{'0' * 64}\n"
+    )
+    with (
+        EmulatorServer(root) as emu,
+        pytest.raises(
+            ChecksumMismatchError, match=f"catalogue BLAKE3 {'0' * 64} twice"
+        ),
+    ):
         fetch_l1c(
             P1,
             ids[P1],
@@ -396,9 +511,13 @@ def test_catalogue_search_and_diff(world, tmp_path: Path) -> None:
             )
     lines = (out / "ids.csv").read_text().splitlines()
     assert lines == ["tile,id"] + [f"{n}.SAFE,{ids[n]}" for n in sorted(NAMES)]
+    assert (out / "cat.csv").read_text().splitlines()[0] == (
+        "tile,id,content_length,md5,online,blake3"
+    )
     sidecar = read_sidecar(out / "cat.csv")
     assert sidecar[ids[P3]].online is False
-    assert sidecar[ids[P1]].md5 and len(sidecar[ids[P1]].md5) == 32
+    assert sidecar[ids[P1]].md5 == hashlib.md5(_served(root, P1)).hexdigest()
+    assert sidecar[ids[P1]].blake3 == _blake3(_served(root, P1))
     diff = (out / "diff.md").read_text()
     assert "1 added, 0 removed, 1 changed" in diff
     assert f"1 offline: {P3}.SAFE" in diff
@@ -412,5 +531,6 @@ def test_fault_spec_grammar() -> None:
     assert spec.cut_at == {4} and spec.expire_token_at == {1}
     assert spec.bad_md5 == {"X": 3} and spec.offline == {"Y"}
     assert spec.slow_ms == 5 and spec.redirect
+    assert parse_faults("bad-checksum:X*2").bad_md5 == {"X": 2}
     with pytest.raises(ConfigError, match="418@2"):
         parse_faults("418@2")

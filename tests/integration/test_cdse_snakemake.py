@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benpipe.cdse.catalogue import read_sidecar
 from benpipe.cdse.emulator import EmulatorServer
 from benpipe.cdse.world import DEMO_PASSWORD, make_synthetic_world
 
@@ -101,6 +102,12 @@ def test_rules_download_and_hash_without_leaking_secrets(tmp_path: Path) -> None
         served = (world / "cdse" / "products" / f"{name}.zip").read_bytes()
         assert (work / "resources" / "l1c" / f"{name}.zip").read_bytes() == served
     assert not list((work / "resources" / "l1c").glob("*.part"))
+    # the frozen sidecar carries BLAKE3, and the downloads were verified with it
+    sidecar = read_sidecar(work / "tracked" / "cdse_catalogue.csv")
+    assert sorted(len(e.blake3 or "") for e in sidecar.values()) == [64, 64]
+    for name in (P1, P2):
+        log = (work / "logs" / "download_l1c" / f"{name}.log").read_text()
+        assert "BLAKE3 verified" in log, log[-2000:]
     hashes = (work / "results" / "hashes" / "ben_s2_l1c_hashes.csv").read_text()
     assert f"{ids[P1 + '.SAFE']}.out," in hashes
 

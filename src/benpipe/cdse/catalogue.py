@@ -6,8 +6,9 @@ match is required.  Results are written as
 
 * ``bigearthnet_s2_tile_ids.csv``: ``tile,id`` sorted by tile, LF (the
   reference format), and
-* ``cdse_catalogue.csv``: ``tile,id,content_length,md5,online``, the sidecar
-  the downloader verifies against,
+* ``cdse_catalogue.csv``: ``tile,id,content_length,md5,online,blake3``, the
+  sidecar the downloader verifies against (BLAKE3 when present, else MD5;
+  files written before the ``blake3`` column existed are still read),
 
 plus ``diff.md`` comparing both with their tracked copies.
 """
@@ -31,10 +32,15 @@ from benpipe.l1c import diff_keyed_csv
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the bytes of the search outputs change.
-ALGORITHM_VERSION = 1
+#: Bump when the bytes of the search outputs change (2: sidecar ``blake3`` column).
+ALGORITHM_VERSION = 2
 
-SIDECAR_HEADER = ("tile", "id", "content_length", "md5", "online")
+SIDECAR_HEADER = ("tile", "id", "content_length", "md5", "online", "blake3")
+#: The header before the ``blake3`` column; still accepted by :func:`read_sidecar`.
+SIDECAR_HEADER_V1 = SIDECAR_HEADER[:5]
+
+#: Checksum algorithms the downloader verifies, most preferred first.
+CHECKSUM_ALGORITHMS = ("BLAKE3", "MD5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,23 +52,36 @@ class CatalogueEntry:
     content_length: int
     md5: str | None
     online: bool
+    blake3: str | None = None
+
+    def checksum(self, algorithm: str) -> str | None:
+        """The lower-case hex value for ``algorithm`` (``MD5``/``BLAKE3``), if known."""
+        return {"MD5": self.md5, "BLAKE3": self.blake3}.get(algorithm.upper())
+
+    def preferred_checksum(self) -> tuple[str, str] | None:
+        """``(algorithm, hex)`` to verify with: BLAKE3, else MD5, else None."""
+        for algorithm in CHECKSUM_ALGORITHMS:
+            value = self.checksum(algorithm)
+            if value:
+                return algorithm, value
+        return None
 
 
 def entry_from_json(item: Mapping[str, Any]) -> CatalogueEntry:
     """Normalise one OData product object (never byte-compare raw JSON)."""
-    md5 = None
+    values: dict[str, str] = {}
     for checksum in item.get("Checksum") or []:
-        if str(checksum.get("Algorithm", "")).upper() == "MD5" and checksum.get(
-            "Value"
-        ):
-            md5 = str(checksum["Value"]).lower()
+        algorithm = str(checksum.get("Algorithm", "")).upper()
+        if algorithm in CHECKSUM_ALGORITHMS and checksum.get("Value"):
+            values[algorithm] = str(checksum["Value"]).lower()
     online = item.get("Online", True)
     return CatalogueEntry(
         name=str(item["Name"]),
         id=str(item["Id"]),
         content_length=int(item.get("ContentLength") or 0),
-        md5=md5,
+        md5=values.get("MD5"),
         online=bool(online) if online is not None else True,
+        blake3=values.get("BLAKE3"),
     )
 
 
@@ -207,39 +226,56 @@ def write_tile_ids(entries: Sequence[CatalogueEntry], path: Path) -> None:
 
 
 def write_sidecar(entries: Sequence[CatalogueEntry], path: Path) -> None:
-    """``tile,id,content_length,md5,online`` sorted by tile."""
+    """``tile,id,content_length,md5,online,blake3`` sorted by tile."""
     rows = sorted(
-        (e.name, e.id, e.content_length, e.md5 or "", "true" if e.online else "false")
+        (
+            e.name,
+            e.id,
+            e.content_length,
+            e.md5 or "",
+            "true" if e.online else "false",
+            e.blake3 or "",
+        )
         for e in entries
     )
     atomic_write_text(path, _csv_text(SIDECAR_HEADER, rows))
 
 
 def read_sidecar(path: Path) -> dict[str, CatalogueEntry]:
-    """Sidecar rows keyed by CDSE id."""
+    """Sidecar rows keyed by CDSE id.
+
+    Files from before the ``blake3`` column (header ``SIDECAR_HEADER_V1``)
+    are read with an empty BLAKE3, so they verify with MD5.
+    """
     out: dict[str, CatalogueEntry] = {}
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != SIDECAR_HEADER:
+        if tuple(reader.fieldnames or ()) not in (SIDECAR_HEADER, SIDECAR_HEADER_V1):
             raise InputDataError(
-                f"{path}: header {reader.fieldnames}, expected {list(SIDECAR_HEADER)}"
+                f"{path}: header {reader.fieldnames}, expected {list(SIDECAR_HEADER)} "
+                f"(or the older {list(SIDECAR_HEADER_V1)}); regenerate it with "
+                "search_cdse + freeze_tile_ids"
             )
         for row in reader:
             out[row["id"]] = CatalogueEntry(
                 name=row["tile"],
                 id=row["id"],
                 content_length=int(row["content_length"] or 0),
-                md5=row["md5"] or None,
+                md5=(row["md5"] or "").lower() or None,
                 online=row["online"] == "true",
+                blake3=(row.get("blake3") or "").lower() or None,
             )
     return out
 
 
 def _sidecar_as_pairs(path: Path, out: Path) -> None:
-    """Rewrite a sidecar as ``tile,<id|len|md5|online>`` for the keyed diff."""
+    """Rewrite a sidecar as ``tile,<id len md5 online blake3>`` for the keyed diff."""
     entries = read_sidecar(path)
     rows = sorted(
-        (e.name, f"{e.id} {e.content_length} {e.md5 or '-'} {e.online}")
+        (
+            e.name,
+            f"{e.id} {e.content_length} {e.md5 or '-'} {e.online} {e.blake3 or '-'}",
+        )
         for e in entries.values()
     )
     atomic_write_text(out, _csv_text(("tile", "record"), rows))

@@ -100,7 +100,8 @@ def cdse_search(
         wanted, catalogue_url=settings.catalogue_url, policy=settings.policy
     ):
         click.echo(
-            f"{entry.name},{entry.id},{entry.content_length},{entry.md5 or ''},{str(entry.online).lower()}"
+            f"{entry.name},{entry.id},{entry.content_length},{entry.md5 or ''},"
+            f"{str(entry.online).lower()},{entry.blake3 or ''}"
         )
 
 
@@ -129,7 +130,7 @@ def cdse_search(
     "--catalogue-csv",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Frozen cdse_catalogue.csv sidecar with MD5s.",
+    help="Frozen cdse_catalogue.csv sidecar with the MD5/BLAKE3 checksums.",
 )
 @click.option(
     "--error-csv",

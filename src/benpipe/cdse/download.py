@@ -14,9 +14,12 @@
   catalogue → download host hop (``requests`` drops it across hosts) but is
   only ever sent to the configured CDSE hosts, their sibling hosts (same parent
   domain, e.g. ``*.dataspace.copernicus.eu``) or loopback;
-* the MD5 is checked against the frozen sidecar or the live catalogue; on a
+* the bytes are hashed while they stream (a resumed ``.part`` prefix is
+  hashed from disk first) and checked against the frozen sidecar or, when it
+  has no checksum for the id, the live catalogue: BLAKE3 when the entry has
+  one (~10x cheaper than MD5), else MD5, else no check (logged); on a
   mismatch the file is deleted and downloaded once more, then
-  :class:`ChecksumMismatchError`;
+  :class:`ChecksumMismatchError` naming the algorithm and both values;
 * an offline product (``Online: false``) raises :class:`ProductUnavailableError`.
 """
 
@@ -38,10 +41,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
+import blake3
 import requests
 
 from benpipe.cdse.auth import TokenManager
-from benpipe.cdse.catalogue import CatalogueEntry, lookup_product_by_id, read_sidecar
+from benpipe.cdse.catalogue import (
+    CHECKSUM_ALGORITHMS,
+    CatalogueEntry,
+    lookup_product_by_id,
+    read_sidecar,
+)
 from benpipe.cdse.retry import RetryPolicy, parse_retry_after
 from benpipe.errors import (
     AuthenticationError,
@@ -116,6 +125,55 @@ class CdseSettings:
         return {h for u in urls if (h := urlparse(u).hostname)}
 
 
+def _new_hasher(algorithm: str) -> Any:
+    """An incremental hasher for a catalogue algorithm name."""
+    if algorithm == "BLAKE3":
+        return blake3.blake3()
+    if algorithm == "MD5":
+        return hashlib.md5()  # noqa: S324 (integrity check, not security)
+    raise ValueError(f"unsupported checksum algorithm {algorithm!r}")
+
+
+def _update_from_file(hasher: Any, path: Path) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            hasher.update(chunk)
+
+
+def hash_file(path: Path, algorithm: str) -> str:
+    """Hex digest of ``path`` with ``algorithm`` (``BLAKE3`` or ``MD5``)."""
+    hasher = _new_hasher(algorithm)
+    _update_from_file(hasher, path)
+    return str(hasher.hexdigest())
+
+
+def choose_checksum(
+    label: str, frozen: CatalogueEntry | None, live: CatalogueEntry | None
+) -> tuple[str, str] | None:
+    """``(algorithm, expected hex)`` to verify ``label`` with, or None.
+
+    The frozen sidecar row wins when it has a checksum, else the live
+    catalogue entry; within an entry BLAKE3 is preferred over MD5.  A live
+    value that differs from the frozen one of the same algorithm is logged
+    (CDSE changed the product since the freeze).
+    """
+    if frozen is not None and (chosen := frozen.preferred_checksum()) is not None:
+        if live is not None:
+            for algorithm in CHECKSUM_ALGORITHMS:
+                old, new = frozen.checksum(algorithm), live.checksum(algorithm)
+                if old and new and old != new:
+                    logger.warning(
+                        "%s: catalogue %s %s differs from the frozen %s; CDSE "
+                        "changed the product since the freeze",
+                        label,
+                        algorithm,
+                        new,
+                        old,
+                    )
+        return chosen
+    return live.preferred_checksum() if live is not None else None
+
+
 @dataclass
 class DownloadStats:
     """Counters of one download, filled in as it goes (also on failure)."""
@@ -124,20 +182,24 @@ class DownloadStats:
     bytes_transferred: int = 0
     resumed_from: int = 0
     auth_renewals: int = 0
-    md5_redownloads: int = 0
+    checksum_redownloads: int = 0
     statuses: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class DownloadResult:
-    """A finished, verified download."""
+    """A finished, verified download.
+
+    ``checksum_algorithm`` (``BLAKE3``/``MD5``) and ``checksum`` (hex) are the
+    verified digest, both None when the catalogue offered no checksum.
+    """
 
     product_id: str
     name: str
     path: Path
     size_bytes: int
-    md5: str | None
-    md5_verified: bool
+    checksum_algorithm: str | None
+    checksum: str | None
     attempts: int
     bytes_transferred: int
     resumed_from: int
@@ -248,8 +310,9 @@ class Downloader:
         label: str,
         stats: DownloadStats,
         progress: Callable[[int, int], None] | None,
-        hash_md5: bool,
+        algorithm: str | None,
     ) -> tuple[str | None, int]:
+        """One GET; returns (hex digest with ``algorithm`` or None, size)."""
         offset = part.stat().st_size if part.exists() else 0
         headers = {"Authorization": f"Bearer {token}"}
         if offset:
@@ -272,7 +335,7 @@ class Downloader:
                     )
                     total = int(match.group(1)) if match else None
                 if total == offset:
-                    return (_md5_file(part) if hash_md5 else None), offset
+                    return (hash_file(part, algorithm) if algorithm else None), offset
                 part.unlink(missing_ok=True)
                 raise _Retryable("HTTP 416 (stale partial file discarded)", status=416)
             if status == 429 or status >= 500:
@@ -302,7 +365,7 @@ class Downloader:
                     f"{label}: unexpected HTTP {status} from the download service",
                     status_code=status,
                 )
-            hasher = hashlib.md5() if hash_md5 else None  # noqa: S324 (not security)
+            hasher = _new_hasher(algorithm) if algorithm else None
             if status == 206:
                 cr = _parse_content_range(resp.headers.get("Content-Range"))
                 if cr is None or cr[0] != offset:
@@ -311,7 +374,7 @@ class Downloader:
                 total = cr[2]
                 mode = "ab"
                 if hasher is not None:
-                    _md5_update_from_file(hasher, part)
+                    _update_from_file(hasher, part)
                 if stats.resumed_from == 0:
                     stats.resumed_from = offset
                 logger.info("%s: resuming at byte %d", label, offset)
@@ -349,7 +412,7 @@ class Downloader:
                 raise _Retryable(
                     f"body longer than announced ({size} > {total}); restarting"
                 )
-            return (hasher.hexdigest() if hasher is not None else None), size
+            return (str(hasher.hexdigest()) if hasher is not None else None), size
 
     def _chunks(
         self, resp: requests.Response, offset: int
@@ -399,9 +462,11 @@ class Downloader:
     ) -> DownloadResult:
         """Download one product to ``dest`` (see the module docstring).
 
-        ``expected`` (a frozen sidecar row) gives the MD5 to verify; without
-        it the live catalogue's MD5 is used.  ``check_catalogue=False`` skips
-        the live lookup (no offline check, no MD5 unless ``expected`` has one).
+        ``expected`` (a frozen sidecar row) gives the checksum to verify;
+        without one the live catalogue's is used (BLAKE3 preferred over MD5,
+        see :func:`choose_checksum`).  ``check_catalogue=False`` skips the live
+        lookup (no offline check, no verification unless ``expected`` has a
+        checksum).
         ``stats`` is filled in as the download goes, also when it fails.
         """
         with requests.Session() as session:
@@ -449,18 +514,20 @@ class Downloader:
                 )
             if not live.online:
                 raise ProductUnavailableError(f"{label}: {_OFFLINE_HELP}")
-        if expected is not None and expected.md5:
-            expected_md5: str | None = expected.md5
-            if live is not None and live.md5 and live.md5 != expected.md5:
-                logger.warning(
-                    "%s: catalogue MD5 %s differs from the frozen %s; CDSE "
-                    "changed the product since the freeze",
-                    label,
-                    live.md5,
-                    expected.md5,
-                )
+        checksum = choose_checksum(label, expected, live)
+        algorithm, expected_hex = checksum if checksum else (None, None)
+        if algorithm:
+            logger.info("%s: verifying with %s %s", label, algorithm, expected_hex)
+        elif not check_catalogue:
+            logger.info(
+                "%s: no frozen checksum and no catalogue lookup: not verified", label
+            )
         else:
-            expected_md5 = live.md5 if live is not None else None
+            logger.warning(
+                "%s: the catalogue has no MD5 or BLAKE3 checksum; the download "
+                "is not verified",
+                label,
+            )
         if part.exists():
             logger.info(
                 "%s: found partial file %s (%d bytes)", label, part, part.stat().st_size
@@ -484,15 +551,8 @@ class Downloader:
                 ) from last
             stats.attempts += 1
             try:
-                md5, size = self._attempt(
-                    session,
-                    url,
-                    token,
-                    part,
-                    label,
-                    stats,
-                    progress,
-                    bool(expected_md5),
+                digest, size = self._attempt(
+                    session, url, token, part, label, stats, progress, algorithm
                 )
             except _Unauthorized:
                 stats.attempts -= 1
@@ -527,60 +587,50 @@ class Downloader:
                     time.sleep(delay)
                 continue
             consecutive_401 = 0
-            if expected_md5 and md5 != expected_md5.lower():
+            if expected_hex and digest != expected_hex.lower():
                 part.unlink(missing_ok=True)
                 if not redownloaded:
                     redownloaded = True
-                    stats.md5_redownloads += 1
+                    stats.checksum_redownloads += 1
                     logger.warning(
-                        "%s: MD5 %s does not match the catalogue %s; deleted, "
+                        "%s: %s %s does not match the catalogue %s; deleted, "
                         "downloading once more",
                         label,
-                        md5,
-                        expected_md5,
+                        algorithm,
+                        digest,
+                        expected_hex,
                     )
                     continue
                 raise ChecksumMismatchError(
-                    f"{label}: MD5 {md5} of the downloaded bytes differs from the "
-                    f"catalogue MD5 {expected_md5} twice; the file was deleted. "
-                    "If CDSE re-packaged the product, rerun search_cdse, review "
-                    "diff.md and freeze_tile_ids; otherwise contact CDSE support"
+                    f"{label}: {algorithm} {digest} of the downloaded bytes "
+                    f"differs from the catalogue {algorithm} {expected_hex} twice; "
+                    "the file was deleted. If CDSE re-packaged the product, rerun "
+                    "search_cdse, review diff.md and freeze_tile_ids; otherwise "
+                    "contact CDSE support"
                 )
             os.replace(part, dest)
             elapsed = time.monotonic() - started
             logger.info(
-                "%s: %d bytes in %.1f s (%d attempts, %d transferred, md5 %s)",
+                "%s: %d bytes in %.1f s (%d attempts, %d transferred, %s)",
                 label,
                 size,
                 elapsed,
                 stats.attempts,
                 stats.bytes_transferred,
-                "verified" if expected_md5 else "not in catalogue",
+                f"{algorithm} verified" if algorithm else "not verified",
             )
             return DownloadResult(
                 product_id=product_id,
                 name=name or product_id,
                 path=dest,
                 size_bytes=size,
-                md5=md5,
-                md5_verified=bool(expected_md5),
+                checksum_algorithm=algorithm,
+                checksum=digest,
                 attempts=stats.attempts,
                 bytes_transferred=stats.bytes_transferred,
                 resumed_from=stats.resumed_from,
                 elapsed_s=elapsed,
             )
-
-
-def _md5_update_from_file(hasher: Any, path: Path) -> None:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(8 << 20):
-            hasher.update(chunk)
-
-
-def _md5_file(path: Path) -> str:
-    hasher = hashlib.md5()  # noqa: S324
-    _md5_update_from_file(hasher, path)
-    return hasher.hexdigest()
 
 
 # ------------------------------------------------------------------ error CSV
@@ -642,7 +692,8 @@ def fetch_l1c(
     """Download one L1C product (``name`` without ``.SAFE``) for the pipeline.
 
     Verifies against the frozen sidecar ``tracked_catalogue`` when it lists
-    the id (else the live catalogue MD5) and keeps ``error_csv`` up to date.
+    the id with a checksum (else the live catalogue's; BLAKE3 preferred over
+    MD5) and keeps ``error_csv`` up to date.
     """
     expected = None
     if tracked_catalogue is not None and Path(tracked_catalogue).exists():

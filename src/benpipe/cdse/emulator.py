@@ -55,7 +55,10 @@ Download requests (serving endpoint only) are numbered 1, 2, 3... globally.
   cut@N            send half of the body of request N, then close the socket
   expire-token@N   expire every access token before request N (-> 401)
   bad-md5:NAME[*K] flip one byte in the first K full servings of product NAME
-                   (default K=1; NAME with or without .SAFE)
+                   (default K=1; NAME with or without .SAFE): the served bytes
+                   then match neither the catalogue MD5 nor its BLAKE3, so
+                   verification fails whichever algorithm the client uses
+  bad-checksum:NAME[*K]  the same as bad-md5:NAME[*K]
   offline:NAME     NAME is Online=false in the catalogue; download answers 422
   slow:MS          sleep MS milliseconds per 64 KiB sent (all downloads)
   redirect         /odata/v1/Products(ID)/$value answers 307 to
@@ -114,8 +117,8 @@ def parse_faults(spec: str | None) -> FaultSpec:
                     status_at[n] = int(kind)
                 else:
                     raise ValueError(f"unknown fault {kind!r}")
-            elif token.startswith("bad-md5:"):
-                name, _, count = token[len("bad-md5:") :].partition("*")
+            elif token.startswith(("bad-md5:", "bad-checksum:")):
+                name, _, count = token.partition(":")[2].partition("*")
                 bad_md5[name.removesuffix(".SAFE")] = int(count) if count else 1
             elif token.startswith("offline:"):
                 offline.add(token[len("offline:") :].removesuffix(".SAFE"))

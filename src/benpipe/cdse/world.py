@@ -12,9 +12,10 @@ import hashlib
 import json
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import blake3
 import numpy as np
 
 from benpipe.names import L1C_BANDS, parse_product_name
@@ -88,24 +89,48 @@ def make_product_zip(
 
 
 def write_catalogue(
-    root: Path, *, offline: Sequence[str] = ()
+    root: Path,
+    *,
+    offline: Sequence[str] = (),
+    checksums: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, object]]:
-    """(Re)write ``<root>/cdse/catalogue.json`` from the zips present."""
+    """(Re)write ``<root>/cdse/catalogue.json`` from the zips present.
+
+    Each entry carries an MD5 and then a BLAKE3 checksum of the zip, as CDSE
+    does; ``checksums`` maps a product name to the algorithms it gets instead
+    (``("MD5",)`` or ``()``, like older CDSE products); products in
+    ``offline`` are ``Online: false``.
+    """
     products = Path(root) / "cdse" / "products"
     offline_set = {n.removesuffix(".SAFE") for n in offline}
+    algorithms = {
+        n.removesuffix(".SAFE"): {a.upper() for a in algos}
+        for n, algos in (checksums or {}).items()
+    }
     entries: list[dict[str, object]] = []
     for zip_path in sorted(products.glob("*.zip")):
         md5 = hashlib.md5()  # noqa: S324
+        b3 = blake3.blake3()
         with open(zip_path, "rb") as handle:
             while chunk := handle.read(8 << 20):
                 md5.update(chunk)
+                b3.update(chunk)
         name = zip_path.name.removesuffix(".zip")
+        wanted = algorithms.get(name, {"MD5", "BLAKE3"})
+        values = [
+            {"Algorithm": algorithm, "Value": digest}
+            for algorithm, digest in (
+                ("MD5", md5.hexdigest()),
+                ("BLAKE3", b3.hexdigest()),
+            )
+            if algorithm in wanted
+        ]
         entries.append(
             {
                 "Id": product_id_for(f"{name}.SAFE"),
                 "Name": f"{name}.SAFE",
                 "ContentLength": zip_path.stat().st_size,
-                "Checksum": [{"Algorithm": "MD5", "Value": md5.hexdigest()}],
+                "Checksum": values,
                 "Online": name not in offline_set,
                 "ContentDate": {
                     "Start": parse_product_name(name).sensing_time.strftime(

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blake3
 import numpy as np
 import numpy.typing as npt
 import pyogrio
@@ -324,12 +325,18 @@ def _write_product(root: Path, layout: ProductLayout, landscape: Landscape) -> N
     logger.info("wrote %s (%d bytes)", zip_path.name, zip_path.stat().st_size)
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
+def _checksums(path: Path) -> list[dict[str, str]]:
+    """The CDSE ``Checksum`` list of a zip: MD5, then BLAKE3 (as CDSE orders them)."""
+    md5 = hashlib.md5()
+    b3 = blake3.blake3()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            md5.update(chunk)
+            b3.update(chunk)
+    return [
+        {"Algorithm": "MD5", "Value": md5.hexdigest()},
+        {"Algorithm": "BLAKE3", "Value": b3.hexdigest()},
+    ]
 
 
 def _write_catalogue(
@@ -345,7 +352,7 @@ def _write_catalogue(
                 "Id": product_id(spec.name),
                 "Name": f"{spec.name}.SAFE",
                 "ContentLength": zip_path.stat().st_size,
-                "Checksum": [{"Algorithm": "MD5", "Value": _md5(zip_path)}],
+                "Checksum": _checksums(zip_path),
                 "Online": True,
                 "ContentDate": {"Start": start, "End": start},
             }
