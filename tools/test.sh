@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The quality gates of `make test`, in order: ruff (lint + format), snakefmt,
-# snakemake --lint, a dry run of the demo config, then the whole pytest suite
+# The quality gates of `make test`, in order: ruff (lint + format), mypy --strict,
+# snakefmt, snakemake --lint (tools/snakemake_lint.py), a dry run of the demo config, then the whole pytest suite
 # (unit, integration with PostGIS and the CDSE emulator, end-to-end demo runs,
 # and the local SLURM run).
 set -euo pipefail
@@ -14,6 +14,8 @@ step "ruff check"
 ruff check src tests workflow/scripts bench tools
 step "ruff format --check"
 ruff format --check src tests workflow/scripts bench tools
+step "mypy --strict (src/benpipe)"
+mypy --strict src/benpipe
 step "snakefmt --check"
 snakefmt --check Snakefile workflow/rules/
 step "demo world (for lint and dry run)"
