@@ -42,6 +42,7 @@ from benpipe.fileio import write_file, write_json_atomic
 from benpipe.geotiff import GeoTiffTemplate, TemplateError, write_band_gdal
 from benpipe.grid import patch_side_px
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
+from benpipe.patching import invalid_windows
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +114,6 @@ def _patch_blocks(
     return np.ascontiguousarray(
         cut.reshape(n, side_px, n, side_px).transpose(0, 2, 1, 3)
     )
-
-
-def _nodata_mask(blocks: npt.NDArray[np.uint16]) -> npt.NDArray[np.bool_]:
-    """(row, col) → True where the patch window holds a 0 pixel."""
-    return np.asarray(blocks.min(axis=(2, 3)) == 0)
 
 
 # --------------------------------------------------------------------- export
@@ -197,7 +193,9 @@ def export_product(
     blocks: dict[str, npt.NDArray[np.uint16]] = {}
     nodata = np.zeros((n, n), dtype=bool)
 
-    def load(band: str) -> tuple[str, npt.NDArray[np.uint16]]:
+    def load(
+        band: str,
+    ) -> tuple[str, npt.NDArray[np.uint16], npt.NDArray[np.bool_]]:
         res_m = BAND_RESOLUTION_M[band]
         side_px = patch_side_px(patch_side_m, res_m)
         data = product.read_band(band)
@@ -212,12 +210,14 @@ def export_product(
             raise ProductLayoutError(
                 f"{name}: band {band} has dtype {data.dtype}, expected uint16"
             )
-        return band, _patch_blocks(data, side_px=side_px, n=n)
+        # The validity rule has one home: benpipe.patching.invalid_windows.
+        invalid = invalid_windows(data, window_px=side_px, n=n)
+        return band, _patch_blocks(data, side_px=side_px, n=n), invalid
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for band, band_blocks in pool.map(load, BANDS):
+        for band, band_blocks, band_invalid in pool.map(load, BANDS):
             blocks[band] = band_blocks
-            nodata |= _nodata_mask(band_blocks)
+            nodata |= band_invalid
     decoded = time.monotonic()
 
     valid = wanted & ~nodata
