@@ -105,6 +105,40 @@ class ExportResult:
         }
 
 
+def invalid_patches_from_manifest(
+    manifest_path: Path, *, product: str, patch_side_m: float
+) -> frozenset[str]:
+    """The patches an export found invalid (a 0 pixel in any of the 12 bands).
+
+    ``build_patch_grid`` records validity from here instead of decoding the
+    product a second time.  The manifest must come from a full export of the
+    same product on the same grid, otherwise :class:`InputDataError`.
+    """
+    import json
+
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        found = (manifest["product"], float(manifest["patch_side_m"]))
+        skipped = manifest["skipped_patches"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputDataError(
+            f"export manifest {manifest_path} is unreadable or incomplete ({exc}); "
+            "delete it and rerun export_patches"
+        ) from exc
+    if found != (product, float(patch_side_m)):
+        raise InputDataError(
+            f"export manifest {manifest_path} describes {found[0]} with "
+            f"{found[1]:g} m patches, expected {product} with {patch_side_m:g} m; "
+            "delete it and rerun export_patches"
+        )
+    if skipped.get("not_listed"):
+        raise InputDataError(
+            f"export manifest {manifest_path} is from a restricted export (a patch "
+            "list); validity needs a full export: rerun export_patches without one"
+        )
+    return frozenset(skipped.get("nodata", []))
+
+
 # --------------------------------------------------------------------- arrays
 def _patch_blocks(
     band: npt.NDArray[np.uint16], *, side_px: int, n: int

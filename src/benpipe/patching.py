@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,6 +198,26 @@ def _check_band_crs(product: Any) -> None:
             )
 
 
+def validity_from_ids(
+    grid: TileGrid, rows: list[PatchRow], invalid_patches: Collection[str]
+) -> np.ndarray:
+    """(n, n) bool validity from the ids of the invalid patches."""
+    invalid = set(invalid_patches)
+    unknown = invalid - {p.patch_id for p in rows}
+    if unknown:
+        raise GridError(
+            f"product {grid.product}: {len(unknown)} invalid patch id(s) are not on "
+            f"its grid (first: {sorted(unknown)[0]}); the export manifest belongs to "
+            "another product or grid"
+        )
+    n = grid.patches_per_side
+    valid = np.ones((n, n), dtype=bool)
+    for p in rows:
+        if p.patch_id in invalid:
+            valid[p.row, p.col] = False
+    return valid
+
+
 def build_patch_grid(
     settings: Any,
     l2a_path: Path,
@@ -205,13 +225,17 @@ def build_patch_grid(
     patch_side_m: float = 1200,
     reference_season_quirk: bool = True,
     read_threads: int | None = None,
+    invalid_patches: Collection[str] | None = None,
     receipt: Path | None = None,
 ) -> dict[str, Any]:
     """Insert the product row and its patch grid (with split, season, validity).
 
     Deletes the product's previous rows first, in the same transaction, so a
     rerun leaves identical contents.  ``settings`` is a
-    :class:`benpipe.db.lifecycle.DbSettings`.
+    :class:`benpipe.db.lifecycle.DbSettings`.  With ``invalid_patches`` (the
+    ids export_patches found holding a 0 pixel, see
+    :func:`benpipe.export.invalid_patches_from_manifest`) the product is not
+    decoded again; otherwise validity is computed here from the bands.
     """
     from benpipe.db.lifecycle import connect
     from benpipe.fileio import write_json_atomic
@@ -231,13 +255,18 @@ def build_patch_grid(
     _check_band_crs(product)
     season = season_of(product.sensing_time, reference_quirk=reference_season_quirk)
     rows = grid_rows(grid)
-    progress = Progress(f"{product.name}: decoding bands", total=len(BANDS), logger=log)
-    valid = validity_mask(
-        lambda band: product.read_band(band, threads=read_threads),
-        grid,
-        progress=progress,
-    )
-    progress.close()
+    if invalid_patches is not None:
+        valid = validity_from_ids(grid, rows, invalid_patches)
+    else:
+        progress = Progress(
+            f"{product.name}: decoding bands", total=len(BANDS), logger=log
+        )
+        valid = validity_mask(
+            lambda band: product.read_band(band, threads=read_threads),
+            grid,
+            progress=progress,
+        )
+        progress.close()
     decode_s = time.monotonic() - started
     n_valid = int(valid.sum())
     with connect(settings) as conn, conn.transaction():
@@ -309,7 +338,7 @@ def build_patch_grid(
         "algorithm_version": ALGORITHM_VERSION,
     }
     log.info(
-        "%s: %d patches, %d valid (decode+validity %.1f s, total %.1f s)",
+        "%s: %d patches, %d valid (validity %.1f s, total %.1f s)",
         product.name,
         len(rows),
         n_valid,

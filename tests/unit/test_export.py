@@ -11,9 +11,14 @@ import pytest
 import rasterio
 
 from benpipe.errors import InputDataError, ProductLayoutError
-from benpipe.export import ALGORITHM_VERSION, export_product
+from benpipe.export import (
+    ALGORITHM_VERSION,
+    export_product,
+    invalid_patches_from_manifest,
+)
 from benpipe.geotiff import GeoTiffTemplate, gdal_band_bytes
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
+from benpipe.patching import TileGrid, grid_rows, validity_from_ids, validity_mask
 
 L2A = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"
 TILE_DIR = tile_dir_for(L2A)
@@ -205,3 +210,28 @@ def test_export_patches_reads_a_real_l2a_safe(tmp_path):
                 product.ulx + 1200,
                 product.uly - 2400,
             )
+
+
+def test_grid_validity_from_the_export_equals_decoding_again(tmp_path):
+    """build_patch_grid takes validity from the export manifest (no 2nd decode)."""
+    zeros = {"B09": (0, 25), "B02": (250, 10), "B11": (130, 70)}
+    _, manifest, _ = _export(tmp_path, FakeProduct(zero_at=zeros))
+    invalid = invalid_patches_from_manifest(manifest, product=L2A, patch_side_m=1200)
+    grid = TileGrid(product=L2A, epsg=32633, ulx=ULX, uly=ULY, tile_side_m=SIDE_M)
+    decoded = validity_mask(FakeProduct(zero_at=zeros).read_band, grid)
+    from_manifest = validity_from_ids(grid, grid_rows(grid), invalid)
+    assert not decoded.all()
+    assert from_manifest.tolist() == decoded.tolist()
+
+
+def test_manifest_of_another_product_or_a_restricted_export_is_refused(tmp_path):
+    _, manifest, _ = _export(tmp_path, FakeProduct(zero_at={"B09": (0, 25)}))
+    other = L2A.replace("T33UUP", "T33UVP")
+    with pytest.raises(InputDataError, match="rerun export_patches"):
+        invalid_patches_from_manifest(manifest, product=other, patch_side_m=1200)
+    some = patch_name(L2A, col=0, row=0)
+    _, restricted, _ = _export(
+        tmp_path / "r", FakeProduct(zero_at={"B09": (0, 25)}), patches=[some]
+    )
+    with pytest.raises(InputDataError, match="restricted export"):
+        invalid_patches_from_manifest(restricted, product=L2A, patch_side_m=1200)

@@ -6,6 +6,9 @@
 rule build_patch_grid:
     input:
         l2a="results/l2a/{l2a}.SAFE",
+        # Validity comes from the export, which already decoded every band
+        # (ARCHITECTURE §4: never decode a product twice across jobs).
+        export_manifest="results/export/s2/{l2a}.json",
         schema="results/db/schema.json",
     output:
         receipt="results/db/receipts/grid/{l2a}.json",
@@ -13,10 +16,10 @@ rule build_patch_grid:
         "logs/build_patch_grid/{l2a}.log",
     benchmark:
         "benchmarks/build_patch_grid/{l2a}.tsv"
-    threads: 2
+    threads: 1
     resources:
         db_slots=1,
-        mem_mb=3000,
+        mem_mb=1000,
     params:
         database=get_database_settings(),
         patching=get_patching_settings(),

@@ -1,6 +1,7 @@
 """Rule build_patch_grid: product row + patch grid (split, season, validity).
 
 Inputs:   l2a      results/l2a/<L2A>.SAFE
+          export_manifest  results/export/s2/<L2A>.json (validity: no decode here)
           schema   results/db/schema.json
 Outputs:  receipt  results/db/receipts/grid/<L2A>.json
 Settings: params.database, params.patching (size_m, reference_season_quirk);
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benpipe.db.lifecycle import DbSettings
+from benpipe.export import invalid_patches_from_manifest
 from benpipe.log import setup_for_snakemake
 from benpipe.patching import build_patch_grid
 
@@ -21,12 +23,18 @@ if TYPE_CHECKING:
 def main() -> None:
     setup_for_snakemake(snakemake)
     patching = snakemake.params.patching
+    l2a = Path(snakemake.input.l2a)
     build_patch_grid(
         DbSettings.from_mapping(snakemake.params.database),
-        Path(snakemake.input.l2a),
+        l2a,
         patch_side_m=float(patching["size_m"]),
         reference_season_quirk=bool(patching["reference_season_quirk"]),
         read_threads=int(snakemake.threads),
+        invalid_patches=invalid_patches_from_manifest(
+            Path(snakemake.input.export_manifest),
+            product=l2a.name.removesuffix(".SAFE"),
+            patch_side_m=float(patching["size_m"]),
+        ),
         receipt=Path(snakemake.output.receipt),
     )
 
