@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -231,6 +233,37 @@ def _processor_of(root_text: str | None, version: str | None, safe: Path) -> str
     return UNRECORDED_SEN2COR
 
 
+def _open_safe(
+    path: Path | str, mtd_name: str
+) -> tuple[Path, ET.Element, dict[str, Any]]:
+    """Parse what L1C and L2A products share: the product MTD (start time,
+    quality checks) and the granule's ``MTD_TL.xml`` (EPSG, corner, sizes).
+
+    Returns the SAFE path, the parsed product MTD root and the shared fields
+    of :class:`L1CProduct` and :class:`L2AProduct`.
+    """
+    safe = Path(path)
+    name = safe.name.removesuffix(".SAFE")
+    mtd_path = safe / mtd_name
+    root = parse_xml(mtd_path, product=name)
+    start = find_text(root, "PRODUCT_START_TIME", product=name, path=mtd_path)
+    granule = single_subdir(safe / "GRANULE", product=name)
+    geocoding = parse_tile_geocoding(granule / "MTD_TL.xml", product=name)
+    common = {
+        "name": name,
+        "path": safe,
+        "epsg": geocoding.epsg,
+        "ulx": geocoding.ulx,
+        "uly": geocoding.uly,
+        "tile_side_m": geocoding.tile_side_m,
+        "sensing_time": parse_utc(start, product=name, what="PRODUCT_START_TIME"),
+        "quality_checks": parse_quality_checks(root),
+        "granule_dir": granule,
+        "geocoding": geocoding,
+    }
+    return safe, root, common
+
+
 def open_l2a(path: Path | str) -> L2AProduct:
     """Open an L2A ``<name>.SAFE`` folder (sen2cor or fallback output).
 
@@ -238,31 +271,13 @@ def open_l2a(path: Path | str) -> L2AProduct:
     the granule's ``MTD_TL.xml`` (EPSG, corner, sizes).  Pixels are not read;
     call :meth:`L2AProduct.validate` to check every band file.
     """
-    safe = Path(path)
-    name = safe.name.removesuffix(".SAFE")
-    mtd_path = safe / "MTD_MSIL2A.xml"
-    root = parse_xml(mtd_path, product=name)
-    start = find_text(root, "PRODUCT_START_TIME", product=name, path=mtd_path)
+    safe, root, common = _open_safe(path, "MTD_MSIL2A.xml")
     processor = _processor_of(
         find_optional_text(root, "PROCESSOR"),
         find_optional_text(root, "PROCESSOR_VERSION"),
         safe,
     )
-    granule = single_subdir(safe / "GRANULE", product=name)
-    geocoding = parse_tile_geocoding(granule / "MTD_TL.xml", product=name)
-    return L2AProduct(
-        name=name,
-        path=safe,
-        epsg=geocoding.epsg,
-        ulx=geocoding.ulx,
-        uly=geocoding.uly,
-        tile_side_m=geocoding.tile_side_m,
-        sensing_time=parse_utc(start, product=name, what="PRODUCT_START_TIME"),
-        quality_checks=parse_quality_checks(root),
-        processor=processor,
-        granule_dir=granule,
-        geocoding=geocoding,
-    )
+    return L2AProduct(**common, processor=processor)
 
 
 # ---------------------------------------------------------------- L1C
@@ -313,11 +328,7 @@ class L1CProduct:
 
 def open_l1c(path: Path | str) -> L1CProduct:
     """Open an extracted L1C ``<name>.SAFE`` folder (metadata only)."""
-    safe = Path(path)
-    name = safe.name.removesuffix(".SAFE")
-    mtd_path = safe / "MTD_MSIL1C.xml"
-    root = parse_xml(mtd_path, product=name)
-    start = find_text(root, "PRODUCT_START_TIME", product=name, path=mtd_path)
+    _, root, common = _open_safe(path, "MTD_MSIL1C.xml")
     baseline = find_optional_text(root, "PROCESSING_BASELINE") or ""
     quant = find_optional_text(root, "QUANTIFICATION_VALUE") or "10000"
     offsets = {band: 0 for band in L1C_BANDS}
@@ -327,20 +338,9 @@ def open_l1c(path: Path | str) -> L1CProduct:
             band_id = int(el.get("band_id", "-1"))
             if band_id in by_id:
                 offsets[by_id[band_id]] = int(float(el.text))
-    granule = single_subdir(safe / "GRANULE", product=name)
-    geocoding = parse_tile_geocoding(granule / "MTD_TL.xml", product=name)
     return L1CProduct(
-        name=name,
-        path=safe,
-        epsg=geocoding.epsg,
-        ulx=geocoding.ulx,
-        uly=geocoding.uly,
-        tile_side_m=geocoding.tile_side_m,
-        sensing_time=parse_utc(start, product=name, what="PRODUCT_START_TIME"),
-        quality_checks=parse_quality_checks(root),
+        **common,
         processing_baseline=baseline,
         quantification_value=int(float(quant)),
         radio_add_offset=offsets,
-        granule_dir=granule,
-        geocoding=geocoding,
     )
