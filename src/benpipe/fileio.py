@@ -17,7 +17,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -106,6 +106,42 @@ def write_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+# ---------------------------------------------------------------- walking
+def _sort_key(entry: os.DirEntry[str]) -> bytes:
+    # A directory sorts as "name/" so the walk yields full paths in bytewise
+    # order (what `sort` on a path list gives, C locale), not per-level order.
+    return os.fsencode(entry.name + ("/" if entry.is_dir() else ""))
+
+
+def iter_sorted_tree(
+    root: Path | str, prefix: str = "", *, max_depth: int | None = None
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Yield ``(prefix + relative path, entry)`` for each non-directory under ``root``.
+
+    Entries come in bytewise order of their full paths; symlinks to files and
+    directories are followed (the reference's ``fd --follow``).  Memory holds
+    one sorted listing per directory level.  With ``max_depth``, directories
+    that deep (1 = the children of ``root``) are yielded instead of entered;
+    everything under such a directory sorts at its place.  Callers decide what
+    to do with entries that are not regular files.
+    """
+    stack: list[tuple[str, int, Iterator[os.DirEntry[str]]]] = []
+    with os.scandir(root) as it:
+        stack.append((prefix, 1, iter(sorted(it, key=_sort_key))))
+    while stack:
+        base, depth, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        if entry.is_dir() and depth != max_depth:
+            with os.scandir(entry.path) as it:
+                listing = iter(sorted(it, key=_sort_key))
+            stack.append((f"{base}{entry.name}/", depth + 1, listing))
+        else:
+            yield base + entry.name, entry
+
+
 # ---------------------------------------------------------------- hashing
 @dataclass(frozen=True, slots=True)
 class FileHashes:
@@ -129,18 +165,22 @@ def read_buffer(chunk_bytes: int = CHUNK_BYTES) -> memoryview:
 
 
 def digest_file(
-    path: Path, *algorithms: str, chunk_bytes: int = CHUNK_BYTES
+    path: Path | str, *algorithms: str, chunk_bytes: int = CHUNK_BYTES
 ) -> tuple[list[str], int]:
     """Hex digests of ``path`` for each algorithm (default sha256), and its size."""
     hashers = [hashlib.new(name) for name in algorithms or ("sha256",)]
     buf = read_buffer(chunk_bytes)
     size = 0
-    with open(path, "rb", buffering=0) as handle:
-        while n := handle.readinto(buf):
+    # os.open/readv: no file object per call, which counts for small files.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while n := os.readv(fd, [buf]):
             size += n
             chunk = buf[:n]
             for hasher in hashers:
                 hasher.update(chunk)
+    finally:
+        os.close(fd)
     return [hasher.hexdigest() for hasher in hashers], size
 
 

@@ -42,9 +42,10 @@ from benpipe.errors import InputDataError
 from benpipe.fileio import (
     FileHashes,
     atomic_write_bytes,
+    digest_file,
     file_hashes,
+    iter_sorted_tree,
     open_temp_sibling,
-    read_buffer,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,13 @@ logger = logging.getLogger(__name__)
 #: Bump when the bytes of any hash file change for the same inputs.
 ALGORITHM_VERSION = 1
 
-#: Files per task handed to the pool (amortises scheduling over small files).
-BATCH_FILES = 256
+#: Directories this deep under a hashed root (the patch folders of
+#: ``<tree>/<tile or S1 group>/<patch>/``) are listed and hashed whole by one
+#: worker, so the main process walks only the levels above.
+UNIT_DEPTH = 2
+#: Weight of one pool task: work units (patch folders, or single files above
+#: them, weighted 1 + size in MiB) are batched up to this weight.
+BATCH_UNITS = 16
 #: Suffixes the reference hasher picks up (case-sensitive, as ``fd``).
 TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
 #: The header of a hash CSV.
@@ -82,31 +88,6 @@ class HashListResult:
 
 
 # ---------------------------------------------------------------- helpers
-def _sort_key(entry: os.DirEntry[str]) -> bytes:
-    # A directory sorts as "name/" so the walk yields full paths in bytewise
-    # order (what `sort` on a path list gives), not per-level order.
-    name = entry.name + ("/" if entry.is_dir() else "")
-    return os.fsencode(name)
-
-
-def _iter_sorted_entries(
-    root: Path | str, suffixes: tuple[str, ...] | None
-) -> Iterator[os.DirEntry[str]]:
-    stack: list[Iterator[os.DirEntry[str]]] = []
-    with os.scandir(root) as it:
-        stack.append(iter(sorted(it, key=_sort_key)))
-    while stack:
-        entry = next(stack[-1], None)
-        if entry is None:
-            stack.pop()
-            continue
-        if entry.is_dir():
-            with os.scandir(entry.path) as it:
-                stack.append(iter(sorted(it, key=_sort_key)))
-        elif entry.is_file() and (suffixes is None or entry.name.endswith(suffixes)):
-            yield entry
-
-
 def iter_sorted_files(
     root: Path, *, suffixes: Sequence[str] | None = None
 ) -> Iterator[Path]:
@@ -115,33 +96,65 @@ def iter_sorted_files(
     Symlinks to files and directories are followed (the reference's ``fd
     --follow``).  With ``suffixes``, only names ending in one of them.
     """
+    for path in _sorted_file_paths(root, suffixes):
+        yield Path(path)
+
+
+def _sorted_file_paths(root: Path, suffixes: Sequence[str] | None) -> Iterator[str]:
     wanted = tuple(suffixes) if suffixes is not None else None
-    for entry in _iter_sorted_entries(root, wanted):
-        yield Path(entry.path)
+    for _, entry in iter_sorted_tree(root):
+        if entry.is_file() and (wanted is None or entry.name.endswith(wanted)):
+            yield entry.path
 
 
-def _hash_batch(paths: Sequence[str]) -> list[tuple[str, int]]:
-    """``(sha256 hex, size)`` of each path; runs in a worker process or thread."""
-    buf = read_buffer()
+#: A work unit: a path and whether it is a directory to walk (else one file).
+Unit = tuple[str, bool]
+
+
+def _sorted_units(root: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[Unit, int]]:
+    """Work units in walk order, each with a weight (directories 1, files by MiB)."""
+    for _, entry in iter_sorted_tree(root, max_depth=UNIT_DEPTH):
+        if entry.is_dir():
+            yield (entry.path, True), 1
+        elif entry.is_file() and entry.name.endswith(suffixes):
+            yield (entry.path, False), 1 + (entry.stat().st_size >> 20)
+
+
+def _hash_units(
+    units: Sequence[Unit], suffixes: tuple[str, ...]
+) -> list[tuple[str, str, int]]:
+    """``(path, sha256 hex, size)`` of every matching file of ``units``, in order.
+
+    Runs in a worker process or thread: a directory unit is walked here
+    (bytewise order, the same as the full walk), so per-file work stays off
+    the main process.
+    """
     out = []
-    for path in paths:
-        hasher = hashlib.sha256()
-        size = 0
-        with open(path, "rb", buffering=0) as handle:
-            while n := handle.readinto(buf):
-                hasher.update(buf[:n])
-                size += n
-        out.append((hasher.hexdigest(), size))
+    for path, is_dir in units:
+        if is_dir:
+            files = [
+                e.path
+                for _, e in iter_sorted_tree(path)
+                if e.is_file() and e.name.endswith(suffixes)
+            ]
+        else:
+            files = [path]
+        for file in files:
+            (digest,), size = digest_file(file)
+            out.append((file, digest, size))
     return out
 
 
-def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
+def _batched(items: Iterable[tuple[Unit, int]], size: int) -> Iterator[list[Unit]]:
+    """Consecutive units of total weight about ``size``; a heavy file goes alone."""
+    batch: list[Unit] = []
+    weight = 0
+    for unit, unit_weight in items:
+        if batch and weight + unit_weight > size:
             yield batch
-            batch = []
+            batch, weight = [], 0
+        batch.append(unit)
+        weight += unit_weight
     if batch:
         yield batch
 
@@ -158,44 +171,38 @@ def _make_pool(workers: int, kind: str) -> Executor:
     raise ValueError(f"pool must be 'process' or 'thread', got {kind!r}")
 
 
-def hash_paths(
-    paths: Iterable[str],
+def hash_tree_files(
+    root: Path,
+    suffixes: Sequence[str] = TIFF_SUFFIXES,
     *,
     workers: int = 2,
-    batch_files: int = BATCH_FILES,
+    batch_units: int = BATCH_UNITS,
     pool: str = "process",
 ) -> Iterator[tuple[str, str, int]]:
-    """Yield ``(path, sha256 hex, size)`` for each path, in input order.
+    """Yield ``(path, sha256 hex, size)`` for the matching files under ``root``.
 
-    With ``workers > 1``, batches of ``batch_files`` files are hashed by a pool
-    of ``workers`` processes (default: per-file Python work would serialise
-    threads on the GIL for small files) or threads.  At most ``4 × workers``
-    batches are in flight, so memory is bounded for any number of paths.
+    Files come in bytewise order of their full paths.  With ``workers > 1``,
+    batches of ``batch_units`` work units (folders at depth
+    :data:`UNIT_DEPTH`, or single files above that depth) are walked and
+    hashed by a pool of ``workers`` processes (default: per-file Python work
+    would serialise threads on the GIL for small files) or threads.  At most
+    ``4 × workers`` batches are in flight, so memory is bounded for any tree.
     """
-    workers = max(1, workers)
-    if workers == 1:
-        for batch in _batched(paths, batch_files):
-            for path, (digest, size) in zip(batch, _hash_batch(batch), strict=True):
-                yield path, digest, size
+    wanted = tuple(suffixes)
+    batches = _batched(_sorted_units(root, wanted), batch_units)
+    if max(1, workers) == 1:
+        for batch in batches:
+            yield from _hash_units(batch, wanted)
         return
     window = 4 * workers
-    pending: deque[tuple[list[str], Future[list[tuple[str, int]]]]] = deque()
+    pending: deque[Future[list[tuple[str, str, int]]]] = deque()
     with _make_pool(workers, pool) as executor:
-        for batch in _batched(paths, batch_files):
-            pending.append((batch, executor.submit(_hash_batch, batch)))
+        for batch in batches:
+            pending.append(executor.submit(_hash_units, batch, wanted))
             if len(pending) >= window:
-                done_batch, future = pending.popleft()
-                yield from _zip_results(done_batch, future.result())
+                yield from pending.popleft().result()
         while pending:
-            done_batch, future = pending.popleft()
-            yield from _zip_results(done_batch, future.result())
-
-
-def _zip_results(
-    batch: list[str], results: list[tuple[str, int]]
-) -> Iterator[tuple[str, str, int]]:
-    for path, (digest, size) in zip(batch, results, strict=True):
-        yield path, digest, size
+            yield from pending.popleft().result()
 
 
 # ---------------------------------------------------------------- hash lists
@@ -250,7 +257,7 @@ def write_tree_hashes(
     *,
     workers: int = 2,
     suffixes: Sequence[str] = TIFF_SUFFIXES,
-    batch_files: int = BATCH_FILES,
+    batch_units: int = BATCH_UNITS,
     progress: ProgressCallback | None = None,
 ) -> HashListResult:
     """Hash every matching file under ``root`` into ``out_csv`` and its digest.
@@ -276,9 +283,8 @@ def write_tree_hashes(
         csv_hash = hashlib.sha256()
         with raw as handle:
             lines = [",".join(HASH_CSV_HEADER) + "\n"]
-            entries = _iter_sorted_entries(root, tuple(suffixes))
-            for path, digest, size in hash_paths(
-                (e.path for e in entries), workers=workers, batch_files=batch_files
+            for path, digest, size in hash_tree_files(
+                root, suffixes, workers=workers, batch_units=batch_units
             ):
                 name = os.path.basename(path).rsplit(".", 1)[0]
                 if last is not None:

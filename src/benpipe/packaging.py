@@ -25,6 +25,7 @@ All outputs are written under temporary names and renamed into place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -42,6 +43,7 @@ from benpipe.errors import DatasetCheckError, InputDataError
 from benpipe.fileio import (
     atomic_write_bytes,
     file_hashes,
+    iter_sorted_tree,
     open_temp_sibling,
     temp_sibling,
 )
@@ -91,17 +93,12 @@ class ArchiveDigests:
 
 
 # ---------------------------------------------------------------- members
-def _sort_key(entry: os.DirEntry[str]) -> bytes:
-    return os.fsencode(entry.name + ("/" if entry.is_dir() else ""))
+def _walk(dataset_dir: Path, tree: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Yield ``(archive path, entry)`` for the files of ``dataset_dir/tree``, sorted.
 
-
-def iter_members(dataset_dir: Path, tree: str) -> Iterator[Member]:
-    """Yield the files of ``dataset_dir/tree`` as members, bytewise sorted.
-
-    Directories are walked with each name keyed as ``name/`` so the order is
-    that of the full archive paths; memory holds one directory listing per
-    level.  Symlinks are followed; anything that is not a file or directory
-    raises :class:`DatasetCheckError`.
+    Bytewise order of the archive paths (``fileio.iter_sorted_tree``);
+    anything that is not a file or directory raises
+    :class:`DatasetCheckError`.
     """
     root = dataset_dir / tree
     if not root.is_dir():
@@ -109,26 +106,19 @@ def iter_members(dataset_dir: Path, tree: str) -> Iterator[Member]:
             f"cannot package {tree}: {root} is not a directory; build the dataset "
             "(rule finalize_dataset) first"
         )
-    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
-    with os.scandir(root) as it:
-        stack.append((tree, iter(sorted(it, key=_sort_key))))
-    while stack:
-        prefix, entries = stack[-1]
-        entry = next(entries, None)
-        if entry is None:
-            stack.pop()
-            continue
-        arcname = f"{prefix}/{entry.name}"
-        if entry.is_dir():
-            with os.scandir(entry.path) as it:
-                stack.append((arcname, iter(sorted(it, key=_sort_key))))
-        elif entry.is_file():
-            yield Member(arcname, entry.path, entry.stat().st_size)
-        else:
+    for arcname, entry in iter_sorted_tree(root, f"{tree}/"):
+        if not entry.is_file():
             raise DatasetCheckError(
                 f"{entry.path} is neither a regular file nor a directory; the "
                 f"{tree} tree may hold only files and folders"
             )
+        yield arcname, entry
+
+
+def iter_members(dataset_dir: Path, tree: str) -> Iterator[Member]:
+    """Yield the files of ``dataset_dir/tree`` as members, bytewise sorted."""
+    for arcname, entry in _walk(dataset_dir, tree):
+        yield Member(arcname, entry.path, entry.stat().st_size)
 
 
 def check_member_layout(member: Member) -> None:
@@ -197,23 +187,47 @@ def _octal(value: int, digits: int) -> bytes:
     return b"%0*o\0" % (digits - 1, value)
 
 
-def _gnu_block(name: bytes, size: int, mode: int, mtime: int, typeflag: bytes) -> bytes:
+_ZERO8 = b"0000000\0"
+_ZERO_BLOCK = bytes(_BLOCK)
+
+
+@functools.cache
+def _block_tail(typeflag: bytes) -> bytes:
     # Field layout of tarfile._create_header for GNU_FORMAT with uid/gid 0,
     # empty uname/gname, no link name, no device numbers, empty prefix.
-    head = name[:100].ljust(100, b"\0") + _octal(mode, 8) + _ZERO8 + _ZERO8
-    tail = (
+    return (
         typeflag
-        + bytes(100)
+        + bytes(100)  # link name
         + tarfile.GNU_MAGIC
         + bytes(64 + 16)  # uname, gname; devmajor/devminor empty (not a device)
         + bytes(155 + 12)
     )
-    body = head + _octal(size, 12) + _octal(mtime, 12)
-    chksum = sum(body) + 8 * 0x20 + sum(tail)
-    return body + b"%06o\0 " % chksum + tail
 
 
-_ZERO8 = b"0000000\0"
+@functools.cache
+def _constant_sum(mode: int, mtime: int, typeflag: bytes) -> int:
+    # The checksum counts its own field as 8 spaces; everything but the name
+    # and the size is the same for every entry of one kind.
+    fixed = _octal(mode, 8) + _ZERO8 + _ZERO8 + _octal(mtime, 12)
+    return sum(fixed) + 8 * 0x20 + sum(_block_tail(typeflag))
+
+
+def _gnu_block(name: bytes, size: int, mode: int, mtime: int, typeflag: bytes) -> bytes:
+    name = name[:100]
+    size_field = _octal(size, 12)
+    chksum = sum(name) + sum(size_field) + _constant_sum(mode, mtime, typeflag)
+    return b"".join(
+        (
+            name.ljust(100, b"\0"),
+            _octal(mode, 8),
+            _ZERO8,
+            _ZERO8,
+            size_field,
+            _octal(mtime, 12),
+            b"%06o\0 " % chksum,
+            _block_tail(typeflag),
+        )
+    )
 
 
 def tar_header(member: Member) -> bytes:
@@ -225,27 +239,34 @@ def tar_header(member: Member) -> bytes:
     name = member.arcname.encode("utf-8", "surrogateescape")
     if member.size >= 8**11:  # needs GNU base-256 size; rare, let tarfile do it
         return tar_header_reference(member)
-    out = b""
-    if len(name) > _NAME_MAX:
-        payload = name + b"\0"
-        out = _gnu_block(b"././@LongLink", len(payload), 0, 0, tarfile.GNUTYPE_LONGNAME)
-        out += payload + bytes(-len(payload) % _BLOCK)
-    return out + _gnu_block(name, member.size, FILE_MODE, TAR_MTIME, tarfile.REGTYPE)
+    block = _gnu_block(name, member.size, FILE_MODE, TAR_MTIME, tarfile.REGTYPE)
+    if len(name) <= _NAME_MAX:
+        return block
+    n = len(name) + 1  # the name and its NUL, padded to whole blocks
+    return b"".join((_long_name_block(n), name, _ZERO_BLOCK[: 1 + -n % _BLOCK], block))
+
+
+@functools.cache
+def _long_name_block(payload_size: int) -> bytes:
+    # The ``././@LongLink`` header depends only on the long name's length.
+    return _gnu_block(b"././@LongLink", payload_size, 0, 0, tarfile.GNUTYPE_LONGNAME)
 
 
 # ---------------------------------------------------------------- streaming
 class _HashingSink:
     """A write-only file object that hashes what passes through it."""
 
-    def __init__(self, target: BinaryIO | None) -> None:
+    def __init__(self, target: BinaryIO | None, *, hashes: bool = True) -> None:
         self.target = target
+        self.hashes = hashes
         self.md5 = hashlib.md5()
         self.sha256 = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> int:
-        self.md5.update(data)
-        self.sha256.update(data)
+        if self.hashes:
+            self.md5.update(data)
+            self.sha256.update(data)
         if self.target is not None:
             self.target.write(data)
         n = len(data)
@@ -271,6 +292,11 @@ class _Stager:
             self.fill = 0
 
     def put(self, data: bytes) -> None:
+        end = self.fill + len(data)
+        if end <= len(self.buf):  # the common case: a header or padding
+            self.buf[self.fill : end] = data
+            self.fill = end
+            return
         view = memoryview(data)
         while view:
             room = len(self.buf) - self.fill
@@ -282,25 +308,36 @@ class _Stager:
             self.fill += n
             view = view[n:]
 
-    def put_file(self, member: Member) -> None:
-        remaining = member.size
-        with open(member.path, "rb", buffering=0) as handle:
+    def put_file(self, arcname: str, path: str) -> int:
+        """Append the header, bytes and padding of one file; return its size.
+
+        The size is taken from the open descriptor, so the file is looked up
+        once (``os.open``, ``fstat``, ``readv`` straight into the buffer).
+        """
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            self.put(tar_header(Member(arcname, path, size)))
+            remaining = size
             while remaining:
                 if self.fill == len(self.buf):
                     self.flush()
-                want = min(len(self.buf) - self.fill, remaining)
-                n = handle.readinto(self.buf[self.fill : self.fill + want])
+                n = min(len(self.buf) - self.fill, remaining)
+                n = os.readv(fd, [self.buf[self.fill : self.fill + n]])
                 if not n:
                     raise InputDataError(
-                        f"{member.path} shrank while being archived (expected "
-                        f"{member.size} bytes); do not modify the dataset during "
-                        "package_release, then rerun"
+                        f"{path} shrank while being archived (expected {size} "
+                        "bytes); do not modify the dataset during package_release, "
+                        "then rerun"
                     )
                 self.fill += n
                 remaining -= n
-        pad = _padded(member.size) - member.size
+        finally:
+            os.close(fd)
+        pad = -size % _BLOCK
         if pad:
-            self.put(bytes(pad))
+            self.put(_ZERO_BLOCK[:pad])
+        return size
 
 
 def resolve_threads(threads: int) -> int:
@@ -320,7 +357,7 @@ def write_tar_zst(
     level: int = 6,
     threads: int = 0,
     compress: bool = True,
-    hash_tar: bool = True,
+    hashes: bool = True,
     buffer_size: int = BUFFER_SIZE,
     progress: ProgressCallback | None = None,
 ) -> ArchiveDigests:
@@ -328,7 +365,8 @@ def write_tar_zst(
 
     Writes ``out_path`` atomically (``None``: only compute digests).  With
     ``compress=False`` the plain tar is written instead (tests, benchmarks).
-    ``hash_tar=False`` skips the md5/sha256 of the tar stream (benchmarks).
+    ``hashes=False`` skips the md5/sha256 of the tar stream and of the
+    compressed bytes (the digests are then empty strings): benchmarks only.
     Raises :class:`DatasetCheckError` for layout violations and
     :class:`InputDataError` when the tree is missing, empty or changes while
     being read.
@@ -359,7 +397,7 @@ def write_tar_zst(
     if out_path is not None:
         tmp, handle = open_temp_sibling(out_path)
     try:
-        out_sink = _HashingSink(handle)
+        out_sink = _HashingSink(handle, hashes=hashes)
         tar_md5 = hashlib.md5()
         tar_sha = hashlib.sha256()
         written = 0
@@ -378,7 +416,7 @@ def write_tar_zst(
 
         def sink(chunk: memoryview) -> None:
             nonlocal written
-            if hash_tar:
+            if hashes:
                 tar_md5.update(chunk)
                 tar_sha.update(chunk)
             try:
@@ -395,10 +433,9 @@ def write_tar_zst(
 
         stager = _Stager(sink, buffer_size)
         seen = 0
-        for member in iter_members(dataset_dir, tree):
+        for arcname, entry in _walk(dataset_dir, tree):
             seen += 1
-            stager.put(tar_header(member))
-            stager.put_file(member)
+            stager.put_file(arcname, entry.path)
         tail = tar_size - written - stager.fill
         if tail >= 0:
             stager.put(bytes(tail))
@@ -429,14 +466,18 @@ def write_tar_zst(
             handle.close()
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+
+    def hexdigest(digest: hashlib._Hash) -> str:
+        return digest.hexdigest() if hashes else ""
+
     return ArchiveDigests(
         members=count,
         tar_size=tar_size,
-        tar_md5=tar_md5.hexdigest(),
-        tar_sha256=tar_sha.hexdigest(),
+        tar_md5=hexdigest(tar_md5),
+        tar_sha256=hexdigest(tar_sha),
         zst_size=out_sink.size,
-        zst_md5=out_sink.md5.hexdigest(),
-        zst_sha256=out_sink.sha256.hexdigest(),
+        zst_md5=hexdigest(out_sink.md5),
+        zst_sha256=hexdigest(out_sink.sha256),
     )
 
 

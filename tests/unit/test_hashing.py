@@ -90,14 +90,25 @@ def test_stems_out_of_path_order_are_sorted(tmp_path: Path) -> None:
 
 
 def test_worker_count_does_not_change_bytes(tmp_path: Path) -> None:
+    # Files above, in and below the patch-folder level that workers take whole,
+    # with names whose bytewise order differs from per-level order.
     root = tmp_path / "tree"
     _s2_tree(root)
-    for i in range(150):  # more than a few batches
-        _write(root / TILE / f"{TILE}_50_50" / f"x{i:03d}.tif", os.urandom(i * 37))
+    expected = {}
+    for i in range(60):  # many batches of work units
+        rel = f"{TILE}/{TILE}_{i % 7:02d}_{i:02d}/f{i:03d}.tif"
+        expected[rel] = os.urandom(i * 37)
+    for rel in ("top.tif", f"{TILE}/loose.tif", f"{TILE}-x/p/deep/er/d.tif"):
+        expected[rel] = os.urandom(100)
+    for rel, data in expected.items():
+        _write(root / rel, data)
     one = write_tree_hashes(root, tmp_path / "one.csv", workers=1)
-    three = write_tree_hashes(root, tmp_path / "three.csv", workers=3, batch_files=16)
+    three = write_tree_hashes(root, tmp_path / "three.csv", workers=3, batch_units=2)
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "three.csv").read_bytes()
     assert one.digest == three.digest
+    rows = dict(line.split(",") for line in (tmp_path / "one.csv").read_text().split())
+    for rel, data in expected.items():
+        assert rows[Path(rel).stem] == hashlib.sha256(data).hexdigest()
 
 
 def test_sorted_walk_is_bytewise_on_full_paths(tmp_path: Path) -> None:

@@ -227,6 +227,40 @@ def test_layout_violations_are_refused(tmp_path: Path) -> None:
         write_tar_zst(tmp_path / "nowhere", "BigEarthNet-S2", None)
 
 
+def test_symlinked_files_are_archived_and_special_files_refused(
+    tmp_path: Path,
+) -> None:
+    files = _layout(seed=3)
+    plain = _materialise(tmp_path / "plain", files, variant=0)
+    linked = _materialise(tmp_path / "linked", files, variant=0)
+    # A hard-linked or symlinked tree (finalize_dataset links files) archives
+    # the target's bytes under the link's path.
+    target = next((linked / "BigEarthNet-S2").rglob("*_B02.tif"))
+    moved = tmp_path / "elsewhere.tif"
+    target.rename(moved)
+    target.symlink_to(moved)
+    a = write_tar_zst(plain, "BigEarthNet-S2", tmp_path / "a.tar.zst")
+    b = write_tar_zst(linked, "BigEarthNet-S2", tmp_path / "b.tar.zst")
+    assert a == b
+    fifo = target.with_name(target.name.replace("_B02", "_B03x"))
+    os.mkfifo(fifo)
+    with pytest.raises(DatasetCheckError, match=f"{fifo.name} is neither a regular"):
+        write_tar_zst(linked, "BigEarthNet-S2", tmp_path / "c.tar.zst")
+
+
+def test_hash_free_stream_writes_the_same_archive(tmp_path: Path) -> None:
+    # bench_packaging times write_tar_zst(hashes=False) as the packaging stream.
+    dataset = _materialise(tmp_path / "ds", _layout(seed=4), variant=0)
+    full = write_tar_zst(dataset, "BigEarthNet-S2", tmp_path / "full.tar.zst")
+    bare = write_tar_zst(
+        dataset, "BigEarthNet-S2", tmp_path / "bare.tar.zst", hashes=False
+    )
+    data = (tmp_path / "full.tar.zst").read_bytes()
+    assert data == (tmp_path / "bare.tar.zst").read_bytes()
+    assert full.zst_md5 == hashlib.md5(data).hexdigest()
+    assert (bare.zst_size, bare.zst_md5, bare.tar_md5) == (len(data), "", "")
+
+
 def test_render_hashes_txt_reproduces_the_reference_file() -> None:
     path = REFERENCE / "hashes.txt"
     if not path.is_file():
@@ -284,18 +318,13 @@ def test_a_file_growing_during_packaging_is_an_error(
     import benpipe.packaging as packaging
 
     dataset = _materialise(tmp_path / "ds", _layout(seed=2), variant=0)
-    real = packaging.iter_members
-    calls = {"n": 0}
+    real = packaging.check_member_layout
 
-    def growing(dataset_dir, tree):
-        calls["n"] += 1
-        for member in real(dataset_dir, tree):
-            if calls["n"] == 2:  # the writing pass sees a bigger file
-                Path(member.path).write_bytes(b"x" * (member.size + 5000))
-                member = Member(member.arcname, member.path, member.size + 5000)
-            yield member
+    def growing(member: Member) -> None:
+        real(member)  # the listing pass has recorded the size; now the file grows
+        Path(member.path).write_bytes(b"x" * (member.size + 5000))
 
-    monkeypatch.setattr(packaging, "iter_members", growing)
+    monkeypatch.setattr(packaging, "check_member_layout", growing)
     with pytest.raises(InputDataError, match="changed while being archived"):
         write_tar_zst(dataset, "Reference_Maps", tmp_path / "rm.tar.zst")
     assert list(tmp_path.glob("*rm.tar.zst*")) == []
