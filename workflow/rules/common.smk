@@ -91,11 +91,6 @@ def get_l1c_targets():
     ]
 
 
-def get_cdse_settings():
-    """The cdse: config section (endpoints only, never secrets; schema defaults)."""
-    return dict(config["cdse"])
-
-
 def get_hash_l1c_zips():
     return expand("resources/l1c/{l1c}.zip", l1c=L1C_PRODUCTS)
 
@@ -113,9 +108,18 @@ def get_convert_l2a_l1c(wildcards):
     return f"resources/l1c/{get_l1c_for_l2a(wildcards)}.SAFE"
 
 
+def config_section(name):
+    """One config section as a rule param, keys sorted.
+
+    Snakemake compares params as text, so an unsorted dict would mark jobs
+    outdated when only the order of keys in a config file changes.
+    """
+    return dict(sorted(config[name].items()))
+
+
 def get_l2a_settings():
     """The l2a.* config keys (rule params; defaults come from the schema)."""
-    return dict(config["l2a"])
+    return config_section("l2a")
 
 
 def get_l2a_targets():
@@ -134,12 +138,12 @@ from benpipe.tables import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
 
 def get_database_settings():
     """The database.* config keys (rule params; no secret, defaults from the schema)."""
-    return dict(config["database"])
+    return config_section("database")
 
 
 def get_patching_settings():
     """The patching.* config keys (rule params; defaults come from the schema)."""
-    return dict(config["patching"])
+    return config_section("patching")
 
 
 def stop_embedded_database(config):

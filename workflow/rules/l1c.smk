@@ -35,10 +35,6 @@ rule search_cdse:
         cdse_slots=1,
     params:
         catalogue_url=config["cdse"]["catalogue_url"],
-        max_attempts=config["cdse"]["max_attempts"],
-        backoff_initial_s=config["cdse"]["backoff_initial_s"],
-        backoff_max_s=config["cdse"]["backoff_max_s"],
-        timeout_s=config["cdse"]["timeout_s"],
         tracked_dir=str(TRACKED),
         algorithm_version=CATALOGUE_ALGORITHM_VERSION,
         log_level=LOG_LEVEL,
@@ -75,7 +71,6 @@ rule download_l1c:
         cdse_slots=1,
     params:
         product_id=get_cdse_id,
-        cdse=get_cdse_settings(),
         tracked_catalogue=str(TRACKED / "cdse_catalogue.csv"),
         error_csv="results/l1c/download_errors.csv",
         algorithm_version=DOWNLOAD_ALGORITHM_VERSION,

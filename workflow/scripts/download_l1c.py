@@ -1,7 +1,9 @@
 """Rule download_l1c: one product zip from CDSE (resumable, verified).
 
 Credentials are read by the library (CDSE_USERNAME/CDSE_PASSWORD or the
-netrc file), never from params.
+netrc file), never from params.  The ``cdse:`` settings (endpoints, retries,
+timeouts) are read from the config, not params: a verified zip does not depend
+on them, so changing e.g. ``cdse.timeout_s`` must not mark downloads outdated.
 """
 
 import logging
@@ -30,7 +32,7 @@ def main() -> None:
         name,
         str(params.product_id),
         Path(snakemake.output.zip),
-        settings=CdseSettings.from_mapping(params.cdse),
+        settings=CdseSettings.from_mapping(snakemake.config["cdse"]),
         tracked_catalogue=Path(params.tracked_catalogue),
         error_csv=Path(params.error_csv),
         progress=progress,

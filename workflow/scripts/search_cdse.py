@@ -1,4 +1,8 @@
-"""Rule search_cdse (freeze target): names -> CDSE ids, sidecar and diff."""
+"""Rule search_cdse (freeze target): names -> CDSE ids, sidecar and diff.
+
+Retry and timeout settings come from the config, not params, so tuning them
+does not mark the search outdated; the catalogue URL is a param.
+"""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,11 +18,12 @@ if TYPE_CHECKING:
 def main() -> None:
     setup_for_snakemake(snakemake)
     params = snakemake.params
+    cdse = snakemake.config["cdse"]
     policy = RetryPolicy(
-        max_attempts=int(params.max_attempts),
-        backoff_initial_s=float(params.backoff_initial_s),
-        backoff_max_s=float(params.backoff_max_s),
-        timeout_s=float(params.timeout_s),
+        max_attempts=int(cdse["max_attempts"]),
+        backoff_initial_s=float(cdse["backoff_initial_s"]),
+        backoff_max_s=float(cdse["backoff_max_s"]),
+        timeout_s=float(cdse["timeout_s"]),
     )
     progress = Progress("catalogue queries")
     search_cdse(
