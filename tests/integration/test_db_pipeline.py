@@ -286,9 +286,12 @@ def test_rerunning_steps_gives_identical_contents(run: Run) -> None:
     run.grid(run.products[0])
     for safe in run.products:
         run.label(safe.stem)
-    align_v1(run.settings, receipt=run.results / "align.json")
+    timings: dict[str, float] = {}
+    align_v1(run.settings, receipt=run.results / "align.json", timings=timings)
     export_metadata_tables(run.settings, run.results / "metadata")
     assert run.snapshot() == before
+    # each step is timed and logged
+    assert sorted(timings) == ["alignment", "country", "country_nearest", "overlaps"]
 
 
 def test_connect_restarts_a_stopped_server(run: Run) -> None:
