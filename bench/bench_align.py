@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -37,34 +36,17 @@ from shapely import wkb
 
 from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
+from benpipe.names import BEN_COUNTRIES
 from benpipe.tables import align_v1
 
-COUNTRIES = (
-    "Austria",
-    "Belgium",
-    "Finland",
-    "Ireland",
-    "Kosovo",
-    "Lithuania",
-    "Luxembourg",
-    "Portugal",
-    "Serbia",
-    "Switzerland",
-)
 SIDE = 91  # patches per tile side (109.8 km / 1200 m)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def country_polygons(vertices: int, seed: int = 0) -> list[bytes]:
     """Ten wobbly, non-overlapping polygons tiling 9-21 E, 45-51 N (WKB, 4326)."""
     rng = np.random.default_rng(seed)
     out = []
-    for i in range(len(COUNTRIES)):
+    for i in range(len(BEN_COUNTRIES)):
         cx, cy = 9.6 + 2.4 * (i % 5), 46.5 + 3.0 * (i // 5)
         angles = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
         radius = 1.1 + 0.08 * rng.standard_normal(vertices)
@@ -76,7 +58,7 @@ def country_polygons(vertices: int, seed: int = 0) -> list[bytes]:
 
 def fill(settings: DbSettings, products: int, vertices: int) -> int:
     with connect(settings) as conn, conn.transaction():
-        for name, geom in zip(COUNTRIES, country_polygons(vertices), strict=True):
+        for name, geom in zip(BEN_COUNTRIES, country_polygons(vertices), strict=True):
             conn.execute(
                 "INSERT INTO countries (name, geom) VALUES (%s, ST_GeomFromEWKB(%s))",
                 (name, geom),
@@ -133,9 +115,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.workdir, prefix="bench_align_") as tmp:
-        settings = DbSettings(
-            embedded_dir=Path(tmp) / "pg", port=free_port(), unsafe_fast=True
-        )
+        settings = DbSettings.scratch(Path(tmp))
         try:
             init_database(settings)
             t0 = time.monotonic()

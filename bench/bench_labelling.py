@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import tempfile
 import time
 import zipfile
@@ -38,12 +37,6 @@ from benpipe.names import BANDS
 from benpipe.patching import build_patch_grid
 
 LAYER = "U2018_CLC2018_V2020_20u1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dense_clc(
@@ -155,7 +148,7 @@ def main() -> None:
         product.read_band(band, threads=2)
     decode_s = time.monotonic() - t0
 
-    settings = DbSettings(embedded_dir=work / "pg", port=free_port(), unsafe_fast=True)
+    settings = DbSettings.scratch(work)
     try:
         init_database(settings)
         t0 = time.monotonic()

@@ -19,14 +19,10 @@ from pathlib import Path
 
 import yaml
 
+from benpipe.db.lifecycle import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def generate_world(out: Path) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .demo import REPO, free_port, generate_world, run_demo
+from .demo import REPO, generate_world, run_demo
 from .slurm_cluster import local_slurm_cluster, unavailable_reason
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.postgis]
@@ -49,7 +49,7 @@ def shared_postgis():
     # out of a running cluster when other sessions start meanwhile.
     root = Path(tempfile.mkdtemp(prefix="benpipe-slurm-pg-"))
     root.chmod(0o711)
-    settings = DbSettings(embedded_dir=root / "pg", port=free_port(), unsafe_fast=True)
+    settings = DbSettings.scratch(root)
     start(settings)
     try:
         yield f"postgresql://postgres@127.0.0.1:{settings.port}/bigearthnet"

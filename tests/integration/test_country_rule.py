@@ -7,7 +7,6 @@ Starts its own embedded PostGIS (free port, tmp dir, fsync off).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,16 +33,10 @@ PATCHES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def countries_of(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root: Path = tmp_path_factory.mktemp("country")
-    settings = DbSettings(embedded_dir=root / "pg", port=_free_port(), unsafe_fast=True)
+    settings = DbSettings.scratch(root)
     try:
         init_database(settings)
         with connect(settings) as conn, conn.transaction():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from benpipe.cli import main
 from benpipe.db.lifecycle import (
     DbSettings,
     connect,
+    free_port,
     server_options,
     status,
     stop,
@@ -63,9 +63,7 @@ def test_migrations_are_versioned_files_in_order() -> None:
 def test_db_commands_and_idempotent_migrations(tmp_path: Path) -> None:
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     args = ["--embedded-dir", str(tmp_path / "pg"), "--port", str(port)]
     runner = CliRunner()
     try:

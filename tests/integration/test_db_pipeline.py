@@ -11,7 +11,6 @@ import csv
 import hashlib
 import json
 import shutil
-import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,12 +35,6 @@ pytestmark = pytest.mark.postgis
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Run:
     """A demo world, its converted products, a cluster and all stage outputs."""
 
@@ -50,9 +43,7 @@ class Run:
         self.world = root / "world"
         self.l2a_dir = root / "l2a"
         self.results = root / "results"
-        self.settings = DbSettings(
-            embedded_dir=root / "pg", port=free_port(), unsafe_fast=True
-        )
+        self.settings = DbSettings.scratch(root)
         self.manifest: dict[str, Any] = {}
         self.products: list[Path] = []
 

@@ -23,6 +23,7 @@ import logging
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -44,6 +45,13 @@ EMBEDDED_DBNAME = "bigearthnet"
 EMBEDDED_USER = "postgres"
 _SYSTEM_USER = "postgres"
 _GIB = 1024**3
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (scratch clusters, emulators)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,14 @@ class DbSettings:
             keep_running=bool(section.get("keep_running", False)),
             unsafe_fast=bool(section.get("unsafe_fast", False)),
         )
+
+    @classmethod
+    def scratch(cls, directory: Path) -> DbSettings:
+        """A throwaway embedded cluster under ``directory`` on a free port.
+
+        fsync off (``unsafe_fast``): for tests and benchmarks only.
+        """
+        return cls(embedded_dir=directory / "pg", port=free_port(), unsafe_fast=True)
 
     @property
     def kind(self) -> Literal["embedded", "external"]:
