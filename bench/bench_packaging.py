@@ -98,6 +98,12 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _thread_cpu_seconds() -> float:
+    """CPU seconds used so far by the calling thread (Linux)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _digest_cpu_seconds(*paths: Path) -> float:
     """CPU seconds md5 + sha256 take over the bytes of ``paths``, in memory."""
     used = 0.0
@@ -182,11 +188,14 @@ def main() -> None:
             "pipeline": lambda: subprocess.run(["bash", "-c", pipeline], check=True),
         }
         timings: dict[str, list[tuple[float, float]]] = {key: [] for key in runs}
+        main_thread: dict[str, list[float]] = {key: [] for key in runs}
         results: dict[str, object] = {}
         for _ in range(args.repeats):
             for key, run in runs.items():
                 wall, cpu = time.perf_counter(), _cpu_seconds()
+                own = _thread_cpu_seconds()
                 results[key] = run()
+                main_thread[key].append(_thread_cpu_seconds() - own)
                 timings[key].append((time.perf_counter() - wall, _cpu_seconds() - cpu))
 
         cli_wall, cli_cpu = min(timings["cli"])
@@ -202,6 +211,12 @@ def main() -> None:
             print(
                 f"{label:42s}: {rate:6.1f} MB/s  {rate / cli_rate:4.0%} of CLI  "
                 f"{cpu:5.2f} CPU s  (runs {', '.join(f'{w:.2f}' for w, _ in timings[key])} s)"
+            )
+        for key in ("stream", "rule"):
+            busy = min(main_thread[key])
+            print(
+                f"{key}: main thread {busy:.2f} CPU s -> with enough cores it caps "
+                f"at about {mb / busy:.0f} MB/s"
             )
         digest_cpu = _digest_cpu_seconds(tar, cli_out)
         print(

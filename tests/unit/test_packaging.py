@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,4 @@ def test_a_file_growing_during_packaging_is_an_error(
     with pytest.raises(InputDataError, match="changed while being archived"):
         write_tar_zst(dataset, "Reference_Maps", tmp_path / "rm.tar.zst")
     assert list(tmp_path.glob("*rm.tar.zst*")) == []
+    assert [t.name for t in threading.enumerate() if "digests" in t.name] == []
