@@ -96,15 +96,10 @@ def iter_sorted_files(
     Symlinks to files and directories are followed (the reference's ``fd
     --follow``).  With ``suffixes``, only names ending in one of them.
     """
-    for path in _sorted_file_paths(root, suffixes):
-        yield Path(path)
-
-
-def _sorted_file_paths(root: Path, suffixes: Sequence[str] | None) -> Iterator[str]:
     wanted = tuple(suffixes) if suffixes is not None else None
     for _, entry in iter_sorted_tree(root):
         if entry.is_file() and (wanted is None or entry.name.endswith(wanted)):
-            yield entry.path
+            yield Path(entry.path)
 
 
 #: A work unit: a path and whether it is a directory to walk (else one file).
@@ -186,7 +181,9 @@ def hash_tree_files(
     :data:`UNIT_DEPTH`, or single files above that depth) are walked and
     hashed by a pool of ``workers`` processes (default: per-file Python work
     would serialise threads on the GIL for small files) or threads.  At most
-    ``4 × workers`` batches are in flight, so memory is bounded for any tree.
+    ``4 × workers`` batches are in flight, so memory is bounded by the number
+    of files in that many units: small for dataset trees (12 files per patch
+    folder), large only for trees with huge folders at that depth.
     """
     wanted = tuple(suffixes)
     batches = _batched(_sorted_units(root, wanted), batch_units)

@@ -360,7 +360,13 @@ class _Stager:
         The size is taken from the open descriptor, so the file is looked up
         once (``os.open``, ``fstat``, ``readv`` straight into the buffer).
         """
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise InputDataError(
+                f"{path} disappeared while being archived; do not modify the "
+                "dataset during package_release, then rerun"
+            ) from None
         try:
             size = os.fstat(fd).st_size
             self.put(tar_header(Member(arcname, path, size)))

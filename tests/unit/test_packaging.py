@@ -262,6 +262,26 @@ def test_hash_free_stream_writes_the_same_archive(tmp_path: Path) -> None:
     assert (bare.zst_size, bare.zst_md5, bare.tar_md5) == (len(data), "", "")
 
 
+def test_a_file_removed_during_packaging_is_named(tmp_path: Path, monkeypatch) -> None:
+    import benpipe.packaging as packaging
+
+    dataset = _materialise(tmp_path / "ds", _layout(seed=6), variant=0)
+    real = packaging._walk
+    calls = {"n": 0}
+
+    def racing(dataset_dir, tree):
+        calls["n"] += 1
+        for arcname, entry in real(dataset_dir, tree):
+            if calls["n"] == 2:  # listed by the writing pass, gone when opened
+                Path(entry.path).unlink()
+            yield arcname, entry
+
+    monkeypatch.setattr(packaging, "_walk", racing)
+    with pytest.raises(InputDataError, match="_VH.tif disappeared while being"):
+        write_tar_zst(dataset, "BigEarthNet-S1", tmp_path / "s1.tar.zst")
+    assert list(tmp_path.glob("*s1.tar.zst*")) == []
+
+
 def test_render_hashes_txt_reproduces_the_reference_file() -> None:
     path = REFERENCE / "hashes.txt"
     if not path.is_file():
