@@ -7,6 +7,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -280,6 +281,50 @@ def test_a_file_removed_during_packaging_is_named(tmp_path: Path, monkeypatch) -
     with pytest.raises(InputDataError, match="_VH.tif disappeared while being"):
         write_tar_zst(dataset, "BigEarthNet-S1", tmp_path / "s1.tar.zst")
     assert list(tmp_path.glob("*s1.tar.zst*")) == []
+
+
+_PEAK_RSS_CHILD = """
+import resource, sys
+from pathlib import Path
+from benpipe.packaging import write_tar_zst
+write_tar_zst(Path(sys.argv[1]), "BigEarthNet-S2", Path(sys.argv[2]), threads=2)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _s2_tree_of(root: Path, patches: int, block: bytes) -> Path:
+    for i in range(patches):
+        patch = f"{TILE}_{i % 91:02d}_{i // 91:02d}"
+        folder = root / "BigEarthNet-S2" / TILE / patch
+        folder.mkdir(parents=True)
+        for band in ("B02", "B03", "B04", "B08"):
+            (folder / f"{patch}_{band}.tif").write_bytes(f"{i}{band}".encode() + block)
+    return root
+
+
+def test_memory_stays_flat_as_the_tree_grows(tmp_path: Path) -> None:
+    # Everything is streamed: once zstd's worker buffers are in use (a few
+    # tens of MB of tar), an 8x larger tree must not raise the peak RSS by
+    # anything like its size (a buffered tar or archive would add ~350 MB).
+    block = random.Random(0).randbytes(500_000)
+    peaks = []
+    for patches in (25, 200):  # 50 MB and 400 MB of tar
+        dataset = _s2_tree_of(tmp_path / f"ds{patches}", patches, block)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _PEAK_RSS_CHILD,
+                str(dataset),
+                str(dataset / "a.zst"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peaks.append(int(out.stdout.split()[-1]) / 1024)  # MiB
+        shutil.rmtree(dataset)
+    assert peaks[1] - peaks[0] < 32, f"peak RSS {peaks[0]:.0f} -> {peaks[1]:.0f} MiB"
 
 
 def test_render_hashes_txt_reproduces_the_reference_file() -> None:
