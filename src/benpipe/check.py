@@ -195,6 +195,17 @@ def _scan_tree(tree: Path, report: CheckReport) -> Iterator[tuple[str, str, list
             yield first.name, second.name, files
 
 
+def _check_files(
+    where: str, stem: str, suffixes: list[str], files: list[str], report: CheckReport
+) -> None:
+    """Report the files of one patch folder that are missing or unexpected."""
+    wanted = {f"{stem}{suffix}" for suffix in suffixes}
+    for missing in sorted(wanted - set(files)):
+        report.add(f"{where}: missing {missing}")
+    for extra in sorted(set(files) - wanted):
+        report.add(f"{where}: unexpected file {extra}")
+
+
 def _check_s2_like(
     tree: Path, expected: dict[str, _Row], suffixes: list[str], report: CheckReport
 ) -> set[str]:
@@ -211,11 +222,7 @@ def _check_s2_like(
                 f"{where}: patch belongs in tile folder {expected[patch].tile_dir}"
             )
         seen.add(patch)
-        wanted = {f"{patch}{suffix}" for suffix in suffixes}
-        for missing in sorted(wanted - set(files)):
-            report.add(f"{where}: missing {missing}")
-        for extra in sorted(set(files) - wanted):
-            report.add(f"{where}: unexpected file {extra}")
+        _check_files(where, patch, suffixes, files, report)
     for pid in sorted(set(expected) - seen):
         report.add(f"{rel}: no folder for patch {pid} of the metadata")
     return seen
@@ -237,11 +244,7 @@ def _check_s1(tree: Path, expected: dict[str, _Row], report: CheckReport) -> set
         if name not in wanted_names:
             report.add(f"{where}: S1 patch is in neither parquet (extra S1 folder)")
         seen.add(name)
-        wanted = {f"{name}{suffix}" for suffix in suffixes}
-        for missing in sorted(wanted - set(files)):
-            report.add(f"{where}: missing {missing}")
-        for extra in sorted(set(files) - wanted):
-            report.add(f"{where}: unexpected file {extra}")
+        _check_files(where, name, suffixes, files, report)
     for name in sorted(set(wanted_names) - seen):
         report.add(f"{tree.name}: no folder for S1 patch {name} of the metadata")
     return seen

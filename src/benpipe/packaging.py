@@ -150,6 +150,12 @@ def check_member_layout(member: Member) -> None:
         )
 
 
+def _checked(members: Iterable[Member]) -> Iterator[Member]:
+    for member in members:
+        check_member_layout(member)
+        yield member
+
+
 def header_size(arcname: str) -> int:
     """Bytes of the GNU header(s) ``tarfile`` writes for ``arcname``."""
     n = len(arcname.encode("utf-8"))
@@ -423,17 +429,12 @@ def write_tar_zst(
     :class:`InputDataError` when the tree is missing, empty or changes while
     being read.
     """
-    count, tar_size = 0, 0
-    for member in iter_members(dataset_dir, tree):
-        check_member_layout(member)
-        count += 1
-        tar_size += header_size(member.arcname) + _padded(member.size)
+    count, tar_size = tar_stream_size(_checked(iter_members(dataset_dir, tree)))
     if count == 0:
         raise InputDataError(
             f"{dataset_dir / tree} holds no files; build the dataset "
             "(rule finalize_dataset) first"
         )
-    tar_size = -(-(tar_size + 2 * _BLOCK) // _RECORD) * _RECORD
     workers = resolve_threads(threads)
     logger.info(
         "%s: %d files, tar stream %.1f MB, zstd level %d, %d worker(s)",

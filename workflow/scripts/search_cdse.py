@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benpipe.cdse.catalogue import search_cdse
-from benpipe.cdse.retry import RetryPolicy
+from benpipe.cdse.download import CdseSettings
 from benpipe.log import Progress, setup_for_snakemake
 
 if TYPE_CHECKING:
@@ -18,13 +18,7 @@ if TYPE_CHECKING:
 def main() -> None:
     setup_for_snakemake(snakemake)
     params = snakemake.params
-    cdse = snakemake.config["cdse"]
-    policy = RetryPolicy(
-        max_attempts=int(cdse["max_attempts"]),
-        backoff_initial_s=float(cdse["backoff_initial_s"]),
-        backoff_max_s=float(cdse["backoff_max_s"]),
-        timeout_s=float(cdse["timeout_s"]),
-    )
+    policy = CdseSettings.from_mapping(snakemake.config["cdse"]).policy
     progress = Progress("catalogue queries")
     search_cdse(
         Path(snakemake.input.names),
