@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benpipe.errors import InputDataError, ProductLayoutError
-from benpipe.fileio import write_file, write_json_atomic
+from benpipe.fileio import stage_directory, write_file, write_json_atomic
 from benpipe.geotiff import GeoTiffTemplate, TemplateError, write_band_gdal
 from benpipe.grid import patch_side_px
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
@@ -276,16 +275,8 @@ def export_product(
 
     # ---- write
     out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp")
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
-    if out_dir.is_dir() and not any(out_dir.iterdir()):
-        out_dir.rmdir()  # an empty folder pre-created by a scheduler
-    if out_dir.exists():
-        raise InputDataError(
-            f"export directory {out_dir} already exists; delete it to re-export"
-        )
-    (tmp_dir / tile_dir).mkdir(parents=True)
+    tmp_dir = stage_directory(out_dir, "export directory")
+    (tmp_dir / tile_dir).mkdir()
 
     res = {band: float(BAND_RESOLUTION_M[band]) for band in BANDS}
     templates: dict[str, GeoTiffTemplate] = {}

@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from benpipe.errors import InputDataError
 
 #: Default read size per ``readinto`` call when hashing.
 CHUNK_BYTES = 1 << 20
@@ -104,6 +107,28 @@ def write_file(path: Path, data: bytes) -> None:
             view = view[written:]
     finally:
         os.close(fd)
+
+
+def stage_directory(out_dir: Path, what: str) -> Path:
+    """Start building directory output ``out_dir``: return its fresh staging dir.
+
+    The staging dir is the hidden sibling ``.<name>.tmp``; a stale one from an
+    interrupted run is removed, and so is an empty ``out_dir`` pre-created by
+    a scheduler.  An existing non-empty ``out_dir`` raises
+    :class:`InputDataError`.  The caller fills the staging dir and renames it
+    onto ``out_dir`` with ``os.replace`` when done.
+    """
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
+    if out_dir.exists():
+        raise InputDataError(
+            f"{what} {out_dir} already exists; delete it to rebuild it"
+        )
+    tmp.mkdir(parents=True)
+    return tmp
 
 
 # ---------------------------------------------------------------- walking

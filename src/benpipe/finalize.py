@@ -17,7 +17,7 @@ pyarrow instead of DuckDB:
    settings (deterministic bytes);
 5. assemble ``BigEarthNet-S2``, ``Reference_Maps`` and ``BigEarthNet-S1`` for
    exactly the patches of both parquets, by hard links (copies across
-   filesystems), in ``<out>.tmp`` renamed to ``<out>`` at the end.
+   filesystems), in ``.<out>.tmp`` renamed to ``<out>`` at the end.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benpipe.errors import InputDataError
+from benpipe.fileio import stage_directory
 from benpipe.names import BANDS, parse_patch_name, parse_s1_name
 
 logger = logging.getLogger(__name__)
@@ -328,16 +329,7 @@ def finalize_dataset(
 
     tables = build_metadata(inputs)
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f"{out_dir.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    if out_dir.is_dir() and not any(out_dir.iterdir()):
-        out_dir.rmdir()  # an empty folder pre-created by a scheduler
-    if out_dir.exists():
-        raise InputDataError(
-            f"dataset directory {out_dir} already exists; delete it first"
-        )
-    tmp.mkdir(parents=True)
+    tmp = stage_directory(out_dir, "dataset directory")
     write_metadata_parquet(tables.clean, tmp / METADATA_FILE)
     write_metadata_parquet(tables.flagged, tmp / FLAGGED_METADATA_FILE)
 

@@ -305,7 +305,7 @@ def test_tree_has_reference_layout_and_only_kept_patches(tmp_path):
     assert manifest["parquets"] == {METADATA_FILE: 5, FLAGGED_METADATA_FILE: 2}
     assert manifest["skipped"] == {"exported_not_in_metadata": 1}
     assert sum(manifest["split"].values()) == 7
-    assert not (tmp_path / "dataset.tmp").exists()
+    assert not (tmp_path / ".dataset.tmp").exists()
 
 
 def test_unlabelled_patch_missing_from_split_is_named(tmp_path):
