@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,3 +138,42 @@ def run_demo(
             cwd=REPO,
         )
     return DemoRun(workdir=workdir, result=result)
+
+
+def dry_run_jobs(
+    workdir: Path, config: dict, *, config_path: Path, extra_args: Sequence[str] = ()
+) -> Counter[str] | str:
+    """{rule: job count} that ``snakemake -n`` would run in ``workdir``.
+
+    ``config`` is written to ``config_path`` first. A failed dry run returns
+    its output instead, for the assertion message.
+    """
+    config_path.write_text(yaml.safe_dump(config, sort_keys=True))
+    result = subprocess.run(
+        [
+            str(BIN / "snakemake"),
+            "-n",
+            "--quiet",
+            "rules",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(config_path),
+            *extra_args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        return output[-4000:]
+    if "Nothing to be done" in output:
+        return Counter()
+    table = output.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
+    return Counter(
+        {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    )

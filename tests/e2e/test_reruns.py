@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .demo import BIN, REPO, DemoRun
+from .demo import REPO, DemoRun, dry_run_jobs
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgis]
 
@@ -280,42 +278,11 @@ def schema_effects() -> dict[str, str]:
 
 
 def scheduled_jobs(run: DemoRun, change: Change, tmp: Path) -> Counter[str] | str:
-    """{rule: job count} that ``snakemake -n`` schedules after ``change``.
-
-    A failed dry run returns its output instead.
-    """
+    """{rule: job count} that ``snakemake -n`` schedules after ``change``."""
     tmp.mkdir(parents=True)
     config = copy.deepcopy(yaml.safe_load((run.workdir / "demo-test.yaml").read_text()))
     change(config, run, tmp)
-    path = tmp / "changed.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=True))
-    result = subprocess.run(
-        [
-            str(BIN / "snakemake"),
-            "-n",
-            "--quiet",
-            "rules",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(run.workdir),
-            "--configfile",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        return output[-4000:]
-    if "Nothing to be done" in output:
-        return Counter()
-    table = output.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
-    return Counter(
-        {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-    )
+    return dry_run_jobs(run.workdir, config, config_path=tmp / "changed.yaml")
 
 
 @pytest.fixture(scope="module")
