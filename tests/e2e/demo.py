@@ -100,6 +100,20 @@ class DemoRun:
         return self.workdir / "results"
 
 
+def snakemake_command(workdir: Path, config_path: Path, *args: str) -> list[str]:
+    """The pipeline's Snakefile, run in ``workdir`` with ``config_path``."""
+    return [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_path),
+        *args,
+    ]
+
+
 def run_demo(
     world: Path,
     workdir: Path,
@@ -118,19 +132,14 @@ def run_demo(
         config_path = workdir / "demo-test.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         result = subprocess.run(
-            [
-                str(BIN / "snakemake"),
-                "--snakefile",
-                str(REPO / "Snakefile"),
-                "--directory",
-                str(workdir),
-                "--configfile",
-                str(config_path),
+            snakemake_command(
+                workdir,
+                config_path,
                 "--cores",
                 "2",
                 "--show-failed-logs",
                 *extra_args,
-            ],
+            ),
             capture_output=True,
             text=True,
             timeout=timeout_s,
@@ -150,19 +159,7 @@ def dry_run_jobs(
     """
     config_path.write_text(yaml.safe_dump(config, sort_keys=True))
     result = subprocess.run(
-        [
-            str(BIN / "snakemake"),
-            "-n",
-            "--quiet",
-            "rules",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(config_path),
-            *extra_args,
-        ],
+        snakemake_command(workdir, config_path, "-n", "--quiet", "rules", *extra_args),
         capture_output=True,
         text=True,
         cwd=REPO,
