@@ -144,6 +144,7 @@ INPUT_FILES = tuple(
         "countries",
     )
 )
+PATHS = ("tracked_artifacts_dir", *INPUT_FILES)
 CDSE_ENDPOINTS = {
     "cdse.catalogue_url": "http://127.0.0.1:9/odata/v1",
     "cdse.download_url": "http://127.0.0.1:9/odata/v1",
@@ -182,29 +183,17 @@ UNCHANGED: dict[str, tuple[tuple[str, ...], Change]] = {
     ),
     "database.port": one("database.port", 1024),
     "database.keep_running": one("database.keep_running", True),
-    "database.embedded_dir, absolute": (
-        ("database.embedded_dir",),
-        absolute_spelling("database.embedded_dir"),
-    ),
     "release.zstd_threads": one("release.zstd_threads", 1),
     # only the outputs of the freeze target depend on it, never `all`
     "verify.freeze_full_csvs": one("verify.freeze_full_csvs", False),
-    "tracked_artifacts_dir, relative": (
-        ("tracked_artifacts_dir",),
-        relative_spelling("tracked_artifacts_dir"),
-    ),
-    "tracked_artifacts_dir, absolute with redundant parts": (
-        ("tracked_artifacts_dir",),
-        absolute_spelling("tracked_artifacts_dir"),
-    ),
     "tracked_artifacts_dir, a copy with the same content": (
         ("tracked_artifacts_dir",),
         copy_of("tracked_artifacts_dir"),
     ),
-    "inputs, relative": (INPUT_FILES, relative_spelling(*INPUT_FILES)),
-    "inputs, absolute with redundant parts": (
-        INPUT_FILES,
-        absolute_spelling(*INPUT_FILES),
+    "paths, relative": (PATHS, relative_spelling(*PATHS)),
+    "paths, absolute with redundant parts": (
+        (*PATHS, "database.embedded_dir"),
+        absolute_spelling(*PATHS, "database.embedded_dir"),
     ),
 }
 
