@@ -14,6 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from benpipe.errors import ConfigError
+from benpipe.runsettings import RunSettings
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S"
 
@@ -51,17 +54,24 @@ def _excepthook(
     )
 
 
-def setup_for_snakemake(snakemake: Any) -> None:
-    """Configure logging for a rule script from its ``snakemake`` object.
+def setup_for_snakemake(snakemake: Any) -> RunSettings:
+    """Configure logging for a rule script; return the run's settings.
 
-    Logs go to ``snakemake.log[0]`` and stderr, at ``params.log_level``
-    (default INFO); uncaught exceptions are logged with their traceback so
-    they land in the rule log.
+    Logs go to ``snakemake.log[0]`` (the first log file) and stderr, at the
+    run's ``log_level``, which comes with the other run settings through the
+    environment (:mod:`benpipe.runsettings`), never as a param: a change of
+    log level reruns nothing. Uncaught exceptions are logged with their
+    traceback so they land in the rule log.
     """
     log_file = Path(snakemake.log[0]) if len(snakemake.log) else None
-    level = getattr(snakemake.params, "log_level", "INFO")
-    configure_logging(log_file=log_file, level=level)
     sys.excepthook = _excepthook
+    try:
+        settings = RunSettings.from_environment()
+    except ConfigError:
+        configure_logging(log_file=log_file, level="INFO")
+        raise
+    configure_logging(log_file=log_file, level=settings.log_level)
+    return settings
 
 
 class Progress:

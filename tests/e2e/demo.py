@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +100,20 @@ class DemoRun:
         return self.workdir / "results"
 
 
+def snakemake_command(workdir: Path, config_path: Path, *args: str) -> list[str]:
+    """The pipeline's Snakefile, run in ``workdir`` with ``config_path``."""
+    return [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_path),
+        *args,
+    ]
+
+
 def run_demo(
     world: Path,
     workdir: Path,
@@ -116,19 +132,14 @@ def run_demo(
         config_path = workdir / "demo-test.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         result = subprocess.run(
-            [
-                str(BIN / "snakemake"),
-                "--snakefile",
-                str(REPO / "Snakefile"),
-                "--directory",
-                str(workdir),
-                "--configfile",
-                str(config_path),
+            snakemake_command(
+                workdir,
+                config_path,
                 "--cores",
                 "2",
                 "--show-failed-logs",
                 *extra_args,
-            ],
+            ),
             capture_output=True,
             text=True,
             timeout=timeout_s,
@@ -136,3 +147,30 @@ def run_demo(
             cwd=REPO,
         )
     return DemoRun(workdir=workdir, result=result)
+
+
+def dry_run_jobs(
+    workdir: Path, config: dict, *, config_path: Path, extra_args: Sequence[str] = ()
+) -> Counter[str] | str:
+    """{rule: job count} that ``snakemake -n`` would run in ``workdir``.
+
+    ``config`` is written to ``config_path`` first. A failed dry run returns
+    its output instead, for the assertion message.
+    """
+    config_path.write_text(yaml.safe_dump(config, sort_keys=True))
+    result = subprocess.run(
+        snakemake_command(workdir, config_path, "-n", "--quiet", "rules", *extra_args),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        return output[-4000:]
+    if "Nothing to be done" in output:
+        return Counter()
+    table = output.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
+    return Counter(
+        {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    )

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from .demo import BIN, REPO, generate_world, run_demo
+from .demo import BIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgis]
 
@@ -25,32 +23,6 @@ RELEASE_FILES = (
     "Reference_Maps.tar.zst",
     "hashes.txt",
 )
-
-
-@pytest.fixture(scope="session")
-def demo_world(tmp_path_factory) -> Path:
-    return generate_world(tmp_path_factory.mktemp("world") / "demo-world")
-
-
-def _checked(run):
-    if run.result.returncode != 0:
-        pytest.fail(
-            "demo pipeline failed:\n"
-            + run.result.stdout[-6000:]
-            + "\n"
-            + run.result.stderr[-12000:]
-        )
-    return run
-
-
-@pytest.fixture(scope="session")
-def run_a(demo_world, tmp_path_factory):
-    return _checked(run_demo(demo_world, tmp_path_factory.mktemp("run-a")))
-
-
-@pytest.fixture(scope="session")
-def run_b(demo_world, tmp_path_factory):
-    return _checked(run_demo(demo_world, tmp_path_factory.mktemp("elsewhere") / "b"))
 
 
 def test_verify_reports_every_artifact_matching(run_a):
@@ -84,40 +56,6 @@ def test_dataset_has_the_published_layout(run_a):
         "metadata.parquet",
         "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
     ]
-
-
-def _dry_run(run, configfile: Path) -> str:
-    result = subprocess.run(
-        [
-            str(BIN / "snakemake"),
-            "-n",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(run.workdir),
-            "--configfile",
-            str(configfile),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout + result.stderr
-
-
-def test_rerun_has_nothing_to_do(run_a):
-    assert "Nothing to be done" in _dry_run(run_a, run_a.workdir / "demo-test.yaml")
-
-
-def test_tuning_cdse_retries_or_reordering_config_reruns_nothing(run_a, tmp_path):
-    # Timeouts and retries do not change a verified zip, and safe_dump sorts
-    # every mapping's keys (params are compared as text): no job may rerun.
-    config = yaml.safe_load((run_a.workdir / "demo-test.yaml").read_text())
-    config["cdse"] |= {"timeout_s": 7, "max_attempts": 3, "backoff_max_s": 5}
-    tuned = tmp_path / "tuned.yaml"
-    tuned.write_text(yaml.safe_dump(config))
-    assert "Nothing to be done" in _dry_run(run_a, tuned)
 
 
 def test_release_archives_are_byte_identical_across_directories(run_a, run_b):

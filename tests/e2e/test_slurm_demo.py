@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .demo import REPO, generate_world, run_demo
+from .demo import REPO, dry_run_jobs, generate_world, run_demo
 from .slurm_cluster import local_slurm_cluster, unavailable_reason
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.postgis]
@@ -149,3 +149,18 @@ def test_demo_pipeline_through_slurm(slurm_cluster, shared_postgis, tmp_path):
     local = set(re.findall(r"^localrule (\w+):", output, flags=re.MULTILINE))
     assert {"download_l1c", "start_database", "verify"} <= local
     assert not local & {"convert_l2a", "label_patches", "export_patches"}
+
+    # jobs that ran on SLURM recorded the same params a local run would:
+    # operational keys changed afterwards schedule nothing
+    config = yaml.safe_load((run.workdir / "demo-test.yaml").read_text())
+    config["log_level"] = "DEBUG"
+    config["l2a"]["timeout_min"] = 1
+    config["release"]["zstd_threads"] = 1
+    config["cdse"] |= {"timeout_s": 7, "max_attempts": 2}
+    jobs = dry_run_jobs(
+        run.workdir,
+        config,
+        config_path=tmp_path / "operational.yaml",
+        extra_args=["--workflow-profile", str(SLURM_PROFILE)],
+    )
+    assert jobs == {}, jobs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,26 @@ def test_every_schema_key_is_documented_in_config_readme():
 
     missing = [k for k in keys(schema) if f"`{k}`" not in readme]
     assert not missing, f"config/README.md does not document: {missing}"
+
+
+def test_readme_gives_every_key_the_effect_the_schema_gives_it():
+    """config/README.md's `effect` column and the schema's x-effect agree."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    readme = (REPO / "config" / "README.md").read_text()
+    documented = dict(
+        re.findall(r"^\| `([\w.]+)` \| (output|operational|file|–) \|", readme, re.M)
+    )
+
+    def effects(node, prefix=""):
+        for key, sub in node.get("properties", {}).items():
+            if sub.get("type") == "object":
+                yield prefix + key, "–"
+                yield from effects(sub, prefix + key + ".")
+            else:
+                assert sub.get("x-effect") in {"output", "operational", "file"}, key
+                yield prefix + key, sub["x-effect"]
+
+    assert documented == dict(effects(schema))
 
 
 def test_password_in_database_url_is_refused():

@@ -190,3 +190,60 @@ def test_heavy_rules_get_memory_in_both_profiles():
         ):
             assert "mem_mb" in profile["set-resources"][rule], (name, rule)
         assert profile["set-threads"]["convert_l2a"] == 2
+
+
+def test_rules_leave_threads_and_memory_to_the_profiles():
+    """One home per figure: a rule's threads/mem_mb/runtime would be overridden
+    by one profile and silently used by another (they disagreed before)."""
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text()
+        assert not re.search(r"^\s+threads:", text, re.M), smk.name
+        for figure in ("mem_mb", "runtime", "disk_mb"):
+            assert figure not in text, (smk.name, figure)
+        # resources blocks only request slots of the shared services
+        for block in re.findall(r"resources:\n((?:\s{8}.+\n)+)", text):
+            assert set(re.findall(r"(\w+)=", block)) <= {"cdse_slots", "db_slots"}
+
+
+def _doc_table(intro: str, columns: int) -> dict[str, list[str]]:
+    """{rule: cells} of the first docs/cluster.md table after ``intro``."""
+    after = (REPO / "docs" / "cluster.md").read_text().split(intro, 1)[1]
+    lines = after.split("\n|", 1)[1].split("\n\n", 1)[0].splitlines()
+    table = {}
+    for line in lines:
+        match = re.match(r"^\| `(\w+)` \|(.*)\|$", line)
+        if match:
+            cells = [c.strip().replace(" × ", " * ") for c in match[2].split("|")]
+            assert len(cells) == columns, line
+            table[match[1]] = cells
+    return table
+
+
+def _figures(profile: dict, rule: str, names: tuple[str, ...]) -> list[str]:
+    defaults = {**profile["default-resources"]}
+    resources = {**defaults, **profile["set-resources"].get(rule, {})}
+    threads = profile["set-threads"].get(rule, 1)
+    return [str(threads)] + [str(resources[name]) for name in names]
+
+
+def test_cluster_doc_gives_the_workstation_profiles_figures():
+    profile = yaml.safe_load((PROFILES / "default" / "profile.yaml").read_text())
+    table = _doc_table("Per-rule figures of the workstation profile", 2)
+    listed = set(profile["set-threads"]) | set(profile["set-resources"])
+    assert set(table) == listed
+    for rule, cells in table.items():
+        assert cells == _figures(profile, rule, ("mem_mb",)), rule
+
+
+def test_cluster_doc_gives_the_slurm_profiles_figures(monkeypatch):
+    monkeypatch.delenv("BENPIPE_SLURM_PARTITION", raising=False)
+    monkeypatch.delenv("BENPIPE_SLURM_ACCOUNT", raising=False)
+    from yte import process_yaml
+
+    with (PROFILES / "slurm" / "profile.yaml").open() as handle:
+        profile = process_yaml(handle)
+    table = _doc_table("Per-rule figures of the SLURM profile", 3)
+    listed = set(profile["set-threads"]) | set(profile["set-resources"])
+    assert set(table) == listed
+    for rule, cells in table.items():
+        assert cells == _figures(profile, rule, ("mem_mb", "runtime")), rule

@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from benpipe.names import L1C_WILDCARD, L2A_WILDCARD, l2a_name_for, tile_dir_for
+from benpipe.runsettings import RunSettings, canonical_path
 from benpipe.workflow import check_config
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -18,8 +19,42 @@ wildcard_constraints:
     l2a=L2A_WILDCARD,
 
 
-TRACKED = Path(config["tracked_artifacts_dir"])
-LOG_LEVEL = config["log_level"]
+# ---------------------------------------------------------------- params and run settings
+# Params carry only values that change a rule's output bytes, as scalars
+# (Snakemake stores them with the outputs and reruns a job when one changes).
+# Every other setting a script needs reaches it through the run settings
+# (benpipe.runsettings), exported here to the environment that every script
+# inherits, so changing the log level, a timeout, a port, a thread count or
+# the spelling of a path reruns nothing. config/README.md gives each key's
+# effect. Snakemake has changed into the working directory (--directory)
+# before it parses the Snakefile, here and in every cluster job.
+WORKDIR = Path.cwd()
+
+
+def config_path(value):
+    """A config path in its one canonical spelling (relative inside WORKDIR)."""
+    return canonical_path(value, working_dir=WORKDIR)
+
+
+# Side files: updated or read by a rule, but not its input or output.
+DOWNLOAD_ERRORS_CSV = "results/l1c/download_errors.csv"
+SEARCH_TILE_IDS = "results/l1c/search/bigearthnet_s2_tile_ids.csv"
+
+RUN_SETTINGS = RunSettings.from_config(
+    config,
+    working_dir=WORKDIR,
+    download_errors_csv=DOWNLOAD_ERRORS_CSV,
+    search_tile_ids=SEARCH_TILE_IDS,
+)
+RUN_SETTINGS.export()
+
+TRACKED = RUN_SETTINGS.tracked_dir
+# The input files of the run (inputs.*, except the layer name), canonical.
+INPUTS = {
+    key: config_path(value)
+    for key, value in config["inputs"].items()
+    if key != "clc_layer"
+}
 
 
 # ---------------------------------------------------------------- products
@@ -103,23 +138,24 @@ def get_hash_l1c_ids():
 from benpipe.l2a import ALGORITHM_VERSION as L2A_ALGORITHM_VERSION
 
 
-def get_convert_l2a_l1c(wildcards):
-    """Extracted L1C SAFE folder that convert_l2a turns into {l2a}."""
-    return f"resources/l1c/{get_l1c_for_l2a(wildcards)}.SAFE"
+def get_convert_l2a_inputs(wildcards):
+    """The extracted L1C SAFE folder, and the pinned GIPP file when one is set.
 
-
-def config_section(name):
-    """One config section as a rule param, keys sorted.
-
-    Snakemake compares params as text, so an unsorted dict would mark jobs
-    outdated when only the order of keys in a config file changes.
+    The GIPP is an input file (its content, not the spelling of its path,
+    is what changes sen2cor's output); the fallback converter ignores it.
     """
-    return dict(sorted(config[name].items()))
+    inputs = {"l1c": f"resources/l1c/{get_l1c_for_l2a(wildcards)}.SAFE"}
+    gip_l2a = config["l2a"]["gip_l2a"]
+    if gip_l2a and config["l2a"]["processor"] == "sen2cor":
+        inputs["gip_l2a"] = config_path(gip_l2a)
+    return inputs
 
 
-def get_l2a_settings():
-    """The l2a.* config keys (rule params; defaults come from the schema)."""
-    return config_section("l2a")
+def get_convert_l2a_sen2cor_version():
+    """The required sen2cor version (param); the fallback does not depend on it."""
+    if config["l2a"]["processor"] != "sen2cor":
+        return None
+    return config["l2a"]["sen2cor_version"]
 
 
 def get_l2a_targets():
@@ -136,33 +172,23 @@ from benpipe.patching import ALGORITHM_VERSION as PATCHING_ALGORITHM_VERSION
 from benpipe.tables import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
 
 
-def get_database_settings():
-    """The database.* config keys (rule params; no secret, defaults from the schema)."""
-    return config_section("database")
-
-
-def get_patching_settings():
-    """The patching.* config keys (rule params; defaults come from the schema)."""
-    return config_section("patching")
-
-
-def stop_embedded_database(config):
+def stop_embedded_database():
     """onsuccess/onerror: stop the embedded PostGIS unless database.keep_running."""
     from benpipe.db.lifecycle import stop_if_embedded
 
-    stop_if_embedded(get_database_settings())
+    stop_if_embedded(RUN_SETTINGS.database)
 
 
 def get_ingest_clc_gpkg(wildcards):
-    return config["inputs"]["clc_gpkg"]
+    return INPUTS["clc_gpkg"]
 
 
 def get_ingest_countries_file(wildcards):
-    return config["inputs"]["countries"]
+    return INPUTS["countries"]
 
 
 def get_ingest_v1_footprints_dir(wildcards):
-    return config["inputs"]["v1_metadata_dir"]
+    return INPUTS["v1_metadata_dir"]
 
 
 def get_align_v1_grids(wildcards):
@@ -263,10 +289,19 @@ def _file_fingerprint(path):
 
 
 def get_verify_tracked_state():
-    """{file: fingerprint} of the tracked copies and the optional search result."""
-    paths = [TRACKED / name for name in VERIFY_TRACKED_FILES]
-    paths.append(Path("results/l1c/search/bigearthnet_s2_tile_ids.csv"))
-    return {str(p): _file_fingerprint(p) for p in paths if p.is_file()}
+    """Content fingerprints of the tracked copies and the optional search result.
+
+    Keyed by file name, never by path: another spelling (or another folder
+    with the same content) of tracked_artifacts_dir must not rerun verify; a
+    refreeze must. Sorted "name=fingerprint" strings: a stable text form.
+    """
+    paths = {name: TRACKED / name for name in VERIFY_TRACKED_FILES}
+    paths[f"search:{Path(SEARCH_TILE_IDS).name}"] = Path(SEARCH_TILE_IDS)
+    return sorted(
+        f"{name}={_file_fingerprint(path)}"
+        for name, path in paths.items()
+        if path.is_file()
+    )
 
 
 def _freeze_release_names():

@@ -1,15 +1,18 @@
 # Stage: PostGIS (docs/labelling.md, DESIGN.md §2).
 # The embedded cluster (database.url unset) starts on first use and is stopped
 # when the run ends unless database.keep_running; database.url selects an
-# external server that benpipe never starts or stops.
+# external server that benpipe never starts or stops. Scripts connect through
+# the run settings (common.smk). Only which database holds the state (url, or
+# the embedded folder) is a param, of start_database: another database starts
+# empty, so every database stage reruns there; port and keep_running never do.
 
 
 onsuccess:
-    stop_embedded_database(config)
+    stop_embedded_database()
 
 
 onerror:
-    stop_embedded_database(config)
+    stop_embedded_database()
 
 
 rule start_database:
@@ -19,9 +22,8 @@ rule start_database:
         "logs/start_database/start_database.log",
     localrule: True
     params:
-        database=get_database_settings(),
+        database=RUN_SETTINGS.database_identity,
         algorithm_version=DB_SCHEMA_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/start_database.py"
 
@@ -39,10 +41,8 @@ rule ingest_clc:
     resources:
         db_slots=1,
     params:
-        database=get_database_settings(),
         layer=config["inputs"]["clc_layer"],
         algorithm_version=INGEST_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/ingest_clc.py"
 
@@ -58,9 +58,7 @@ rule ingest_countries:
     resources:
         db_slots=1,
     params:
-        database=get_database_settings(),
         algorithm_version=INGEST_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/ingest_countries.py"
 
@@ -76,9 +74,7 @@ rule ingest_v1_footprints:
     resources:
         db_slots=1,
     params:
-        database=get_database_settings(),
-        reference_season_quirk=get_patching_settings()["reference_season_quirk"],
+        reference_season_quirk=config["patching"]["reference_season_quirk"],
         algorithm_version=INGEST_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/ingest_v1_footprints.py"

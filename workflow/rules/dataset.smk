@@ -16,15 +16,12 @@ rule build_patch_grid:
         "logs/build_patch_grid/{l2a}.log",
     benchmark:
         "benchmarks/build_patch_grid/{l2a}.tsv"
-    threads: 1
     resources:
         db_slots=1,
-        mem_mb=1000,
     params:
-        database=get_database_settings(),
-        patching=get_patching_settings(),
+        patch_side_m=config["patching"]["size_m"],
+        reference_season_quirk=config["patching"]["reference_season_quirk"],
         algorithm_version=PATCHING_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/build_patch_grid.py"
 
@@ -43,12 +40,11 @@ rule label_patches:
         "benchmarks/label_patches/{l2a}.tsv"
     resources:
         db_slots=1,
-        mem_mb=2000,
     params:
-        database=get_database_settings(),
-        patching=get_patching_settings(),
+        patch_side_m=config["patching"]["size_m"],
+        resolution_m=config["patching"]["resolution_m"],
+        unlabeled_max_fraction=config["patching"]["unlabeled_max_fraction"],
         algorithm_version=LABELLING_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/label_patches.py"
 
@@ -67,10 +63,8 @@ rule align_v1:
     resources:
         db_slots=1,
     params:
-        database=get_database_settings(),
-        overlap_threshold=get_patching_settings()["overlap_threshold"],
+        overlap_threshold=config["patching"]["overlap_threshold"],
         algorithm_version=TABLES_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/align_v1.py"
 
@@ -89,8 +83,6 @@ rule export_metadata_tables:
     resources:
         db_slots=1,
     params:
-        database=get_database_settings(),
         algorithm_version=TABLES_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/export_metadata_tables.py"

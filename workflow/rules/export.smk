@@ -14,10 +14,8 @@ rule export_patches:
         "logs/export_patches/{l2a}.log",
     benchmark:
         "benchmarks/export_patches/{l2a}.tsv"
-    threads: 2
     params:
         patch_side_m=config["patching"]["size_m"],
         algorithm_version=EXPORT_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/export_patches.py"

@@ -13,10 +13,10 @@ rule finalize_dataset:
         s2_dirs=get_finalize_s2_dirs(),
         s2_manifests=get_finalize_s2_manifests(),
         map_dirs=get_finalize_reference_map_dirs(),
-        s1_root=config["inputs"]["s1_root"],
-        s1s2_mapping=config["inputs"]["s1s2_mapping"],
-        snow=config["inputs"]["seasonal_snow_list"],
-        cloud=config["inputs"]["cloud_shadow_list"],
+        s1_root=INPUTS["s1_root"],
+        s1s2_mapping=INPUTS["s1s2_mapping"],
+        snow=INPUTS["seasonal_snow_list"],
+        cloud=INPUTS["cloud_shadow_list"],
     output:
         dataset=directory("results/dataset"),
         manifest=report(
@@ -28,9 +28,7 @@ rule finalize_dataset:
         "logs/finalize_dataset/finalize_dataset.log",
     benchmark:
         "benchmarks/finalize_dataset/finalize_dataset.tsv"
-    threads: 1
     params:
         algorithm_version=FINALIZE_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/finalize_dataset.py"

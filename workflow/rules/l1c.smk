@@ -2,12 +2,14 @@
 # v1 CSV -> L1C names -> CDSE ids (freeze targets) -> downloads -> extraction,
 # hashes. Credentials are never params: the library reads CDSE_USERNAME /
 # CDSE_PASSWORD or the netrc file (cdse.netrc, ~/.netrc) at the call site, so
-# runs against the emulator and dry runs need no real credentials.
+# runs against the emulator and dry runs need no real credentials. The cdse.*
+# endpoints, retries and timeouts reach the scripts as run settings (common.smk):
+# a verified zip does not depend on them.
 
 
 rule derive_l1c_names:
     input:
-        csv=config["inputs"]["tile_names_and_links"],
+        csv=INPUTS["tile_names_and_links"],
     output:
         names="results/l1c/l1c_product_names.txt",
     log:
@@ -15,7 +17,6 @@ rule derive_l1c_names:
     localrule: True
     params:
         algorithm_version=L1C_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/derive_l1c_names.py"
 
@@ -25,7 +26,7 @@ rule search_cdse:
     input:
         names=rules.derive_l1c_names.output.names,
     output:
-        tile_ids="results/l1c/search/bigearthnet_s2_tile_ids.csv",
+        tile_ids=SEARCH_TILE_IDS,
         catalogue="results/l1c/search/cdse_catalogue.csv",
         diff="results/l1c/search/diff.md",
     log:
@@ -34,10 +35,7 @@ rule search_cdse:
     resources:
         cdse_slots=1,
     params:
-        catalogue_url=config["cdse"]["catalogue_url"],
-        tracked_dir=str(TRACKED),
         algorithm_version=CATALOGUE_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/search_cdse.py"
 
@@ -53,8 +51,6 @@ rule freeze_tile_ids:
     log:
         "logs/freeze_tile_ids/freeze_tile_ids.log",
     localrule: True
-    params:
-        log_level=LOG_LEVEL,
     script:
         "../scripts/freeze_tile_ids.py"
 
@@ -71,10 +67,7 @@ rule download_l1c:
         cdse_slots=1,
     params:
         product_id=get_cdse_id,
-        tracked_catalogue=str(TRACKED / "cdse_catalogue.csv"),
-        error_csv="results/l1c/download_errors.csv",
         algorithm_version=DOWNLOAD_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/download_l1c.py"
 
@@ -88,7 +81,6 @@ rule extract_l1c:
         "logs/extract_l1c/{l1c}.log",
     params:
         algorithm_version=L1C_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/extract_l1c.py"
 
@@ -104,13 +96,10 @@ rule hash_l1c:
         "logs/hash_l1c/hash_l1c.log",
     benchmark:
         "benchmarks/hash_l1c/hash_l1c.tsv"
-    threads: 2
     params:
         products=L1C_PRODUCTS,
         ids=get_hash_l1c_ids(),
-        tracked_dir=str(TRACKED),
         algorithm_version=L1C_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/hash_l1c.py"
 
@@ -126,7 +115,5 @@ rule freeze_l1c_hashes:
     log:
         "logs/freeze_l1c_hashes/freeze_l1c_hashes.log",
     localrule: True
-    params:
-        log_level=LOG_LEVEL,
     script:
         "../scripts/freeze_tile_ids.py"

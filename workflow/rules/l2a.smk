@@ -6,7 +6,7 @@
 
 rule convert_l2a:
     input:
-        l1c=get_convert_l2a_l1c,
+        unpack(get_convert_l2a_inputs),
     output:
         l2a=directory("results/l2a/{l2a}.SAFE"),
         sidecar="results/l2a/{l2a}.json",
@@ -14,10 +14,9 @@ rule convert_l2a:
         "logs/convert_l2a/{l2a}.log",
     benchmark:
         "benchmarks/convert_l2a/{l2a}.tsv"
-    threads: 2
     params:
-        l2a=get_l2a_settings(),
+        processor=config["l2a"]["processor"],
+        sen2cor_version=get_convert_l2a_sen2cor_version(),
         algorithm_version=L2A_ALGORITHM_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/convert_l2a.py"

@@ -23,10 +23,8 @@ rule hash_outputs:
         "logs/hash_outputs/hash_outputs.log",
     benchmark:
         "benchmarks/hash_outputs/hash_outputs.tsv"
-    threads: 2
     params:
         algorithm_version=HASHING_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/hash_outputs.py"
 
@@ -51,12 +49,9 @@ rule package_release:
         "logs/package_release/package_release.log",
     benchmark:
         "benchmarks/package_release/package_release.tsv"
-    threads: 2
     params:
         algorithm_version=PACKAGING_VERSION,
         zstd_level=config["release"]["zstd_level"],
-        zstd_threads=config["release"]["zstd_threads"],
-        log_level=LOG_LEVEL,
     script:
         "../scripts/package_release.py"
 
@@ -89,14 +84,12 @@ rule verify:
         json="logs/verify/verification.json",
     params:
         algorithm_version=VERIFY_VERSION,
-        tracked_dir=config["tracked_artifacts_dir"],
-        # Optional: a fresh search_cdse result, compared when it exists.
-        search_tile_ids="results/l1c/search/bigearthnet_s2_tile_ids.csv",
-        # Content fingerprint of the tracked copies, so a refreeze reruns verify.
+        # Content fingerprints of the tracked copies and of the optional fresh
+        # search_cdse result (both read through the run settings), so a
+        # refreeze reruns verify and another spelling of the folder does not.
         tracked_state=get_verify_tracked_state(),
         strict=config["verify"]["strict"],
         max_listed=config["verify"]["max_listed"],
-        log_level=LOG_LEVEL,
     script:
         "../scripts/verify.py"
 
@@ -108,7 +101,5 @@ rule freeze_release_artifacts:
         **get_freeze_release_outputs(),
     log:
         "logs/freeze_release_artifacts/freeze_release_artifacts.log",
-    params:
-        log_level=LOG_LEVEL,
     script:
         "../scripts/freeze_release_artifacts.py"

@@ -4,7 +4,8 @@ Inputs:   grids      every results/db/receipts/grid/<L2A>.json
           v1         results/db/receipts/v1_footprints.json
           countries  results/db/receipts/countries.json
 Outputs:  receipt    results/db/receipts/align_v1.json
-Settings: params.database, params.overlap_threshold (patching.overlap_threshold).
+Settings: params.overlap_threshold (patching.overlap_threshold); the database
+          connection from the run settings.
 """
 
 from pathlib import Path
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     align_v1(
-        DbSettings.from_mapping(snakemake.params.database),
+        DbSettings.from_mapping(run.database),
         overlap_threshold=float(snakemake.params.overlap_threshold),
         receipt=Path(snakemake.output.receipt),
     )

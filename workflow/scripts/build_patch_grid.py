@@ -4,8 +4,8 @@ Inputs:   l2a      results/l2a/<L2A>.SAFE
           export_manifest  results/export/s2/<L2A>.json (validity: no decode here)
           schema   results/db/schema.json
 Outputs:  receipt  results/db/receipts/grid/<L2A>.json
-Settings: params.database, params.patching (size_m, reference_season_quirk);
-          threads = GDAL decode threads.
+Settings: params.patch_side_m, params.reference_season_quirk; the database
+          connection from the run settings; threads = GDAL read threads.
 """
 
 from pathlib import Path
@@ -21,19 +21,19 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
-    patching = snakemake.params.patching
+    run = setup_for_snakemake(snakemake)
+    params = snakemake.params
     l2a = Path(snakemake.input.l2a)
     build_patch_grid(
-        DbSettings.from_mapping(snakemake.params.database),
+        DbSettings.from_mapping(run.database),
         l2a,
-        patch_side_m=float(patching["size_m"]),
-        reference_season_quirk=bool(patching["reference_season_quirk"]),
+        patch_side_m=float(params.patch_side_m),
+        reference_season_quirk=bool(params.reference_season_quirk),
         read_threads=int(snakemake.threads),
         invalid_patches=invalid_patches_from_manifest(
             Path(snakemake.input.export_manifest),
             product=l2a.name.removesuffix(".SAFE"),
-            patch_side_m=float(patching["size_m"]),
+            patch_side_m=float(params.patch_side_m),
         ),
         receipt=Path(snakemake.output.receipt),
     )

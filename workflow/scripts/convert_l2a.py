@@ -1,9 +1,11 @@
 """Rule convert_l2a: one L1C SAFE -> results/l2a/<L2A name>.SAFE + JSON sidecar.
 
 Inputs:   l1c     extracted L1C SAFE folder (resources/l1c/<L1C>.SAFE)
+          gip_l2a the pinned L2A_GIPP.xml (only with sen2cor and l2a.gip_l2a set)
 Outputs:  l2a     results/l2a/<L2A>.SAFE (sen2cor layout)
           sidecar results/l2a/<L2A>.json (converter, version, algorithm version)
-Settings: params.l2a = the l2a.* config keys; threads = SEN2COR_N_CORES.
+Settings: params.processor, params.sen2cor_version; the sen2cor command and
+          timeout from the run settings; threads = SEN2COR_N_CORES.
 """
 
 from pathlib import Path
@@ -17,18 +19,18 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
-    settings = snakemake.params.l2a
-    gip_l2a = settings["gip_l2a"]
+    run = setup_for_snakemake(snakemake)
+    inputs = snakemake.input
+    gip_l2a = inputs.get("gip_l2a")  # only with sen2cor and l2a.gip_l2a set
     params = L2AParams(
-        processor=settings["processor"],
-        sen2cor_cmd=str(settings["sen2cor_cmd"]),
-        sen2cor_version=str(settings["sen2cor_version"]),
+        processor=snakemake.params.processor,
+        sen2cor_cmd=run.sen2cor_cmd,
+        sen2cor_version=str(snakemake.params.sen2cor_version),
         gip_l2a=Path(gip_l2a) if gip_l2a else None,
-        timeout_min=float(settings["timeout_min"]),
+        timeout_min=run.sen2cor_timeout_min,
     )
     result = convert_product(
-        Path(snakemake.input.l1c),
+        Path(inputs.l1c),
         Path(snakemake.output.l2a),
         params=params,
         threads=int(snakemake.threads),

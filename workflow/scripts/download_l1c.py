@@ -2,8 +2,9 @@
 
 Credentials are read by the library (CDSE_USERNAME/CDSE_PASSWORD or the
 netrc file), never from params.  The ``cdse:`` settings (endpoints, retries,
-timeouts) are read from the config, not params: a verified zip does not depend
-on them, so changing e.g. ``cdse.timeout_s`` must not mark downloads outdated.
+timeouts), the frozen catalogue and the error CSV come from the run settings,
+not params: a verified zip does not depend on them, so changing e.g.
+``cdse.timeout_s`` does not mark downloads outdated.
 """
 
 import logging
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     params = snakemake.params
     name = str(snakemake.wildcards.l1c)
     logging.getLogger(__name__).info(
@@ -32,9 +33,9 @@ def main() -> None:
         name,
         str(params.product_id),
         Path(snakemake.output.zip),
-        settings=CdseSettings.from_mapping(snakemake.config["cdse"]),
-        tracked_catalogue=Path(params.tracked_catalogue),
-        error_csv=Path(params.error_csv),
+        settings=CdseSettings.from_mapping(run.cdse),
+        tracked_catalogue=run.tracked_dir / "cdse_catalogue.csv",
+        error_csv=run.download_errors_csv,
         progress=progress,
     )
     progress.close()

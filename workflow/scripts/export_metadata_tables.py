@@ -3,7 +3,7 @@
 Inputs:   labels   every results/db/receipts/labels/<L2A>.json
           align    results/db/receipts/align_v1.json
 Outputs:  label, s2v1, split, country: results/metadata/patch_id_<what>_mapping.csv
-Settings: params.database.
+Settings: the database connection from the run settings.
 """
 
 from pathlib import Path
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     export_metadata_tables(
-        DbSettings.from_mapping(snakemake.params.database),
+        DbSettings.from_mapping(run.database),
         {
             "patch_id_label_mapping.csv": Path(snakemake.output.label),
             "patch_id_s2v1_mapping.csv": Path(snakemake.output.s2v1),

@@ -1,4 +1,8 @@
-"""Rule hash_l1c: zip and content sha256 of every L1C zip, diffed with tracked."""
+"""Rule hash_l1c: zip and content sha256 of every L1C zip, diffed with tracked.
+
+Settings: params.products, params.ids; the tracked folder from the run
+settings; threads = hashing workers.
+"""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     products = [str(p) for p in snakemake.params.products]
     zips = dict(zip(products, (Path(z) for z in snakemake.input.zips), strict=True))
     ids = dict(zip(products, (str(i) for i in snakemake.params.ids), strict=True))
@@ -22,7 +26,7 @@ def main() -> None:
         out_zip_hashes=Path(snakemake.output.zip_hashes),
         out_content_hashes=Path(snakemake.output.content_hashes),
         out_diff=Path(snakemake.output.diff),
-        tracked_dir=Path(snakemake.params.tracked_dir),
+        tracked_dir=run.tracked_dir,
         threads=int(snakemake.threads),
         progress=progress,
     )

@@ -3,7 +3,8 @@
 Inputs:   gpkg     inputs.clc_gpkg (EPSG:3035, column Code_18)
           schema   results/db/schema.json
 Outputs:  receipt  results/db/receipts/clc.json (rows, source sha256)
-Settings: params.database, params.layer (inputs.clc_layer).
+Settings: params.layer (inputs.clc_layer); the database connection from the
+          run settings.
 """
 
 from pathlib import Path
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     ingest_clc(
-        DbSettings.from_mapping(snakemake.params.database),
+        DbSettings.from_mapping(run.database),
         Path(snakemake.input.gpkg),
         layer=str(snakemake.params.layer),
         receipt=Path(snakemake.output.receipt),

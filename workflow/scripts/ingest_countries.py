@@ -3,7 +3,7 @@
 Inputs:   countries  inputs.countries (Natural Earth admin-0, NAME_LONG)
           schema     results/db/schema.json
 Outputs:  receipt    results/db/receipts/countries.json
-Settings: params.database.
+Settings: the database connection from the run settings.
 """
 
 from pathlib import Path
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     ingest_countries(
-        DbSettings.from_mapping(snakemake.params.database),
+        DbSettings.from_mapping(run.database),
         Path(snakemake.input.countries),
         receipt=Path(snakemake.output.receipt),
     )

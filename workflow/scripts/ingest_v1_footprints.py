@@ -3,7 +3,8 @@
 Inputs:   v1_dir   inputs.v1_metadata_dir
           schema   results/db/schema.json
 Outputs:  receipt  results/db/receipts/v1_footprints.json
-Settings: params.database, params.reference_season_quirk.
+Settings: params.reference_season_quirk; the database connection from the
+          run settings.
 """
 
 from pathlib import Path
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     ingest_v1_footprints(
-        DbSettings.from_mapping(snakemake.params.database),
+        DbSettings.from_mapping(run.database),
         Path(snakemake.input.v1_dir),
         reference_season_quirk=bool(snakemake.params.reference_season_quirk),
         receipt=Path(snakemake.output.receipt),

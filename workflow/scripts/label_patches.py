@@ -5,7 +5,8 @@ Inputs:   l2a      results/l2a/<L2A>.SAFE (the product; its grid is in PostGIS)
           clc      results/db/receipts/clc.json
 Outputs:  maps     results/export/reference_maps/<L2A>/<tile_dir>/<patch>/<patch>_reference_map.tif
           receipt  results/db/receipts/labels/<L2A>.json
-Settings: params.database, params.patching (size_m, resolution_m, unlabeled_max_fraction).
+Settings: params.patch_side_m, params.resolution_m, params.unlabeled_max_fraction;
+          the database connection from the run settings.
 """
 
 from pathlib import Path
@@ -20,15 +21,15 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
-    patching = snakemake.params.patching
+    run = setup_for_snakemake(snakemake)
+    params = snakemake.params
     label_patches(
-        DbSettings.from_mapping(snakemake.params.database),
+        DbSettings.from_mapping(run.database),
         Path(snakemake.input.l2a).name.removesuffix(".SAFE"),
         out_dir=Path(snakemake.output.maps),
-        unlabeled_max_fraction=float(patching["unlabeled_max_fraction"]),
-        patch_side_m=float(patching["size_m"]),
-        res_m=float(patching["resolution_m"]),
+        unlabeled_max_fraction=float(params.unlabeled_max_fraction),
+        patch_side_m=float(params.patch_side_m),
+        res_m=float(params.resolution_m),
         receipt=Path(snakemake.output.receipt),
     )
 

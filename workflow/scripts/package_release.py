@@ -3,8 +3,8 @@
 Inputs: ``dataset`` (results/dataset, reference layout), ``manifest``.
 Outputs: ``{BigEarthNet-S1,BigEarthNet-S2,Reference_Maps}.tar.zst``, copies of
 the two metadata parquets, ``hashes.txt`` (md5) and ``sha256sums.txt``.
-Settings: ``zstd_level``; ``zstd_threads`` (0 = the job's threads; the bytes
-do not depend on it).
+Settings: ``params.zstd_level``; ``zstd_threads`` from the run settings (0 =
+the job's threads; the bytes do not depend on it, so it is not a param).
 """
 
 from pathlib import Path
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
-    zstd_threads = int(snakemake.params.zstd_threads) or int(snakemake.threads)
+    run = setup_for_snakemake(snakemake)
+    zstd_threads = run.zstd_threads or int(snakemake.threads)
     package_release(
         Path(snakemake.input.dataset),
         Path(snakemake.output.md5s).parent,

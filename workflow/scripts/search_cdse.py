@@ -1,7 +1,9 @@
 """Rule search_cdse (freeze target): names -> CDSE ids, sidecar and diff.
 
-Retry and timeout settings come from the config, not params, so tuning them
-does not mark the search outdated; the catalogue URL is a param.
+The catalogue URL, retry and timeout settings and the tracked folder (for
+the diff) come from the run settings, not params, so changing them does not
+mark the search outdated (it is a freeze target: rerun it on purpose with
+``snakemake search_cdse --forcerun search_cdse``).
 """
 
 from pathlib import Path
@@ -16,18 +18,17 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
-    params = snakemake.params
-    policy = CdseSettings.from_mapping(snakemake.config["cdse"]).policy
+    run = setup_for_snakemake(snakemake)
+    cdse = CdseSettings.from_mapping(run.cdse)
     progress = Progress("catalogue queries")
     search_cdse(
         Path(snakemake.input.names),
-        catalogue_url=str(params.catalogue_url),
+        catalogue_url=cdse.catalogue_url,
         out_tile_ids=Path(snakemake.output.tile_ids),
         out_catalogue=Path(snakemake.output.catalogue),
         out_diff=Path(snakemake.output.diff),
-        tracked_dir=Path(params.tracked_dir),
-        policy=policy,
+        tracked_dir=run.tracked_dir,
+        policy=cdse.policy,
         progress=progress,
     )
     progress.close()

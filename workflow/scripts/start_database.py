@@ -2,7 +2,8 @@
 
 Inputs:   none
 Outputs:  receipt  results/db/schema.json (server kind and version, migrations; no secret)
-Settings: params.database = the database.* config keys.
+Settings: the database.* keys from the run settings (params.database only names
+          which database holds the state, so that another one reruns this).
 """
 
 from pathlib import Path
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
-    settings = DbSettings.from_mapping(snakemake.params.database)
+    run = setup_for_snakemake(snakemake)
+    settings = DbSettings.from_mapping(run.database)
     init_database(settings, receipt=Path(snakemake.output.receipt))
 
 

@@ -3,8 +3,9 @@
 Inputs: the L1C, patch, reference-map, S1, metadata and release hash lists.
 Outputs: ``verification.md`` and ``verification.json`` (copies under logs/,
 which survive a strict-mode failure).
-Settings: ``tracked_dir``, ``strict``, ``max_listed``, ``search_tile_ids``
-(optional fresh search result).
+Settings: ``params.strict``, ``params.max_listed``; the tracked folder and the
+optional fresh search result from the run settings (``params.tracked_state``
+only fingerprints their content, so that a refreeze reruns verify).
 """
 
 from pathlib import Path
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
-    setup_for_snakemake(snakemake)
+    run = setup_for_snakemake(snakemake)
     inp = snakemake.input
     produced = ProducedPaths(
-        search_tile_ids=Path(snakemake.params.search_tile_ids),
+        search_tile_ids=run.search_tile_ids,
         l1c_hashes=Path(inp.l1c_hashes),
         l1c_content_hashes=Path(inp.l1c_content_hashes),
         patch_hashes=Path(inp.patches),
@@ -32,7 +33,7 @@ def main() -> None:
         release_sha256=Path(inp.release_sha256),
     )
     verify(
-        tracked_dir=Path(snakemake.params.tracked_dir),
+        tracked_dir=run.tracked_dir,
         out_md=Path(snakemake.output.md),
         out_json=Path(snakemake.output.json),
         produced=produced,
