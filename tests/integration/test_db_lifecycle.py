@@ -102,24 +102,26 @@ def protected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
             "host all ben 127.0.0.1/32 scram-sha-256\n" + hba.read_text(),
             encoding="utf-8",
         )
-        with psycopg.connect(
-            host="127.0.0.1",
-            port=admin.port,
-            user="postgres",
-            dbname="postgres",
-            autocommit=True,
-        ) as conn:
-            conn.execute(f"CREATE ROLE ben LOGIN PASSWORD '{SECRET}'")
-            conn.execute("CREATE DATABASE bendb OWNER ben")
-            conn.execute("SELECT pg_reload_conf()")
-        with psycopg.connect(
-            host="127.0.0.1",
-            port=admin.port,
-            user="postgres",
-            dbname="bendb",
-            autocommit=True,
-        ) as conn:
-            conn.execute("CREATE EXTENSION postgis")
+        for dbname, statements in (
+            (
+                "postgres",
+                (
+                    f"CREATE ROLE ben LOGIN PASSWORD '{SECRET}'",
+                    "CREATE DATABASE bendb OWNER ben",
+                    "SELECT pg_reload_conf()",
+                ),
+            ),
+            ("bendb", ("CREATE EXTENSION postgis",)),
+        ):
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=admin.port,
+                user="postgres",
+                dbname=dbname,
+                autocommit=True,
+            ) as conn:
+                for statement in statements:
+                    conn.execute(statement)
         url = f"postgresql://ben@127.0.0.1:{admin.port}/bendb"
         yield {"url": url, "root": root, "port": admin.port}
     finally:
