@@ -68,8 +68,9 @@ class DbSettings:
     """The ``database`` config section as a typed value.
 
     ``url`` is the external server's URL (parsed, never with a password) or
-    None for the embedded cluster.  ``unsafe_fast`` (fsync/synchronous_commit/full_page_writes off) is for
-    throwaway test clusters only; a crash can corrupt such a cluster.
+    None for the embedded cluster.  ``unsafe_fast`` (fsync, synchronous_commit
+    and full_page_writes off) is for throwaway test clusters only; a crash can
+    corrupt such a cluster.
     """
 
     url: URL | None = None

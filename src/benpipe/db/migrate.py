@@ -109,7 +109,12 @@ def current_revision(conn: Connection) -> str | None:
 
 # ---------------------------------------------------------------- the old runner
 def _revision_shapes(conn: Connection, revision: str) -> dict[str, TableShape]:
-    """The tables ``revision`` creates, built in pg_temp and rolled back."""
+    """The tables the revisions up to ``revision`` create, read from the catalog.
+
+    The revisions' own operations run in the session's temporary schema
+    (every table name translated to ``pg_temp``) inside a savepoint that is
+    rolled back: no CREATE privilege is needed and nothing is left behind.
+    """
     scripts = list(script_directory().iterate_revisions(revision, "base"))
     savepoint = conn.begin_nested()
     previous = conn.get_execution_options().get("schema_translate_map")
