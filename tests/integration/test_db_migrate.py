@@ -251,7 +251,7 @@ def test_old_runner_database_that_differs_is_left_alone_then_rebuilt(
 
     with caplog.at_level(logging.WARNING):
         init_database(settings, rebuild=True)
-    assert "rebuilding" in caplog.text and "that data is gone" in caplog.text
+    assert "rebuilt" in caplog.text and "that data is gone" in caplog.text
     assert "patches (1 row)" in caplog.text
     assert _revision(cluster, "drifted") == ["0001"]
     assert LEGACY_TABLE not in cluster.tables("drifted")

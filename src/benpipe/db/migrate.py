@@ -193,26 +193,25 @@ def _rebuild_help(settings: DbSettings) -> str:
 
 def _adopt_or_rebuild(
     conn: Connection, settings: DbSettings, *, rebuild: bool
-) -> Outcome:
-    """Bring a database without ``alembic_version`` under Alembic."""
+) -> tuple[Outcome, str]:
+    """Bring a database without ``alembic_version`` under Alembic.
+
+    Returns the outcome and what to tell the user once the transaction commits.
+    """
     present = _unversioned_tables(conn)
     if not present:
-        return "upgraded"
+        return "upgraded", ""
     target = settings.redacted_target()
     problems = _legacy_problems(conn, present)
     if not problems:
         command.stamp(alembic_config(conn), LEGACY_REVISION)
         if LEGACY_TABLE in present:
             conn.execute(text(f"DROP TABLE {LEGACY_TABLE}"))
-        log.warning(
-            "%s was built by benpipe's old migration runner; its tables match "
-            "revision %s, so it is now managed by Alembic at that revision "
-            "(%s dropped) and all its data is kept",
-            target,
-            LEGACY_REVISION,
-            LEGACY_TABLE,
+        return "adopted", (
+            f"{target} was built by benpipe's old migration runner; its tables "
+            f"match revision {LEGACY_REVISION}, so it is now managed by Alembic at "
+            f"that revision ({LEGACY_TABLE} dropped) and all its data is kept"
         )
-        return "adopted"
     counts = _row_counts(conn, present)
     listing = ", ".join(
         f"{t} ({n} row{'' if n == 1 else 's'})" for t, n in counts.items()
@@ -227,16 +226,11 @@ def _adopt_or_rebuild(
         )
     quote = conn.dialect.identifier_preparer.quote
     conn.execute(text(f"DROP TABLE {', '.join(quote(t) for t in present)}"))
-    log.warning(
-        "rebuilding %s: its tables did not match revision %s (%s); dropped %s: "
-        "that data is gone, and a pipeline run recomputes it once "
-        "results/db/schema.json is deleted",
-        target,
-        LEGACY_REVISION,
-        "; ".join(problems),
-        listing,
+    return "rebuilt", (
+        f"rebuilt {target}: its tables did not match revision {LEGACY_REVISION} "
+        f"({'; '.join(problems)}); dropped {listing}: that data is gone, and a "
+        "pipeline run recomputes it once results/db/schema.json is deleted"
     )
-    return "rebuilt"
 
 
 # ---------------------------------------------------------------- public API
@@ -252,8 +246,9 @@ def upgrade_schema(settings: DbSettings, *, rebuild: bool = False) -> SchemaStat
         with db.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             outcome: Outcome = "upgraded"
+            note = ""
             if current_revision(conn) is None:
-                outcome = _adopt_or_rebuild(conn, settings, rebuild=rebuild)
+                outcome, note = _adopt_or_rebuild(conn, settings, rebuild=rebuild)
             command.upgrade(alembic_config(conn), "head")
             revision = current_revision(conn)
     except CommandError as exc:
@@ -269,6 +264,8 @@ def upgrade_schema(settings: DbSettings, *, rebuild: bool = False) -> SchemaStat
         ) from exc
     finally:
         db.dispose()
+    if note:
+        log.warning("%s", note)
     if revision is None:
         raise DatabaseError(f"{target} has no schema revision after the upgrade")
     return SchemaState(revision=revision, migrations=history(revision), outcome=outcome)
