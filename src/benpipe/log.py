@@ -20,7 +20,14 @@ from benpipe.runsettings import RunSettings
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S"
 
-_QUIET_LOGGERS = ("rasterio", "urllib3", "fiona", "pyogrio", "matplotlib")
+_QUIET_LOGGERS = (
+    "rasterio",
+    "urllib3",
+    "fiona",
+    "pyogrio",
+    "matplotlib",
+    "alembic.runtime.plugins",
+)
 
 
 def configure_logging(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from benpipe.db.url import parse_database_url
 from benpipe.errors import ConfigError
 
 
@@ -19,11 +20,5 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"patching.resolution_m ({res_m})"
         )
     db_url = (config.get("database") or {}).get("url")
-    if db_url and "@" in db_url.split("//", 1)[-1]:
-        userinfo = db_url.split("//", 1)[-1].split("@", 1)[0]
-        if ":" in userinfo:
-            raise ConfigError(
-                "database.url contains a password; remove it and provide the "
-                "password through PGPASSWORD or ~/.pgpass so it never reaches "
-                "Snakemake metadata or logs"
-            )
+    if db_url:
+        parse_database_url(str(db_url))  # ConfigError: not PostgreSQL, or a password

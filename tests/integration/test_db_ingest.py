@@ -16,7 +16,7 @@ from benpipe.db.lifecycle import DbSettings
 from benpipe.errors import InputDataError, LabelCoverageError
 
 LAYER = "U2018_CLC2018_V2020_20u1"
-NOWHERE = DbSettings(url="postgresql://nobody@127.0.0.1:1/none")
+NOWHERE = DbSettings.from_mapping({"url": "postgresql://nobody@127.0.0.1:1/none"})
 
 
 def write_clc(

@@ -1,10 +1,15 @@
-"""Embedded-cluster settings, migrations and the `benpipe db` commands."""
+"""Embedded-cluster settings, external servers with a password, `benpipe db`."""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from benpipe.cli import main
@@ -13,13 +18,16 @@ from benpipe.db.lifecycle import (
     connect,
     free_port,
     server_options,
+    start,
     status,
     stop,
     stop_if_embedded,
 )
-from benpipe.db.migrations import apply_migrations, available_migrations
+from benpipe.db.schema import init_database
+from benpipe.errors import DatabaseError
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SECRET = "pgpass-Secr3t-7781"
 
 
 def test_server_options_keep_fsync_unless_unsafe_fast() -> None:
@@ -32,17 +40,6 @@ def test_server_options_keep_fsync_unless_unsafe_fast() -> None:
     assert fast["fsync"] == "off"
 
 
-def test_settings_from_config_section_never_carry_a_password() -> None:
-    embedded = DbSettings.from_mapping(
-        {"url": None, "port": 55999, "embedded_dir": "x/pg"}
-    )
-    assert embedded.kind == "embedded"
-    assert "password" not in embedded.conninfo and "port=55999" in embedded.conninfo
-    external = DbSettings.from_mapping({"url": "postgresql://ben@db.example:5432/ben"})
-    assert external.kind == "external"
-    assert external.redacted_target() == "external db.example:5432/ben"
-
-
 def test_stop_if_embedded_leaves_external_and_kept_servers_alone(
     tmp_path: Path,
 ) -> None:
@@ -51,12 +48,6 @@ def test_stop_if_embedded_leaves_external_and_kept_servers_alone(
     stop_if_embedded({"embedded_dir": str(tmp_path / "pg"), "keep_running": True})
     stop_if_embedded({"embedded_dir": str(tmp_path / "never")})
     assert not (tmp_path / "pg").exists() and not (tmp_path / "never").exists()
-
-
-def test_migrations_are_versioned_files_in_order() -> None:
-    migrations = available_migrations()
-    assert [m.version for m in migrations] == sorted(m.version for m in migrations)
-    assert migrations[0].version == 1 and "postgis" in migrations[0].sql.lower()
 
 
 @pytest.mark.postgis
@@ -69,15 +60,14 @@ def test_db_commands_and_idempotent_migrations(tmp_path: Path) -> None:
     try:
         up = runner.invoke(main, ["db", "up", *args])
         assert up.exit_code == 0, up.output
-        assert '"server_kind": "embedded"' in up.stdout
+        info = json.loads(up.stdout)
+        assert info["server_kind"] == "embedded" and info["schema_revision"] == "0001"
         again = runner.invoke(main, ["db", "up", *args])  # reuse the running server
         assert again.exit_code == 0 and again.stdout == up.stdout
         settings = DbSettings(embedded_dir=tmp_path / "pg", port=port)
         with connect(settings) as conn:
-            applied = apply_migrations(conn)
-            assert [m["version"] for m in applied] == [
-                m.version for m in available_migrations()
-            ]
+            revision = conn.execute("SELECT version_num FROM alembic_version")
+            assert revision.fetchall() == [("0001",)]
             listen = conn.execute("SHOW listen_addresses").fetchone()
             assert listen == ("127.0.0.1",)
             assert conn.execute("SHOW fsync").fetchone() == ("on",)
@@ -91,3 +81,125 @@ def test_db_commands_and_idempotent_migrations(tmp_path: Path) -> None:
         assert status(settings)["running"] is False
     finally:
         stop(DbSettings(embedded_dir=tmp_path / "pg", port=port))
+
+
+# ---------------------------------------------------------------- external + password
+@pytest.fixture(scope="module")
+def protected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """A scratch cluster with role ``ben`` that must give a password (scram).
+
+    Its database ``bendb`` belongs to ``ben``; PostGIS is installed by the
+    superuser, as a DBA would.  Loopback stays trusted for ``postgres``.
+    """
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}")
+    root = tmp_path_factory.mktemp("protected")
+    admin = DbSettings.scratch(root)
+    try:
+        start(admin)
+        hba = admin.data_dir / "pg_hba.conf"
+        hba.write_text(
+            "host all ben 127.0.0.1/32 scram-sha-256\n" + hba.read_text(),
+            encoding="utf-8",
+        )
+        for dbname, statements in (
+            (
+                "postgres",
+                (
+                    f"CREATE ROLE ben LOGIN PASSWORD '{SECRET}'",
+                    "CREATE DATABASE bendb OWNER ben",
+                    "SELECT pg_reload_conf()",
+                ),
+            ),
+            ("bendb", ("CREATE EXTENSION postgis",)),
+        ):
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=admin.port,
+                user="postgres",
+                dbname=dbname,
+                autocommit=True,
+            ) as conn:
+                for statement in statements:
+                    conn.execute(statement)
+        url = f"postgresql://ben@127.0.0.1:{admin.port}/bendb"
+        yield {"url": url, "root": root, "port": admin.port}
+    finally:
+        stop(admin)
+
+
+@pytest.fixture()
+def no_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No PGPASSWORD, and a password file that does not exist."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-such-pgpass"))
+
+
+def _assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        assert SECRET not in text
+
+
+@pytest.mark.postgis
+def test_external_server_without_a_password_says_where_to_put_it(
+    protected: dict[str, object], no_password: None
+) -> None:
+    settings = DbSettings.from_mapping({"url": protected["url"]})
+    with pytest.raises(DatabaseError, match="PGPASSWORD or ~/.pgpass") as caught:
+        init_database(settings)
+    assert "external postgresql+psycopg://ben@127.0.0.1" in str(caught.value)
+
+
+@pytest.mark.postgis
+def test_pgpass_file_gives_the_password_and_it_is_never_shown(
+    protected: dict[str, object],
+    no_password: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"127.0.0.1:{protected['port']}:bendb:ben:{SECRET}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": protected["url"]}}))
+    settings = DbSettings.from_mapping({"url": protected["url"]})
+    receipt = tmp_path / "schema.json"
+    with caplog.at_level(logging.DEBUG):
+        info = init_database(settings, receipt=receipt)
+        with connect(settings) as conn:  # what the stage code uses
+            assert conn.execute("SELECT current_user").fetchone() == ("ben",)
+    assert info["server_kind"] == "external" and info["schema_revision"] == "0001"
+    assert "schema ready on external postgresql+psycopg://ben@127.0.0.1" in caplog.text
+    runner = CliRunner()
+    url = runner.invoke(main, ["db", "url", "--config", str(config)])
+    assert url.stdout.strip() == protected["url"]
+    state = runner.invoke(main, ["db", "status", "--config", str(config)])
+    assert json.loads(state.stdout)["running"] is True
+    _assert_no_secret(
+        caplog.text, receipt.read_text(), json.dumps(info), url.output, state.output
+    )
+
+
+@pytest.mark.postgis
+def test_pgpassword_gives_the_password(
+    protected: dict[str, object], no_password: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    settings = DbSettings.from_mapping({"url": protected["url"]})
+    assert status(settings)["running"] is True
+    with connect(settings) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("ben",)
+
+
+def test_a_url_with_a_password_is_refused_by_the_commands(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    url = f"postgresql://ben:{SECRET}@127.0.0.1:5432/bendb"
+    config.write_text(yaml.safe_dump({"database": {"url": url}}))
+    for command in ("url", "up", "status"):
+        result = CliRunner().invoke(main, ["db", command, "--config", str(config)])
+        assert result.exit_code != 0
+        assert "database.url contains a password" in result.output
+        assert "PGPASSWORD" in result.output
+        _assert_no_secret(result.output, str(result.exception))

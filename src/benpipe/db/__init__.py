@@ -1,7 +1,10 @@
-"""PostGIS: the embedded cluster's lifecycle, schema migrations and ingest.
+"""PostGIS: the server's lifecycle, the schema and its migrations, ingest.
 
-``lifecycle`` starts/stops a private PostgreSQL + PostGIS cluster (or selects
-an external server through ``database.url``), ``migrations`` applies the
-versioned SQL files in ``migrations/``, ``ingest`` loads CLC, countries and v1
-footprints.  Every writer is idempotent and transactional.
+``lifecycle`` starts/stops a private PostgreSQL + PostGIS cluster (or reaches
+an external server through ``database.url``, parsed by ``url``) and hands out
+psycopg connections and SQLAlchemy engines; ``model`` defines every table
+(SQLAlchemy Core + GeoAlchemy2); ``migrate`` applies the Alembic revisions in
+``alembic/versions`` (``catalog`` compares tables in the server's catalog);
+``ingest`` loads CLC, countries and v1 footprints.  Every writer is idempotent
+and transactional.
 """

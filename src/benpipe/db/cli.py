@@ -11,6 +11,7 @@ import yaml
 
 from benpipe.db.lifecycle import DbSettings, status, stop
 from benpipe.db.schema import init_database
+from benpipe.db.url import libpq_url
 
 
 def _settings(
@@ -58,9 +59,21 @@ def db() -> None:
 
 @db.command("up")
 @_with_options
-def up(config: Path | None, embedded_dir: Path | None, port: int | None) -> None:
-    """Start the embedded cluster (or check database.url) and apply migrations."""
-    info = init_database(_settings(config, embedded_dir, port))
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="If the database holds benpipe tables from before Alembic that do not "
+    "match the schema, drop them with all their rows and create the schema anew "
+    "(without it benpipe refuses to touch them).",
+)
+def up(
+    config: Path | None, embedded_dir: Path | None, port: int | None, rebuild: bool
+) -> None:
+    """Start the embedded cluster (or reach database.url) and migrate the schema.
+
+    Prints the server kind and versions and the schema revision as JSON.
+    """
+    info = init_database(_settings(config, embedded_dir, port), rebuild=rebuild)
     click.echo(json.dumps(info, indent=2, sort_keys=True))
 
 
@@ -88,9 +101,5 @@ def status_command(
 @db.command("url")
 @_with_options
 def url(config: Path | None, embedded_dir: Path | None, port: int | None) -> None:
-    """Print a connection string for psql (no password)."""
-    settings = _settings(config, embedded_dir, port)
-    if settings.url:
-        click.echo(settings.url)
-    else:
-        click.echo(f"postgresql://postgres@127.0.0.1:{settings.port}/bigearthnet")
+    """Print the database URL for psql (postgresql://, never a password)."""
+    click.echo(libpq_url(_settings(config, embedded_dir, port).sqlalchemy_url))

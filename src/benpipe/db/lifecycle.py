@@ -13,7 +13,10 @@ Two modes (``database`` config section):
   serialised across processes with a lock file.
 * **external** (``url`` set, e.g. ``postgresql://ben@dbhost:5432/bigearthnet``):
   benpipe never starts or stops it; the password comes from ``PGPASSWORD`` or
-  ``~/.pgpass`` (libpq), never from the config.
+  ``~/.pgpass`` (libpq), never from the config (:mod:`benpipe.db.url`).
+
+Stage code gets psycopg 3 connections from :func:`connect` (queries, COPY);
+migrations use a SQLAlchemy :func:`engine` on the same URL.
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
+from benpipe.db.url import embedded_url, parse_database_url, psycopg_params, render_url
 from benpipe.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,8 @@ EMBEDDED_DBNAME = "bigearthnet"
 EMBEDDED_USER = "postgres"
 _SYSTEM_USER = "postgres"
 _GIB = 1024**3
+#: Seconds libpq waits for a server (unless the URL sets connect_timeout).
+CONNECT_TIMEOUT_S = 10
 
 
 def free_port() -> int:
@@ -58,11 +67,13 @@ def free_port() -> int:
 class DbSettings:
     """The ``database`` config section as a typed value.
 
-    ``unsafe_fast`` (fsync/synchronous_commit/full_page_writes off) is for
-    throwaway test clusters only; a crash can corrupt such a cluster.
+    ``url`` is the external server's URL (parsed, never with a password) or
+    None for the embedded cluster.  ``unsafe_fast`` (fsync, synchronous_commit
+    and full_page_writes off) is for throwaway test clusters only; a crash can
+    corrupt such a cluster.
     """
 
-    url: str | None = None
+    url: URL | None = None
     embedded_dir: Path = Path("results/db/pg")
     port: int = 55433
     keep_running: bool = False
@@ -71,9 +82,14 @@ class DbSettings:
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> DbSettings:
-        """Build from the ``database`` config section (or rule params)."""
+        """Build from the ``database`` config section (or rule params).
+
+        Raises ConfigError for a ``url`` that is not a PostgreSQL URL or that
+        contains a password.
+        """
+        text = section.get("url")
         return cls(
-            url=section.get("url") or None,
+            url=parse_database_url(str(text)) if text else None,
             embedded_dir=Path(section.get("embedded_dir", "results/db/pg")),
             port=int(section.get("port", 55433)),
             keep_running=bool(section.get("keep_running", False)),
@@ -97,20 +113,19 @@ class DbSettings:
         return self.embedded_dir.resolve() / "data"
 
     @property
-    def conninfo(self) -> str:
-        """libpq connection string (never contains a password)."""
-        if self.url:
+    def sqlalchemy_url(self) -> URL:
+        """The server's URL (``postgresql+psycopg``; never a password)."""
+        if self.url is not None:
             return self.url
-        return (
-            f"host=127.0.0.1 port={self.port} user={EMBEDDED_USER} "
-            f"dbname={EMBEDDED_DBNAME} connect_timeout=10"
+        return embedded_url(
+            port=self.port, user=EMBEDDED_USER, database=EMBEDDED_DBNAME
         )
 
     def redacted_target(self) -> str:
-        """Where the server is, for logs and receipts (no user info)."""
-        if self.url:
-            return "external " + self.url.split("@", 1)[-1].split("?", 1)[0]
-        return f"embedded 127.0.0.1:{self.port} ({self.embedded_dir})"
+        """Where the server is, for logs and messages (password hidden)."""
+        if self.url is not None:
+            return f"external {render_url(self.url)}"
+        return f"embedded {render_url(self.sqlalchemy_url)} ({self.embedded_dir})"
 
 
 # ---------------------------------------------------------------- machine sizing
@@ -286,24 +301,35 @@ def _initdb(settings: DbSettings) -> None:
     _write_hba(settings)
 
 
-def _server_version(settings: DbSettings, dbname: str) -> str:
-    info = settings.conninfo.replace(f"dbname={EMBEDDED_DBNAME}", f"dbname={dbname}")
-    with psycopg.connect(info, autocommit=True) as conn:
+def _connect_url(
+    url: URL, *, autocommit: bool = False, timeout_s: int = CONNECT_TIMEOUT_S
+) -> psycopg.Connection[Any]:
+    params = psycopg_params(url)
+    params.setdefault("connect_timeout", timeout_s)
+    return psycopg.connect(autocommit=autocommit, **params)
+
+
+def _maintenance_url(settings: DbSettings) -> URL:
+    """The embedded cluster's ``postgres`` database (exists before ours)."""
+    return settings.sqlalchemy_url.set(database="postgres")
+
+
+def _server_version(url: URL, *, timeout_s: int = CONNECT_TIMEOUT_S) -> str:
+    with _connect_url(url, autocommit=True, timeout_s=timeout_s) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "unknown"
 
 
 def _wait_ready(settings: DbSettings, timeout_s: float = 30.0) -> None:
-    info = settings.conninfo.replace(f"dbname={EMBEDDED_DBNAME}", "dbname=postgres")
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            with psycopg.connect(info, autocommit=True):
+            with _connect_url(_maintenance_url(settings), autocommit=True):
                 return
         except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
                 raise DatabaseError(
-                    f"embedded PostGIS server on 127.0.0.1:{settings.port} did not "
+                    f"embedded PostGIS server {settings.redacted_target()} did not "
                     f"accept connections within {timeout_s:.0f} s ({exc}); see "
                     f"{settings.embedded_dir / 'server.log'}"
                 ) from exc
@@ -311,8 +337,7 @@ def _wait_ready(settings: DbSettings, timeout_s: float = 30.0) -> None:
 
 
 def _ensure_database(settings: DbSettings) -> None:
-    info = settings.conninfo.replace(f"dbname={EMBEDDED_DBNAME}", "dbname=postgres")
-    with psycopg.connect(info, autocommit=True) as conn:
+    with _connect_url(_maintenance_url(settings), autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DBNAME,)
         ).fetchone()
@@ -328,7 +353,7 @@ def start(settings: DbSettings) -> str:
     """
     if settings.url:
         try:
-            with psycopg.connect(settings.conninfo, connect_timeout=10) as conn:
+            with _connect_url(settings.url) as conn:
                 conn.execute("SELECT 1")
         except psycopg.OperationalError as exc:
             raise DatabaseError(
@@ -417,31 +442,47 @@ def status(settings: DbSettings) -> dict[str, Any]:
     info: dict[str, Any] = {"kind": settings.kind, "target": settings.redacted_target()}
     if settings.url:
         try:
-            with psycopg.connect(settings.conninfo, connect_timeout=5) as conn:
-                row = conn.execute("SHOW server_version").fetchone()
-            info.update(running=True, version=str(row[0]) if row else None)
+            info.update(
+                running=True, version=_server_version(settings.url, timeout_s=5)
+            )
         except psycopg.OperationalError as exc:
             info.update(running=False, error=str(exc).splitlines()[0])
         return info
     running = _running(settings)
     info.update(initialised=_initialised(settings), running=running)
     if running:
-        info["version"] = _server_version(settings, "postgres")
+        info["version"] = _server_version(_maintenance_url(settings))
     return info
 
 
 def connect(
     settings: DbSettings, *, autocommit: bool = False
 ) -> psycopg.Connection[Any]:
-    """Connect, starting the embedded server first if it is not running."""
+    """A psycopg connection; the embedded server is started first if needed."""
     if settings.url is None and not _running(settings):
         start(settings)
     try:
-        return psycopg.connect(settings.conninfo, autocommit=autocommit)
+        return _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         if settings.url is None:
             start(settings)
-            return psycopg.connect(settings.conninfo, autocommit=autocommit)
+            return _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
         raise DatabaseError(
-            f"cannot connect to {settings.redacted_target()}: {exc}"
+            f"cannot connect to {settings.redacted_target()}: {exc}; check the "
+            "host/port and PGPASSWORD or ~/.pgpass"
         ) from exc
+
+
+def engine(settings: DbSettings) -> Engine:
+    """A SQLAlchemy engine on the server (psycopg 3, no pool).
+
+    Nothing is started: call :func:`start` first.  The caller disposes of the
+    engine.  SQL parameters are kept out of error messages.
+    """
+    url = settings.sqlalchemy_url
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    return create_engine(
+        url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
+    )
