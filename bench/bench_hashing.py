@@ -7,7 +7,7 @@ page cache, then measures on the same bytes:
 * ``hashlib.sha256`` on one core over the file contents held in memory
   (the pure hashing cost, the baseline);
 * a plain sequential read+hash loop (one thread);
-* ``benpipe.hashing.write_tree_hashes`` with 1 and 2 (or ``--workers``)
+* ``benpipe.release.hashing.write_tree_hashes`` with 1 and 2 (or ``--workers``)
   threads, end to end (walk, read, hash, CSV).
 
 It prints MB/s and the throughput per worker as a share of the baseline
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benpipe.hashing import iter_sorted_files, write_tree_hashes
+from benpipe.release.hashing import iter_sorted_files, write_tree_hashes
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 SIDES = {"B02": 120, "B03": 120, "B04": 120, "B08": 120, "B05": 60, "B06": 60}

@@ -28,13 +28,13 @@ from pyproj import Transformer
 
 from benpipe.clc import CLC_TO_BEN19
 from benpipe.cli import main as cli_main
+from benpipe.dataset.labelling import label_patches
+from benpipe.dataset.patching import build_patch_grid
 from benpipe.db.ingest import ingest_clc
 from benpipe.db.lifecycle import DbSettings, stop
 from benpipe.db.schema import init_database
-from benpipe.l2a.reader import open_l2a
-from benpipe.labelling import label_patches
+from benpipe.l2a.products import open_l2a
 from benpipe.names import BANDS
-from benpipe.patching import build_patch_grid
 
 LAYER = "U2018_CLC2018_V2020_20u1"
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
-from benpipe.packaging import ArchiveDigests, resolve_threads, write_tar_zst
+from benpipe.release.packaging import ArchiveDigests, resolve_threads, write_tar_zst
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 SIDES = {"B02": 120, "B03": 120, "B04": 120, "B08": 120, "B05": 60, "B06": 60}

@@ -22,14 +22,14 @@ import rasterio
 from click.testing import CliRunner
 
 from benpipe.cli import main
+from benpipe.dataset.alignment import align_v1, export_metadata_tables
+from benpipe.dataset.labelling import label_patches
+from benpipe.dataset.patching import build_patch_grid
 from benpipe.db.ingest import ingest_clc, ingest_countries, ingest_v1_footprints
 from benpipe.db.lifecycle import DbSettings, connect, status, stop
 from benpipe.db.schema import init_database
 from benpipe.errors import CrsMismatchError, GridError
-from benpipe.labelling import label_patches
 from benpipe.names import tile_dir_for
-from benpipe.patching import build_patch_grid
-from benpipe.tables import align_v1, export_metadata_tables
 
 pytestmark = pytest.mark.postgis
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -10,15 +10,20 @@ import numpy as np
 import pytest
 import rasterio
 
-from benpipe.errors import InputDataError, ProductLayoutError
-from benpipe.export import (
+from benpipe.dataset.export import (
     ALGORITHM_VERSION,
     export_product,
     invalid_patches_from_manifest,
 )
+from benpipe.dataset.patching import (
+    TileGrid,
+    grid_rows,
+    validity_from_ids,
+    validity_mask,
+)
+from benpipe.errors import InputDataError, ProductLayoutError
 from benpipe.geotiff import GeoTiffTemplate, gdal_band_bytes
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
-from benpipe.patching import TileGrid, grid_rows, validity_from_ids, validity_mask
 
 L2A = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"
 TILE_DIR = tile_dir_for(L2A)
@@ -183,9 +188,9 @@ def test_existing_output_is_not_overwritten(tmp_path):
 
 
 def test_export_patches_reads_a_real_l2a_safe(tmp_path):
-    from benpipe.export import export_patches
+    from benpipe.dataset.export import export_patches
     from benpipe.l2a.fallback import convert_fallback
-    from benpipe.l2a.reader import open_l2a
+    from benpipe.l2a.products import open_l2a
 
     from .l2a_fixture import make_l1c_safe
 

@@ -13,9 +13,8 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from benpipe.errors import InputDataError
-from benpipe.export import export_product
-from benpipe.finalize import (
+from benpipe.dataset.export import export_product
+from benpipe.dataset.finalize import (
     FLAGGED_METADATA_FILE,
     METADATA_FILE,
     METADATA_SCHEMA,
@@ -23,6 +22,7 @@ from benpipe.finalize import (
     build_metadata,
     finalize_dataset,
 )
+from benpipe.errors import InputDataError
 from benpipe.names import BANDS, parse_patch_name, patch_name, tile_dir_for
 
 from .test_export import FakeProduct

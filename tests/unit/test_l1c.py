@@ -12,7 +12,7 @@ import pytest
 from benpipe.cdse.world import make_product_zip
 from benpipe.errors import InputDataError
 from benpipe.fileio import sha256_file
-from benpipe.l1c import (
+from benpipe.l1c.hashes import (
     content_sha256,
     derive_l1c_names,
     extract_l1c,

@@ -20,7 +20,7 @@ from benpipe.l2a.fallback import (
     repeat_pixels,
     scene_classification,
 )
-from benpipe.l2a.reader import L2A_RESOLUTION_BANDS, open_l1c, open_l2a
+from benpipe.l2a.products import L2A_RESOLUTION_BANDS, open_l1c, open_l2a
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 
 from .l2a_fixture import L2A_NAME, make_l1c_safe

@@ -11,7 +11,7 @@ import pytest
 
 from benpipe.errors import Sen2CorError
 from benpipe.l2a.convert import L2AParams, convert_product, write_sidecar
-from benpipe.l2a.reader import PROVENANCE_FILE, open_l2a
+from benpipe.l2a.products import PROVENANCE_FILE, open_l2a
 from benpipe.l2a.sen2cor import (
     check_sen2cor_version,
     parse_sen2cor_version,

@@ -1,4 +1,4 @@
-"""CLC burn, per-window counts, labels and reference-map files (benpipe.labelling)."""
+"""CLC burn, per-window counts, labels and reference-map files (benpipe.dataset.labelling)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from affine import Affine
 from shapely.geometry import box
 
 from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19
-from benpipe.labelling import (
+from benpipe.dataset.labelling import (
     ClcShape,
     burn_clc,
     counts_by_code,

@@ -16,7 +16,7 @@ import pytest
 import zstandard
 
 from benpipe.errors import DatasetCheckError, InputDataError
-from benpipe.packaging import (
+from benpipe.release.packaging import (
     FILE_MODE,
     TAR_MTIME,
     TREES,
@@ -264,7 +264,7 @@ def test_hash_free_stream_writes_the_same_archive(tmp_path: Path) -> None:
 
 
 def test_a_file_removed_during_packaging_is_named(tmp_path: Path, monkeypatch) -> None:
-    import benpipe.packaging as packaging
+    import benpipe.release.packaging as packaging
 
     dataset = _materialise(tmp_path / "ds", _layout(seed=6), variant=0)
     real = packaging._walk
@@ -286,7 +286,7 @@ def test_a_file_removed_during_packaging_is_named(tmp_path: Path, monkeypatch) -
 _PEAK_RSS_CHILD = """
 import resource, sys
 from pathlib import Path
-from benpipe.packaging import write_tar_zst
+from benpipe.release.packaging import write_tar_zst
 write_tar_zst(Path(sys.argv[1]), "BigEarthNet-S2", Path(sys.argv[2]), threads=2)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -381,7 +381,7 @@ def test_archive_equals_zstd_cli_output_for_the_same_libzstd(tmp_path: Path) -> 
 def test_a_file_growing_during_packaging_is_an_error(
     tmp_path: Path, monkeypatch
 ) -> None:
-    import benpipe.packaging as packaging
+    import benpipe.release.packaging as packaging
 
     dataset = _materialise(tmp_path / "ds", _layout(seed=2), variant=0)
     real = packaging.check_member_layout

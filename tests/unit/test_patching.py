@@ -1,4 +1,4 @@
-"""Patch grid, validity windows and `benpipe grid` (pure parts of benpipe.patching)."""
+"""Patch grid, validity windows and `benpipe grid` (pure parts of benpipe.dataset.patching)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from benpipe.cli import main
-from benpipe.errors import CrsMismatchError, GridError
-from benpipe.names import BAND_RESOLUTION_M, BANDS, parse_patch_name
-from benpipe.patching import (
+from benpipe.dataset.patching import (
     TileGrid,
     check_tile,
     grid_csv_rows,
@@ -20,6 +18,8 @@ from benpipe.patching import (
     invalid_windows,
     validity_mask,
 )
+from benpipe.errors import CrsMismatchError, GridError
+from benpipe.names import BAND_RESOLUTION_M, BANDS, parse_patch_name
 
 PRODUCT = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"
 REFERENCE = (

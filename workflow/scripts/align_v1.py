@@ -10,9 +10,9 @@ Settings: params.database, params.overlap_threshold (patching.overlap_threshold)
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benpipe.dataset.alignment import align_v1
 from benpipe.db.lifecycle import DbSettings
 from benpipe.log import setup_for_snakemake
-from benpipe.tables import align_v1
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

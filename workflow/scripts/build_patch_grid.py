@@ -11,10 +11,10 @@ Settings: params.database, params.patching (size_m, reference_season_quirk);
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benpipe.dataset.export import invalid_patches_from_manifest
+from benpipe.dataset.patching import build_patch_grid
 from benpipe.db.lifecycle import DbSettings
-from benpipe.export import invalid_patches_from_manifest
 from benpipe.log import setup_for_snakemake
-from benpipe.patching import build_patch_grid
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

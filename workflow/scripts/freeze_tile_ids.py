@@ -6,7 +6,7 @@ Each named input is copied onto the output of the same name.
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.l1c import freeze_files
+from benpipe.l1c.hashes import freeze_files
 from benpipe.log import setup_for_snakemake
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ Settings: params.database, params.patching (size_m, resolution_m, unlabeled_max_
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benpipe.dataset.labelling import label_patches
 from benpipe.db.lifecycle import DbSettings
-from benpipe.labelling import label_patches
 from benpipe.log import setup_for_snakemake
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 This is **not sen2cor** and not an atmospheric correction.  It exists so the
 pipeline runs where sen2cor 2.11 cannot be installed (CI, the demo world).
 It writes the sen2cor 2.11 SAFE layout so every later stage reads it with the
-same :mod:`benpipe.l2a.reader`, and it marks its products unmistakably
+same :mod:`benpipe.l2a.products`, and it marks its products unmistakably
 (``<PROCESSOR>benpipe-fallback-dos1</PROCESSOR>`` in ``MTD_MSIL2A.xml``).
 
 Algorithm (``FALLBACK_VERSION`` 1), per spectral band at its native
@@ -45,7 +45,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from benpipe.errors import ProductLayoutError
-from benpipe.l2a.reader import (
+from benpipe.l2a.products import (
     L1C_BAND_IDS,
     L2A_RESOLUTION_BANDS,
     L1CProduct,

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from benpipe.errors import BenpipeError, ProductLayoutError, Sen2CorError
 from benpipe.l2a.fallback import install_atomically
-from benpipe.l2a.reader import PROVENANCE_FILE, open_l1c, open_l2a
+from benpipe.l2a.products import PROVENANCE_FILE, open_l1c, open_l2a
 from benpipe.l2a.safe import single_subdir
 from benpipe.names import l2a_name_for, parse_product_name
 

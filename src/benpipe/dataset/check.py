@@ -26,8 +26,7 @@ from typing import Any
 import click
 
 from benpipe.clc import BEN19_CLASSES
-from benpipe.errors import NamingError
-from benpipe.finalize import (
+from benpipe.dataset.finalize import (
     FLAGGED_METADATA_FILE,
     MAPS_TREE,
     METADATA_FILE,
@@ -37,6 +36,7 @@ from benpipe.finalize import (
     S2_TREE,
     SPLITS,
 )
+from benpipe.errors import NamingError
 from benpipe.names import (
     BAND_RESOLUTION_M,
     BANDS,

@@ -35,9 +35,6 @@ from benpipe.errors import InputDataError, NamingError
 from benpipe.fileio import atomic_write_text, sha256_file
 from benpipe.names import parse_product_name
 
-#: Bump when the bytes of any output of this module change.
-ALGORITHM_VERSION = 1
-
 logger = logging.getLogger(__name__)
 
 _CHUNK = 8 << 20

@@ -49,7 +49,7 @@ from benpipe.fileio import (
     open_temp_sibling,
     temp_sibling,
 )
-from benpipe.hashing import METADATA_FILES
+from benpipe.release.hashing import METADATA_FILES
 
 logger = logging.getLogger(__name__)
 

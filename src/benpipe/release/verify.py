@@ -35,7 +35,7 @@ import click
 
 from benpipe.errors import InputDataError, VerificationError
 from benpipe.fileio import atomic_write_bytes, sha256_file
-from benpipe.packaging import parse_checksum_lines
+from benpipe.release.packaging import parse_checksum_lines
 
 logger = logging.getLogger(__name__)
 

@@ -36,12 +36,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from benpipe.dataset.patching import invalid_windows
 from benpipe.errors import InputDataError, ProductLayoutError
 from benpipe.fileio import stage_directory, write_file, write_json_atomic
 from benpipe.geotiff import GeoTiffTemplate, TemplateError, write_band_gdal
 from benpipe.grid import patch_side_px
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
-from benpipe.patching import invalid_windows
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ Writer = Literal["template", "rasterio"]
 
 
 class BandSource(Protocol):
-    """What the export needs from an L2A product (``benpipe.l2a.reader``)."""
+    """What the export needs from an L2A product (``benpipe.l2a.products``)."""
 
     @property
     def name(self) -> str: ...
@@ -167,7 +167,7 @@ def export_patches(
     built in a temporary sibling and renamed at the end.  ``patches``, when
     given, restricts the export to these patch ids (of this product).
     """
-    from benpipe.l2a.reader import open_l2a
+    from benpipe.l2a.products import open_l2a
 
     product = open_l2a(l2a_safe)
     return export_product(
@@ -243,7 +243,7 @@ def export_product(
             raise ProductLayoutError(
                 f"{name}: band {band} has dtype {data.dtype}, expected uint16"
             )
-        # The validity rule has one home: benpipe.patching.invalid_windows.
+        # The validity rule has one home: benpipe.dataset.patching.invalid_windows.
         invalid = invalid_windows(data, window_px=side_px, n=n)
         return band, _patch_blocks(data, side_px=side_px, n=n), invalid
 

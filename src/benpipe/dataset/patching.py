@@ -234,12 +234,12 @@ def build_patch_grid(
     rerun leaves identical contents.  ``settings`` is a
     :class:`benpipe.db.lifecycle.DbSettings`.  With ``invalid_patches`` (the
     ids export_patches found holding a 0 pixel, see
-    :func:`benpipe.export.invalid_patches_from_manifest`) the product is not
+    :func:`benpipe.dataset.export.invalid_patches_from_manifest`) the product is not
     decoded again; otherwise validity is computed here from the bands.
     """
     from benpipe.db.lifecycle import connect
     from benpipe.fileio import write_json_atomic
-    from benpipe.l2a.reader import open_l2a
+    from benpipe.l2a.products import open_l2a
 
     started = time.monotonic()
     product = open_l2a(l2a_path)
