@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benpipe.dataset.alignment import align_v1
+from benpipe.dataset.cross_product import align_v1
 from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
 

@@ -22,7 +22,7 @@ import rasterio
 from click.testing import CliRunner
 
 from benpipe.cli import main
-from benpipe.dataset.alignment import align_v1, export_metadata_tables
+from benpipe.dataset.cross_product import align_v1, export_metadata_tables
 from benpipe.dataset.labelling import label_patches
 from benpipe.dataset.patching import build_patch_grid
 from benpipe.db.ingest import ingest_clc, ingest_countries, ingest_v1_footprints

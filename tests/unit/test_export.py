@@ -15,7 +15,7 @@ from benpipe.dataset.export import (
     export_product,
     invalid_patches_from_manifest,
 )
-from benpipe.dataset.patching import (
+from benpipe.dataset.tile_grid import (
     TileGrid,
     grid_rows,
     validity_from_ids,

@@ -12,14 +12,14 @@ import rasterio
 from affine import Affine
 
 from benpipe.l2a import fallback
-from benpipe.l2a.fallback import (
+from benpipe.l2a.dos1 import (
     block_mean,
-    convert_fallback,
     dark_value,
     dos1,
     repeat_pixels,
     scene_classification,
 )
+from benpipe.l2a.fallback import convert_fallback
 from benpipe.l2a.products import L2A_RESOLUTION_BANDS, open_l1c, open_l2a
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 

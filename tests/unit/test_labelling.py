@@ -12,14 +12,14 @@ from affine import Affine
 from shapely.geometry import box
 
 from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19
-from benpipe.dataset.labelling import (
+from benpipe.dataset.labelling import write_reference_map
+from benpipe.dataset.labels import (
     ClcShape,
     burn_clc,
     counts_by_code,
     labels_from_counts,
     reference_map,
     window_counts,
-    write_reference_map,
 )
 
 REFERENCE = (

@@ -16,18 +16,19 @@ import pytest
 import zstandard
 
 from benpipe.errors import DatasetCheckError, InputDataError
+from benpipe.release.checksums import parse_checksum_lines, render_hashes_txt
 from benpipe.release.packaging import (
-    FILE_MODE,
-    TAR_MTIME,
     TREES,
-    Member,
     check_release,
     package_release,
-    parse_checksum_lines,
-    render_hashes_txt,
+    write_tar_zst,
+)
+from benpipe.release.tar import (
+    FILE_MODE,
+    TAR_MTIME,
+    Member,
     tar_header,
     tar_header_reference,
-    write_tar_zst,
 )
 
 REFERENCE = (

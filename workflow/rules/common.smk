@@ -133,7 +133,7 @@ from benpipe.db.ingest import ALGORITHM_VERSION as INGEST_ALGORITHM_VERSION
 from benpipe.db.schema import ALGORITHM_VERSION as DB_SCHEMA_VERSION
 from benpipe.dataset.labelling import ALGORITHM_VERSION as LABELLING_ALGORITHM_VERSION
 from benpipe.dataset.patching import ALGORITHM_VERSION as PATCHING_ALGORITHM_VERSION
-from benpipe.dataset.alignment import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
+from benpipe.dataset.cross_product import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
 
 
 def get_database_settings():

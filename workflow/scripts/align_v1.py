@@ -10,7 +10,7 @@ Settings: params.database, params.overlap_threshold (patching.overlap_threshold)
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.dataset.alignment import align_v1
+from benpipe.dataset.cross_product import align_v1
 from benpipe.db.lifecycle import DbSettings
 from benpipe.log import setup_for_snakemake
 

@@ -9,7 +9,7 @@ Settings: params.database.
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.dataset.alignment import export_metadata_tables
+from benpipe.dataset.cross_product import export_metadata_tables
 from benpipe.db.lifecycle import DbSettings
 from benpipe.log import setup_for_snakemake
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benpipe.log import setup_for_snakemake
-from benpipe.release.verify import freeze_artifacts
+from benpipe.release.freeze import freeze_artifacts
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

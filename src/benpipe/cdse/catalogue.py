@@ -293,7 +293,7 @@ def search_cdse(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[CatalogueEntry]:
     """Resolve every name of ``names_file`` and write the three search outputs."""
-    from benpipe.l1c.hashes import read_names_file
+    from benpipe.l1c.product_list import read_names_file
 
     names = read_names_file(names_file)
     logger.info("searching %d products at %s", len(names), catalogue_url)

@@ -36,7 +36,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from benpipe.dataset.patching import invalid_windows
+from benpipe.dataset.tile_grid import invalid_windows, patch_blocks
 from benpipe.errors import InputDataError, ProductLayoutError
 from benpipe.fileio import stage_directory, write_file, write_json_atomic
 from benpipe.geotiff import GeoTiffTemplate, TemplateError, write_band_gdal
@@ -138,17 +138,6 @@ def invalid_patches_from_manifest(
     return frozenset(skipped.get("nodata", []))
 
 
-# --------------------------------------------------------------------- arrays
-def _patch_blocks(
-    band: npt.NDArray[np.uint16], *, side_px: int, n: int
-) -> npt.NDArray[np.uint16]:
-    """(row, col, y, x) view-copy of the complete patches of a band."""
-    cut = band[: n * side_px, : n * side_px]
-    return np.ascontiguousarray(
-        cut.reshape(n, side_px, n, side_px).transpose(0, 2, 1, 3)
-    )
-
-
 # --------------------------------------------------------------------- export
 def export_patches(
     l2a_safe: Path,
@@ -243,9 +232,9 @@ def export_product(
             raise ProductLayoutError(
                 f"{name}: band {band} has dtype {data.dtype}, expected uint16"
             )
-        # The validity rule has one home: benpipe.dataset.patching.invalid_windows.
+        # The validity rule has one home: benpipe.dataset.tile_grid.invalid_windows.
         invalid = invalid_windows(data, window_px=side_px, n=n)
-        return band, _patch_blocks(data, side_px=side_px, n=n), invalid
+        return band, patch_blocks(data, side_px=side_px, n=n), invalid
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for band, band_blocks, band_invalid in pool.map(load, BANDS):

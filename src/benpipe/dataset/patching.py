@@ -1,176 +1,38 @@
-"""Patch grid and validity of one L2A product, and ``benpipe grid``.
+"""The ``build_patch_grid`` rule: product row and patch grid of one L2A product.
 
-Pure parts (no I/O): :func:`grid_rows` lists the complete 1200 m patches of a
-tile with their split and season; :func:`invalid_windows` reduces one decoded
-band to a per-patch "has a 0 pixel" mask.  :func:`build_patch_grid` is the
-``build_patch_grid`` rule: it decodes each of the 12 spectral bands once,
-reduces them per window in NumPy and replaces the product's rows in PostGIS
+Reads the product's metadata (no pixels), checks its bands' georeferencing,
+builds the grid (:mod:`benpipe.dataset.tile_grid`) with split and season, takes
+validity from the export manifest, and replaces the product's rows in PostGIS
 (``products``, ``patches``) in one transaction.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
-import sys
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-import click
-import numpy as np
-
-from benpipe.errors import CrsMismatchError, GridError
-from benpipe.grid import (
-    PatchGridParams,
-    Split,
-    patch_side_px,
-    season_of,
-    split_for_patch,
+from benpipe.dataset.tile_grid import (
+    PatchRow,
+    TileGrid,
+    check_tile,
+    grid_rows,
+    validity_from_ids,
+    validity_mask,
 )
+from benpipe.errors import CrsMismatchError, GridError
+from benpipe.grid import season_of
 from benpipe.log import Progress
-from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
+from benpipe.names import BANDS, tile_dir_for
 
 log = logging.getLogger(__name__)
 
 ALGORITHM_VERSION = 1
 
-#: EPSG codes of UTM WGS84 zones (north 326xx, south 327xx).
-_UTM_EPSG = set(range(32601, 32661)) | set(range(32701, 32761))
-_COARSEST_RES_M = 60
 
-
-@dataclass(frozen=True, slots=True)
-class PatchRow:
-    """One patch of the grid (coordinates in the tile's UTM, metres)."""
-
-    patch_id: str
-    col: int
-    row: int
-    split: Split
-    left: float
-    bottom: float
-    right: float
-    top: float
-
-
-@dataclass(frozen=True, slots=True)
-class TileGrid:
-    """Georeferencing of a tile and its patch grid."""
-
-    product: str
-    epsg: int
-    ulx: float
-    uly: float
-    tile_side_m: float
-    patch_side_m: float = 1200
-
-    @property
-    def params(self) -> PatchGridParams:
-        return PatchGridParams(
-            tile_side_m=self.tile_side_m, patch_side_m=self.patch_side_m
-        )
-
-    @property
-    def patches_per_side(self) -> int:
-        return self.params.patches_per_side
-
-
-def check_tile(grid: TileGrid) -> None:
-    """Refuse tiles whose side or CRS cannot carry the patch grid."""
-    if grid.epsg not in _UTM_EPSG:
-        raise CrsMismatchError(
-            f"product {grid.product}: CRS EPSG:{grid.epsg} is not a WGS84 UTM zone "
-            "(EPSG:326xx/327xx); Sentinel-2 tiles are always in UTM"
-        )
-    side = grid.tile_side_m
-    if side <= 0 or side % _COARSEST_RES_M:
-        raise GridError(
-            f"product {grid.product}: tile side {side} m is not a positive multiple "
-            f"of {_COARSEST_RES_M} m, so the 10/20/60 m rasters cannot share one grid"
-        )
-    if side < grid.patch_side_m:
-        raise GridError(
-            f"product {grid.product}: tile side {side} m is smaller than one patch "
-            f"({grid.patch_side_m} m)"
-        )
-    for res in (10, 20, 60):
-        patch_side_px(grid.patch_side_m, res)
-
-
-def grid_rows(grid: TileGrid) -> list[PatchRow]:
-    """Every complete patch of the tile, row-major (row, then col)."""
-    params = grid.params
-    n = params.patches_per_side
-    side = grid.patch_side_m
-    rows: list[PatchRow] = []
-    for row in range(n):
-        for col in range(n):
-            left = grid.ulx + col * side
-            top = grid.uly - row * side
-            rows.append(
-                PatchRow(
-                    patch_id=patch_name(grid.product, col=col, row=row),
-                    col=col,
-                    row=row,
-                    split=split_for_patch(col=col, row=row, params=params),
-                    left=left,
-                    bottom=top - side,
-                    right=left + side,
-                    top=top,
-                )
-            )
-    return rows
-
-
-def invalid_windows(band: np.ndarray, *, window_px: int, n: int) -> np.ndarray:
-    """(n, n) bool, [row, col]: True where the patch window holds a 0 pixel."""
-    needed = n * window_px
-    if band.ndim != 2 or band.shape[0] < needed or band.shape[1] < needed:
-        raise GridError(
-            f"band of shape {band.shape} is too small for {n}x{n} windows of "
-            f"{window_px} px"
-        )
-    view = band[:needed, :needed].reshape(n, window_px, n, window_px)
-    return np.asarray(view.min(axis=(1, 3)) == 0)
-
-
-def validity_mask(
-    read_band: Callable[[str], np.ndarray],
-    grid: TileGrid,
-    *,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """(n, n) bool, [row, col]: True if no spectral band has a 0 in the window.
-
-    Each band is decoded once with ``read_band`` and checked for its expected
-    size (tile side / resolution).
-    """
-    n = grid.patches_per_side
-    valid = np.ones((n, n), dtype=bool)
-    for index, band in enumerate(BANDS, start=1):
-        res = BAND_RESOLUTION_M[band]
-        expected = int(round(grid.tile_side_m / res))
-        data = read_band(band)
-        if data.shape != (expected, expected):
-            raise GridError(
-                f"product {grid.product}: band {band} is {data.shape[1]}x{data.shape[0]} "
-                f"px, expected {expected}x{expected} px for a {grid.tile_side_m:.0f} m "
-                f"tile at {res} m"
-            )
-        valid &= ~invalid_windows(
-            data, window_px=patch_side_px(grid.patch_side_m, res), n=n
-        )
-        del data
-        if progress is not None:
-            progress(index, len(BANDS))
-    return valid
-
-
-# ---------------------------------------------------------------- the rule
 def _polygon_wkt(p: PatchRow) -> str:
     return (
         f"POLYGON(({p.left} {p.bottom},{p.left} {p.top},{p.right} {p.top},"
@@ -196,26 +58,6 @@ def _check_band_crs(product: Any) -> None:
                 f"product {product.name}: {path.name} starts at {origin}, but the tile "
                 f"metadata says ({product.ulx}, {product.uly})"
             )
-
-
-def validity_from_ids(
-    grid: TileGrid, rows: list[PatchRow], invalid_patches: Collection[str]
-) -> np.ndarray:
-    """(n, n) bool validity from the ids of the invalid patches."""
-    invalid = set(invalid_patches)
-    unknown = invalid - {p.patch_id for p in rows}
-    if unknown:
-        raise GridError(
-            f"product {grid.product}: {len(unknown)} invalid patch id(s) are not on "
-            f"its grid (first: {sorted(unknown)[0]}); the export manifest belongs to "
-            "another product or grid"
-        )
-    n = grid.patches_per_side
-    valid = np.ones((n, n), dtype=bool)
-    for p in rows:
-        if p.patch_id in invalid:
-            valid[p.row, p.col] = False
-    return valid
 
 
 def build_patch_grid(
@@ -354,39 +196,3 @@ def build_patch_grid(
             "total_s": time.monotonic() - started,
         },
     }
-
-
-# ---------------------------------------------------------------- CLI
-def grid_csv_rows(
-    *, tile_side_m: float, patch_side_m: float
-) -> list[tuple[int, int, str]]:
-    """(col, row, split) of every complete patch, row-major."""
-    params = PatchGridParams(tile_side_m=tile_side_m, patch_side_m=patch_side_m)
-    n = params.patches_per_side
-    return [
-        (col, row, split_for_patch(col=col, row=row, params=params))
-        for row in range(n)
-        for col in range(n)
-    ]
-
-
-@click.command("grid")
-@click.option(
-    "--tile-side-m",
-    type=float,
-    default=109800,
-    show_default=True,
-    help="Tile side in metres.",
-)
-@click.option(
-    "--patch-side-m",
-    type=float,
-    default=1200,
-    show_default=True,
-    help="Patch side in metres.",
-)
-def grid_command(tile_side_m: float, patch_side_m: float) -> None:
-    """Print the patch grid of a tile as CSV: col,row,split (row-major)."""
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(("col", "row", "split"))
-    writer.writerows(grid_csv_rows(tile_side_m=tile_side_m, patch_side_m=patch_side_m))

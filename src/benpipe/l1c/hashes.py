@@ -1,39 +1,29 @@
-"""L1C products: v1 CSV to names, safe extraction, zip and content hashes.
+"""L1C zip and content hashes, compared with the tracked copies.
 
-* :func:`derive_l1c_names` reads BigEarthNet v1 ``tile_names_and_links.csv``
-  (or ``.csv.bz2``; no header, CRLF) and returns the unique L1C names with
-  ``.SAFE`` as the CDSE catalogue spells them (REFERENCE-PIPELINE.md §2).
-* :func:`extract_l1c` unpacks a product zip safely (no absolute paths, no
-  ``..``, no symlinks) and re-creates the empty folders sen2cor needs.
-* :func:`hash_l1c_zips` writes the reference ``ben_s2_l1c_hashes.csv``
-  (sha256 of the whole zip, named ``<id>.out``, §3.3) and
-  ``l1c_content_hashes.csv``: one sha256 per product over the sorted
-  ``(path, sha256)`` pairs of its 13 band JP2s and ``MTD_*.xml`` files, which
-  stays stable when CDSE adds previews or HTML files to the zip.
+:func:`hash_l1c_zips` writes the reference ``ben_s2_l1c_hashes.csv`` (sha256
+of the whole zip, named ``<id>.out``, REFERENCE-PIPELINE.md §3.3) and
+``l1c_content_hashes.csv``: one sha256 per product over the sorted
+``(path, sha256)`` pairs of its 13 band JP2s and ``MTD_*.xml`` files, which
+stays stable when CDSE adds previews or HTML files to the zip.
 """
 
 from __future__ import annotations
 
-import bz2
 import csv
 import hashlib
 import io
 import logging
-import os
 import re
-import shutil
-import stat
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from benpipe.errors import InputDataError, NamingError
+from benpipe.errors import InputDataError
 from benpipe.fileio import atomic_write_text, sha256_file
-from benpipe.names import parse_product_name
+from benpipe.l1c.extract import check_member, safe_root
 
 logger = logging.getLogger(__name__)
 
@@ -48,180 +38,6 @@ CONTENT_MEMBER_RE = re.compile(
 )
 
 
-# ------------------------------------------------------------------ names
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".bz2":
-        return io.TextIOWrapper(bz2.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115
-
-
-def derive_l1c_names(csv_path: Path) -> list[str]:
-    """Sorted unique L1C names (``….SAFE``) of a v1 ``tile_names_and_links`` CSV.
-
-    The file has no header and three columns: v1 patch, L1C name with
-    ``.SAFE``, old SciHub link.  Every name is validated.
-    """
-    first_line: dict[str, int] = {}
-    rows = 0
-    with _open_text(Path(csv_path)) as handle:
-        for line_no, row in enumerate(csv.reader(handle), start=1):
-            if not row:
-                continue
-            if len(row) != 3:
-                raise InputDataError(
-                    f"{csv_path} line {line_no}: expected 3 columns (v1 patch, "
-                    f"L1C name.SAFE, link), found {len(row)}: {row!r}; is this "
-                    "BigEarthNet v1 tile_names_and_links.csv?"
-                )
-            first_line.setdefault(row[1], line_no)
-            rows += 1
-    names: set[str] = set()
-    for raw, line_no in first_line.items():
-        tile = raw.strip()
-        if not tile.endswith(".SAFE"):
-            raise InputDataError(
-                f"{csv_path} line {line_no}: L1C name {tile!r} lacks the "
-                "'.SAFE' suffix of the v1 tile_names_and_links.csv format"
-            )
-        try:
-            parsed = parse_product_name(tile.removesuffix(".SAFE"))
-        except NamingError as exc:
-            raise InputDataError(f"{csv_path} line {line_no}: {exc}") from exc
-        if parsed.level != "L1C":
-            raise InputDataError(
-                f"{csv_path} line {line_no}: {tile} is not an L1C product"
-            )
-        names.add(tile)
-    if not names:
-        raise InputDataError(f"{csv_path} holds no rows; expected v1 patch rows")
-    logger.info("%d rows, %d unique L1C products in %s", rows, len(names), csv_path)
-    return sorted(names)
-
-
-def read_names_file(path: Path) -> list[str]:
-    """Names written by :func:`benpipe.fileio.write_lines_atomic` (one per line)."""
-    return [
-        line.strip()
-        for line in Path(path).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
-
-
-# ------------------------------------------------------------------ extraction
-def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> PurePosixPath:
-    name = info.filename
-    if "\\" in name:
-        raise InputDataError(
-            f"zip {zip_path}: entry {name!r} contains a backslash; refusing to "
-            "extract (possible path traversal); re-download the product"
-        )
-    path = PurePosixPath(name)
-    if path.is_absolute() or re.match(r"^[A-Za-z]:", name):
-        raise InputDataError(
-            f"zip {zip_path}: entry {name!r} is an absolute path; refusing to "
-            "extract (zip-slip); re-download the product"
-        )
-    if ".." in path.parts:
-        raise InputDataError(
-            f"zip {zip_path}: entry {name!r} contains '..'; refusing to extract "
-            "(zip-slip); re-download the product"
-        )
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise InputDataError(
-            f"zip {zip_path}: entry {name!r} is a symbolic link; refusing to "
-            "extract; re-download the product"
-        )
-    return path
-
-
-def _safe_root(zip_path: Path, members: Sequence[PurePosixPath]) -> str | None:
-    """The common top-level ``<name>.SAFE`` folder, or None when absent."""
-    tops = {m.parts[0] for m in members if m.parts}
-    if len(tops) == 1:
-        (top,) = tops
-        if top.endswith(".SAFE"):
-            return top
-    return None
-
-
-def recreate_empty_dirs(safe_dir: Path) -> list[Path]:
-    """Create ``DATASTRIP/*/QI_DATA`` and ``GRANULE/*/AUX_DATA`` when missing.
-
-    CDSE zips drop empty folders; sen2cor 2.11 fails without them
-    (ECOSYSTEM.md §1.7).  Returns the folders created.
-    """
-    created: list[Path] = []
-    for parent, child in (("DATASTRIP", "QI_DATA"), ("GRANULE", "AUX_DATA")):
-        base = safe_dir / parent
-        if not base.is_dir():
-            continue
-        for sub in sorted(p for p in base.iterdir() if p.is_dir()):
-            target = sub / child
-            if not target.exists():
-                target.mkdir()
-                created.append(target)
-    return created
-
-
-def extract_l1c(zip_path: Path, dest: Path) -> Path:
-    """Extract an L1C zip so that ``dest`` is the ``<name>.SAFE`` folder itself.
-
-    Every entry is validated before anything is written; absolute paths,
-    ``..`` components, backslashes and symlinks raise :class:`InputDataError`
-    naming the entry.  Extraction goes to a temporary sibling folder that is
-    renamed to ``dest`` at the end, so an interrupted run leaves no partial
-    ``dest``.
-    """
-    zip_path, dest = Path(zip_path), Path(dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except zipfile.BadZipFile as exc:
-        raise InputDataError(
-            f"{zip_path} is not a valid zip ({exc}); delete it and rerun to "
-            "download it again"
-        ) from exc
-    with archive:
-        infos = archive.infolist()
-        members = [_check_member(zip_path, info) for info in infos]
-        root = _safe_root(zip_path, members)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
-            for info, member in zip(infos, members, strict=True):
-                rel = PurePosixPath(*member.parts[1:]) if root else member
-                if not rel.parts:
-                    continue
-                target = tmp.joinpath(*rel.parts)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
-            if not (tmp / "MTD_MSIL1C.xml").is_file():
-                raise InputDataError(
-                    f"zip {zip_path} has no MTD_MSIL1C.xml at the SAFE root "
-                    f"(top folder {root!r}); is it an L1C product?"
-                )
-            created = recreate_empty_dirs(tmp)
-            os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    logger.info(
-        "extracted %d entries of %s into %s; re-created %d empty folders",
-        len(infos),
-        zip_path.name,
-        dest,
-        len(created),
-    )
-    return dest
-
-
-# ------------------------------------------------------------------ hashing
 @dataclass(frozen=True, slots=True)
 class ZipHashes:
     """Hashes of one product zip."""
@@ -243,8 +59,8 @@ def content_sha256(zip_path: Path) -> tuple[str, int]:
     try:
         with zipfile.ZipFile(zip_path) as archive:
             infos = archive.infolist()
-            members = [_check_member(zip_path, info) for info in infos]
-            root = _safe_root(zip_path, members)
+            members = [check_member(zip_path, info) for info in infos]
+            root = safe_root(zip_path, members)
             for info, member in zip(infos, members, strict=True):
                 if info.is_dir():
                     continue

@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import click
-
 from benpipe.errors import InputDataError
 from benpipe.fileio import (
     FileHashes,
@@ -414,31 +412,3 @@ def hash_outputs(
         [dataset_dir / name for name in METADATA_FILES], metadata_csv
     )
     return HashOutputsResult(patches, maps, s1, metadata)
-
-
-@click.command("hash-tree")
-@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out_csv", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_CSV.")
-def hash_tree_command(root: Path, out_csv: Path, workers: int, overwrite: bool) -> None:
-    """Hash every .tif/.tiff under ROOT into OUT_CSV (+ OUT_CSV.sha256).
-
-    The reference tiff-hasher format: name (file stem),hash-sha256, sorted.
-
-    Examples:
-
-        benpipe hash-tree results/dataset/BigEarthNet-S2 /tmp/patch_hashes.csv
-    """
-    if out_csv.exists() and not overwrite:
-        raise click.BadParameter(
-            f"{out_csv} exists; pass --overwrite to replace it", param_hint="OUT_CSV"
-        )
-    from benpipe.log import Progress
-
-    progress = Progress("bytes hashed", unit="B", unit_scale=True)
-    try:
-        result = write_tree_hashes(root, out_csv, workers=workers, progress=progress)
-    finally:
-        progress.close()
-    click.echo(f"{result.rows} files, sha256 of {out_csv.name}: {result.digest}")

@@ -31,11 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import click
-
 from benpipe.errors import InputDataError, VerificationError
 from benpipe.fileio import atomic_write_bytes, sha256_file
-from benpipe.release.packaging import parse_checksum_lines
+from benpipe.release.checksums import parse_checksum_lines
 
 logger = logging.getLogger(__name__)
 
@@ -532,73 +530,3 @@ def verify(
             "review the diff); otherwise find what changed the outputs"
         )
     return report
-
-
-def freeze_artifacts(pairs: Sequence[tuple[Path, Path]]) -> None:
-    """Copy each produced artifact to its tracked path (atomically).
-
-    Raises :class:`InputDataError` naming a missing source; nothing is copied
-    then.
-    """
-    missing = [str(src) for src, _ in pairs if not src.is_file()]
-    if missing:
-        raise InputDataError(
-            f"cannot freeze: {', '.join(missing)} missing; run the pipeline "
-            "(hash_outputs, package_release) first"
-        )
-    for src, dst in pairs:
-        atomic_write_bytes(dst, src.read_bytes())
-        logger.info("froze %s -> %s", src, dst)
-
-
-@click.command("verify")
-@click.option(
-    "--results",
-    "results_base",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Snakemake working directory holding results/.",
-)
-@click.option(
-    "--tracked",
-    "tracked_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Tracked artifacts folder (config key tracked_artifacts_dir).",
-)
-@click.option("--strict", is_flag=True, help="Exit non-zero when anything differs.")
-@click.option("--max-listed", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where verification.md/.json go (default: <results>/results).",
-)
-def verify_command(
-    results_base: Path,
-    tracked_dir: Path,
-    strict: bool,
-    max_listed: int,
-    out_dir: Path | None,
-) -> None:
-    """Compare produced hash lists with the tracked artifacts.
-
-    Examples:
-
-        benpipe verify --tracked tracked-artifacts/demo
-
-        benpipe verify --results /scratch/run1 --tracked tracked-artifacts/production --strict
-    """
-    out = out_dir or results_base / "results"
-    report = verify(
-        tracked_dir=tracked_dir,
-        out_md=out / "verification.md",
-        out_json=out / "verification.json",
-        produced=ProducedPaths.under(results_base),
-        max_listed=max_listed,
-        strict=strict,
-    )
-    for a in report.artifacts:
-        click.echo(f"{a.name:24s} {a.status}")
-    click.echo(f"all_match: {str(report.all_match).lower()}  (report: {out})")

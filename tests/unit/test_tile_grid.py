@@ -1,4 +1,4 @@
-"""Patch grid, validity windows and `benpipe grid` (pure parts of benpipe.dataset.patching)."""
+"""Patch grid, validity windows and `benpipe grid` (benpipe.dataset.tile_grid)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from benpipe.cli import main
-from benpipe.dataset.patching import (
+from benpipe.dataset.tile_grid import (
     TileGrid,
     check_tile,
     grid_csv_rows,
