@@ -35,6 +35,7 @@ from benpipe.dataset.finalize import (
     SPLITS,
 )
 from benpipe.errors import NamingError
+from benpipe.grid import PATCH_SIDE_M, patch_corner
 from benpipe.names import (
     BAND_RESOLUTION_M,
     BANDS,
@@ -291,7 +292,10 @@ def _check_rasters(root: Path, rows: list[_Row], report: CheckReport) -> int:
                 for problem in problems:
                     report.add(f"{where}: {problem}")
             if origin is not None:
-                ul = (origin[0] - row.col * 1200, origin[1] + row.row * 1200)
+                dx, dy = patch_corner(
+                    0.0, 0.0, col=row.col, row=row.row, side_m=PATCH_SIDE_M
+                )
+                ul = (origin[0] - dx, origin[1] - dy)
                 known = tile_origins.setdefault(row.tile_dir, (*ul, row.patch_id))
                 if known[:2] != ul:
                     report.add(

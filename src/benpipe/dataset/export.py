@@ -40,7 +40,7 @@ from benpipe.dataset.tile_grid import invalid_windows, patch_blocks
 from benpipe.errors import InputDataError, ProductLayoutError
 from benpipe.fileio import stage_directory, write_file, write_json_atomic
 from benpipe.geotiff import GeoTiffTemplate, TemplateError, write_band_gdal
-from benpipe.grid import patch_side_px
+from benpipe.grid import patch_corner, patch_side_px
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
 
 logger = logging.getLogger(__name__)
@@ -287,8 +287,9 @@ def export_product(
     def write_patch(rc: tuple[int, int]) -> None:
         r, c = rc
         pid = ids[r][c]
-        left = product.ulx + c * patch_side_m
-        top = product.uly - r * patch_side_m
+        left, top = patch_corner(
+            product.ulx, product.uly, col=c, row=r, side_m=patch_side_m
+        )
         patch_dir = tmp_dir / tile_dir / pid
         patch_dir.mkdir()
         for band in BANDS:

@@ -35,6 +35,7 @@ from benpipe.dataset.labels import (
 )
 from benpipe.errors import DatabaseError
 from benpipe.geotiff import write_geotiff
+from benpipe.grid import patch_corner
 from benpipe.log import Progress
 
 log = logging.getLogger(__name__)
@@ -205,12 +206,15 @@ def label_patches(
                         prow * window_px : (prow + 1) * window_px,
                         col * window_px : (col + 1) * window_px,
                     ]
+                    left, top = patch_corner(
+                        ulx, uly, col=col, row=prow, side_m=patch_side_m
+                    )
                     write_reference_map(
                         folder / f"{patch_id}_reference_map.tif",
                         reference_map(window),
                         epsg=epsg,
-                        left=ulx + col * patch_side_m,
-                        top=uly - prow * patch_side_m,
+                        left=left,
+                        top=top,
                         res_m=res_m,
                     )
                 records.append((patch_id, result, covered))

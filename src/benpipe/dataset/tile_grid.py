@@ -15,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from benpipe.errors import CrsMismatchError, GridError
-from benpipe.grid import PatchGridParams, Split, patch_side_px, split_for_patch
+from benpipe.grid import (
+    PatchGridParams,
+    Split,
+    patch_bounds,
+    patch_side_px,
+    split_for_patch,
+)
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name
 
 #: EPSG codes of UTM WGS84 zones (north 326xx, south 327xx).
@@ -89,18 +95,17 @@ def grid_rows(grid: TileGrid) -> list[PatchRow]:
     rows: list[PatchRow] = []
     for row in range(n):
         for col in range(n):
-            left = grid.ulx + col * side
-            top = grid.uly - row * side
+            box = patch_bounds(grid.ulx, grid.uly, col=col, row=row, side_m=side)
             rows.append(
                 PatchRow(
                     patch_id=patch_name(grid.product, col=col, row=row),
                     col=col,
                     row=row,
                     split=split_for_patch(col=col, row=row, params=params),
-                    left=left,
-                    bottom=top - side,
-                    right=left + side,
-                    top=top,
+                    left=box.left,
+                    bottom=box.bottom,
+                    right=box.right,
+                    top=box.top,
                 )
             )
     return rows
