@@ -14,11 +14,8 @@ from click.testing import CliRunner
 
 from benpipe.cli import main
 from benpipe.dataset.check import check_dataset
-from benpipe.dataset.finalize import (
-    FLAGGED_METADATA_FILE,
-    METADATA_FILE,
-    write_metadata_parquet,
-)
+from benpipe.dataset.finalize import write_metadata_parquet
+from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE
 from benpipe.names import parse_patch_name
 
 from .test_finalize import build_dataset

@@ -15,13 +15,12 @@ from rasterio.crs import CRS
 
 from benpipe.dataset.export import export_product
 from benpipe.dataset.finalize import (
-    FLAGGED_METADATA_FILE,
-    METADATA_FILE,
     METADATA_SCHEMA,
     FinalizeInputs,
     build_metadata,
     finalize_dataset,
 )
+from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE
 from benpipe.errors import InputDataError
 from benpipe.names import BANDS, parse_patch_name, patch_name, tile_dir_for
 

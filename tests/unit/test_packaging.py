@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from benpipe.dataset.layout import TREES
 from benpipe.errors import DatasetCheckError, InputDataError
 from benpipe.release.checksums import parse_checksum_lines, render_hashes_txt
 from benpipe.release.packaging import (
-    TREES,
     check_release,
     package_release,
     write_tar_zst,

@@ -24,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from benpipe.clc import BEN19_CLASSES
-from benpipe.dataset.finalize import (
+from benpipe.dataset.finalize import METADATA_SCHEMA
+from benpipe.dataset.layout import (
     FLAGGED_METADATA_FILE,
+    MAP_SUFFIXES,
     MAPS_TREE,
     METADATA_FILE,
-    METADATA_SCHEMA,
     S1_POLARISATIONS,
+    S1_SUFFIXES,
     S1_TREE,
+    S2_SUFFIXES,
     S2_TREE,
     SPLITS,
 )
@@ -230,7 +233,7 @@ def _check_s2_like(
 def _check_s1(tree: Path, expected: dict[str, _Row], report: CheckReport) -> set[str]:
     wanted_names = {row.s1_name: row for row in expected.values()}
     seen: set[str] = set()
-    suffixes = [f"_{pol}.tif" for pol in S1_POLARISATIONS]
+    suffixes = list(S1_SUFFIXES)
     for group, name, files in _scan_tree(tree, report):
         where = f"{tree.name}/{group}/{name}"
         try:
@@ -403,9 +406,9 @@ def check_dataset(
         if count > 1:
             report.add(f"S1 patch {name} is paired with {count} S2 patches")
     if (root / S2_TREE).is_dir():
-        _check_s2_like(root / S2_TREE, expected, [f"_{b}.tif" for b in BANDS], report)
+        _check_s2_like(root / S2_TREE, expected, list(S2_SUFFIXES), report)
     if (root / MAPS_TREE).is_dir():
-        _check_s2_like(root / MAPS_TREE, expected, ["_reference_map.tif"], report)
+        _check_s2_like(root / MAPS_TREE, expected, list(MAP_SUFFIXES), report)
     if (root / S1_TREE).is_dir():
         _check_s1(root / S1_TREE, expected, report)
     chosen = sorted(expected.values(), key=lambda r: r.patch_id)

@@ -25,9 +25,8 @@ writes, otherwise the export falls back to rasterio for every file.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +37,10 @@ import numpy.typing as npt
 
 from benpipe.dataset.tile_grid import invalid_windows, patch_blocks
 from benpipe.errors import InputDataError, ProductLayoutError
-from benpipe.fileio import stage_directory, write_file, write_json_atomic
+from benpipe.fileio import staged_directory, write_file, write_json_atomic
 from benpipe.geotiff import GeoTiffTemplate, TemplateError, write_band_gdal
 from benpipe.grid import patch_corner, patch_side_px
+from benpipe.log import ProgressCallback
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def export_patches(
     manifest_path: Path | None = None,
     threads: int = 2,
     writer: Writer = "template",
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ExportResult:
     """Export every valid patch of an L2A product as 12 GeoTIFFs.
 
@@ -180,117 +180,217 @@ def export_product(
     manifest_path: Path | None = None,
     threads: int = 2,
     writer: Writer = "template",
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ExportResult:
-    """:func:`export_patches` on an opened product (any :class:`BandSource`)."""
-    import rasterio
+    """:func:`export_patches` on an opened product (any :class:`BandSource`).
 
+    The recipe: lay out the grid → decode each band once into patch blocks
+    (and the nodata mask) → choose the valid patches → write their files in
+    the staging folder → manifest.
+    """
     started = time.monotonic()
-    name = product.name
-    tile_dir = tile_dir_for(name)
-    n = int(product.tile_side_m // patch_side_m)
-    if n < 1:
-        raise ProductLayoutError(
-            f"{name}: tile side {product.tile_side_m} m is smaller than one "
-            f"{patch_side_m} m patch"
+    grid = _ExportGrid.of(product, patch_side_m)
+    wanted = _wanted_mask(grid, patches)
+    with staged_directory(Path(out_dir), "export directory") as staging:
+        blocks, nodata = _decode_bands(product, grid, threads=threads)
+        decoded = time.monotonic()
+        skipped_patches = _skipped_patches(grid, wanted, nodata, listed=patches)
+        todo = [
+            (int(r), int(c)) for r, c in zip(*np.nonzero(wanted & ~nodata), strict=True)
+        ]
+        used_writer = _write_patches(
+            product,
+            grid,
+            blocks,
+            todo,
+            staging.path,
+            writer=writer,
+            threads=threads,
+            progress=progress,
         )
-    ids = [[patch_name(name, col=col, row=row) for col in range(n)] for row in range(n)]
-    wanted = np.ones((n, n), dtype=bool)
-    if patches is not None:
-        wanted[:] = False
-        index = {ids[r][c]: (r, c) for r in range(n) for c in range(n)}
-        unknown = []
-        for pid in patches:
-            if pid in index:
-                wanted[index[pid]] = True
-            else:
-                unknown.append(pid)
-        if unknown:
-            raise InputDataError(
-                f"{len(unknown)} listed patch id(s) are not on the grid of {name} "
-                f"(first: {sorted(unknown)[:5]}); pass only this product's patches"
+    written = time.monotonic()
+    result = ExportResult(
+        product=product.name,
+        tile_dir=grid.tile_dir,
+        out_dir=Path(out_dir),
+        patches_on_grid=grid.n * grid.n,
+        patches_exported=len(todo),
+        files_written=len(todo) * len(BANDS),
+        skipped={reason: len(ids) for reason, ids in skipped_patches.items()},
+        skipped_patches=skipped_patches,
+        writer=used_writer,
+        patch_side_m=patch_side_m,
+        timings_s={"decode": decoded - started, "write": written - decoded},
+    )
+    if manifest_path is not None:
+        write_json_atomic(manifest_path, result.to_manifest(), ensure_ascii=True)
+    _log_result(result)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _ExportGrid:
+    """The complete patches of the product's tile: ``ids[row][col]``."""
+
+    product: str
+    tile_dir: str
+    patch_side_m: int
+    n: int
+    ids: list[list[str]]
+
+    @classmethod
+    def of(cls, product: BandSource, patch_side_m: int) -> _ExportGrid:
+        n = int(product.tile_side_m // patch_side_m)
+        if n < 1:
+            raise ProductLayoutError(
+                f"{product.name}: tile side {product.tile_side_m} m is smaller than "
+                f"one {patch_side_m} m patch"
             )
+        ids = [
+            [patch_name(product.name, col=col, row=row) for col in range(n)]
+            for row in range(n)
+        ]
+        return cls(product.name, tile_dir_for(product.name), patch_side_m, n, ids)
 
-    # ---- decode every band once, cut into blocks, accumulate nodata
-    blocks: dict[str, npt.NDArray[np.uint16]] = {}
-    nodata = np.zeros((n, n), dtype=bool)
 
-    def load(
-        band: str,
-    ) -> tuple[str, npt.NDArray[np.uint16], npt.NDArray[np.bool_]]:
+def _wanted_mask(grid: _ExportGrid, patches: Iterable[str] | None) -> np.ndarray:
+    """(n, n) bool, [row, col]: the patches to export if valid (all by default)."""
+    if patches is None:
+        return np.ones((grid.n, grid.n), dtype=bool)
+    wanted = np.zeros((grid.n, grid.n), dtype=bool)
+    index = {pid: (r, c) for r, row in enumerate(grid.ids) for c, pid in enumerate(row)}
+    unknown = []
+    for pid in patches:
+        if pid in index:
+            wanted[index[pid]] = True
+        else:
+            unknown.append(pid)
+    if unknown:
+        raise InputDataError(
+            f"{len(unknown)} listed patch id(s) are not on the grid of {grid.product} "
+            f"(first: {sorted(unknown)[:5]}); pass only this product's patches"
+        )
+    return wanted
+
+
+def _decode_bands(
+    product: BandSource, grid: _ExportGrid, *, threads: int
+) -> tuple[dict[str, npt.NDArray[np.uint16]], npt.NDArray[np.bool_]]:
+    """Each band decoded once and cut into (row, col, y, x) blocks; the nodata mask.
+
+    The nodata mask is True where any band's window holds a 0 pixel (the
+    validity rule, :func:`benpipe.dataset.tile_grid.invalid_windows`).
+    """
+
+    def load(band: str) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.bool_]]:
         res_m = BAND_RESOLUTION_M[band]
-        side_px = patch_side_px(patch_side_m, res_m)
-        data = product.read_band(band)
-        expected = int(round(product.tile_side_m / res_m))
-        if data.ndim != 2 or data.shape != (expected, expected):
-            raise ProductLayoutError(
-                f"{name}: band {band} has shape {data.shape}, expected "
-                f"({expected}, {expected}) for a {product.tile_side_m} m tile at "
-                f"{res_m} m; the L2A product is incomplete or corrupt"
-            )
-        if data.dtype != np.uint16:
-            raise ProductLayoutError(
-                f"{name}: band {band} has dtype {data.dtype}, expected uint16"
-            )
-        # The validity rule has one home: benpipe.dataset.tile_grid.invalid_windows.
-        invalid = invalid_windows(data, window_px=side_px, n=n)
-        return band, patch_blocks(data, side_px=side_px, n=n), invalid
+        side_px = patch_side_px(grid.patch_side_m, res_m)
+        data = _checked_band(product, band, res_m)
+        invalid = invalid_windows(data, window_px=side_px, n=grid.n)
+        return patch_blocks(data, side_px=side_px, n=grid.n), invalid
 
+    blocks: dict[str, npt.NDArray[np.uint16]] = {}
+    nodata = np.zeros((grid.n, grid.n), dtype=bool)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for band, band_blocks, band_invalid in pool.map(load, BANDS):
+        for band, (band_blocks, band_invalid) in zip(
+            BANDS, pool.map(load, BANDS), strict=True
+        ):
             blocks[band] = band_blocks
             nodata |= band_invalid
-    decoded = time.monotonic()
+    return blocks, nodata
 
-    valid = wanted & ~nodata
-    skipped_patches = {
-        "nodata": [
-            ids[r][c] for r, c in zip(*np.nonzero(wanted & nodata), strict=True)
-        ],
-    }
-    if patches is not None:
-        skipped_patches["not_listed"] = [
-            ids[r][c] for r, c in zip(*np.nonzero(~wanted), strict=True)
-        ]
-        listed_invalid = skipped_patches["nodata"]
-        if listed_invalid:
+
+def _checked_band(product: BandSource, band: str, res_m: int) -> npt.NDArray[np.uint16]:
+    data = product.read_band(band)
+    expected = int(round(product.tile_side_m / res_m))
+    if data.ndim != 2 or data.shape != (expected, expected):
+        raise ProductLayoutError(
+            f"{product.name}: band {band} has shape {data.shape}, expected "
+            f"({expected}, {expected}) for a {product.tile_side_m} m tile at "
+            f"{res_m} m; the L2A product is incomplete or corrupt"
+        )
+    if data.dtype != np.uint16:
+        raise ProductLayoutError(
+            f"{product.name}: band {band} has dtype {data.dtype}, expected uint16"
+        )
+    return data
+
+
+def _skipped_patches(
+    grid: _ExportGrid,
+    wanted: np.ndarray,
+    nodata: np.ndarray,
+    *,
+    listed: Iterable[str] | None,
+) -> dict[str, list[str]]:
+    """Ids of the patches not exported, by reason (``nodata``, ``not_listed``)."""
+
+    def ids(mask: np.ndarray) -> list[str]:
+        return [grid.ids[r][c] for r, c in zip(*np.nonzero(mask), strict=True)]
+
+    skipped = {"nodata": ids(wanted & nodata)}
+    if listed is not None:
+        skipped["not_listed"] = ids(~wanted)
+        if skipped["nodata"]:
             logger.warning(
                 "%s: %d listed patch(es) hold nodata pixels and are skipped (first: %s)",
-                name,
-                len(listed_invalid),
-                listed_invalid[:3],
+                grid.product,
+                len(skipped["nodata"]),
+                skipped["nodata"][:3],
             )
-    todo = [(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)]
+    return skipped
 
-    # ---- write
-    out_dir = Path(out_dir)
-    tmp_dir = stage_directory(out_dir, "export directory")
-    (tmp_dir / tile_dir).mkdir()
 
-    res = {band: float(BAND_RESOLUTION_M[band]) for band in BANDS}
+def _templates(
+    product: BandSource, patch_side_m: int, writer: Writer
+) -> tuple[Writer, dict[str, GeoTiffTemplate]]:
+    """The writer that will run and, for ``template``, one template per band."""
+    if writer != "template":
+        return writer, {}
+    by_grid: dict[tuple[int, float], GeoTiffTemplate] = {}
     templates: dict[str, GeoTiffTemplate] = {}
-    used_writer: Writer = writer
-    if writer == "template":
-        by_grid: dict[tuple[int, float], GeoTiffTemplate] = {}
-        try:
-            for band in BANDS:
-                grid_key = (patch_side_px(patch_side_m, res[band]), res[band])
-                if grid_key not in by_grid:
-                    by_grid[grid_key] = GeoTiffTemplate.from_gdal(
-                        epsg=product.epsg, side_px=grid_key[0], res_m=grid_key[1]
-                    )
-                templates[band] = by_grid[grid_key]
-        except TemplateError as exc:
-            logger.warning("%s", exc)
-            used_writer = "rasterio"
+    try:
+        for band in BANDS:
+            res_m = float(BAND_RESOLUTION_M[band])
+            key = (patch_side_px(patch_side_m, res_m), res_m)
+            if key not in by_grid:
+                by_grid[key] = GeoTiffTemplate.from_gdal(
+                    epsg=product.epsg, side_px=key[0], res_m=key[1]
+                )
+            templates[band] = by_grid[key]
+    except TemplateError as exc:
+        logger.warning("%s", exc)
+        return "rasterio", {}
+    return "template", templates
+
+
+def _write_patches(
+    product: BandSource,
+    grid: _ExportGrid,
+    blocks: dict[str, npt.NDArray[np.uint16]],
+    todo: list[tuple[int, int]],
+    root: Path,
+    *,
+    writer: Writer,
+    threads: int,
+    progress: ProgressCallback | None,
+) -> Writer:
+    """Write ``<tile_dir>/<patch>/<patch>_<band>.tif`` for each (row, col) of ``todo``.
+
+    Returns the writer that ran (``rasterio`` when the template failed its check).
+    """
+    import rasterio
+
+    used_writer, templates = _templates(product, grid.patch_side_m, writer)
+    (root / grid.tile_dir).mkdir()
 
     def write_patch(rc: tuple[int, int]) -> None:
         r, c = rc
-        pid = ids[r][c]
+        pid = grid.ids[r][c]
         left, top = patch_corner(
-            product.ulx, product.uly, col=c, row=r, side_m=patch_side_m
+            product.ulx, product.uly, col=c, row=r, side_m=grid.patch_side_m
         )
-        patch_dir = tmp_dir / tile_dir / pid
+        patch_dir = root / grid.tile_dir / pid
         patch_dir.mkdir()
         for band in BANDS:
             path = patch_dir / f"{pid}_{band}.tif"
@@ -298,8 +398,9 @@ def export_product(
             if used_writer == "template":
                 write_file(path, templates[band].render(data, left=left, top=top))
             else:
+                res_m = float(BAND_RESOLUTION_M[band])
                 write_band_gdal(
-                    path, data, epsg=product.epsg, res_m=res[band], left=left, top=top
+                    path, data, epsg=product.epsg, res_m=res_m, left=left, top=top
                 )
 
     total = len(todo)
@@ -309,36 +410,21 @@ def export_product(
                 progress(done, total)
     if progress is not None and total == 0:
         progress(0, 0)
-    os.replace(tmp_dir, out_dir)
-    written = time.monotonic()
+    return used_writer
 
-    skipped = {reason: len(ids_) for reason, ids_ in skipped_patches.items()}
-    result = ExportResult(
-        product=name,
-        tile_dir=tile_dir,
-        out_dir=out_dir,
-        patches_on_grid=n * n,
-        patches_exported=total,
-        files_written=total * len(BANDS),
-        skipped=skipped,
-        skipped_patches=skipped_patches,
-        writer=used_writer,
-        patch_side_m=patch_side_m,
-        timings_s={"decode": decoded - started, "write": written - decoded},
-    )
-    if manifest_path is not None:
-        write_json_atomic(manifest_path, result.to_manifest(), ensure_ascii=True)
+
+def _log_result(result: ExportResult) -> None:
+    timings = result.timings_s
     logger.info(
         "%s: exported %d of %d patches (%d files, writer %s, skipped %s) "
         "in %.1f s decode + %.1f s write; algorithm version %d",
-        name,
-        total,
-        n * n,
+        result.product,
+        result.patches_exported,
+        result.patches_on_grid,
         result.files_written,
-        used_writer,
-        skipped,
-        decoded - started,
-        written - decoded,
+        result.writer,
+        result.skipped,
+        timings["decode"],
+        timings["write"],
         ALGORITHM_VERSION,
     )
-    return result

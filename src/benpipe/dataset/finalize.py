@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,22 +36,27 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benpipe.dataset.layout import (
+    FLAGGED_METADATA_FILE,
+    MAP_SUFFIXES,
+    MAPS_TREE,
+    METADATA_FILE,
+    S1_POLARISATIONS,
+    S1_SUFFIXES,
+    S1_TREE,
+    S2_SUFFIXES,
+    S2_TREE,
+    SPLITS,
+)
 from benpipe.errors import InputDataError
-from benpipe.fileio import stage_directory
+from benpipe.fileio import staged_directory, write_json_atomic
+from benpipe.log import ProgressCallback
 from benpipe.names import BANDS, parse_patch_name, parse_s1_name
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the parquet bytes or the assembled tree change.
 ALGORITHM_VERSION = 1
-
-METADATA_FILE = "metadata.parquet"
-FLAGGED_METADATA_FILE = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
-S2_TREE = "BigEarthNet-S2"
-S1_TREE = "BigEarthNet-S1"
-MAPS_TREE = "Reference_Maps"
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
-S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
 
 #: The reference's Arrow schema (both parquets; every field nullable).
 METADATA_SCHEMA = pa.schema(
@@ -322,78 +327,34 @@ def finalize_dataset(
     s1_root: Path,
     out_dir: Path,
     manifest_path: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> FinalizeResult:
-    """Write the two parquets and the three trees of the published layout."""
-    from benpipe.fileio import write_json_atomic
+    """Write the two parquets and the three trees of the published layout.
 
+    The recipe: join the metadata → write both parquets into the staging
+    folder → link the kept patches' files from the staging trees → manifest.
+    """
     tables = build_metadata(inputs)
     out_dir = Path(out_dir)
-    tmp = stage_directory(out_dir, "dataset directory")
-    write_metadata_parquet(tables.clean, tmp / METADATA_FILE)
-    write_metadata_parquet(tables.flagged, tmp / FLAGGED_METADATA_FILE)
-
-    keep: list[tuple[str, str]] = sorted(
-        (pid, s1)
-        for table in (tables.clean, tables.flagged)
-        for pid, s1 in zip(
-            table.column("patch_id").to_pylist(),
-            table.column("s1_name").to_pylist(),
-            strict=True,
-        )
-    )
     s2_index = _index_tile_dirs(s2_roots, "S2 export")
     map_index = _index_tile_dirs(reference_map_roots, "reference-map")
     link = _Linker()
-    problems: list[str] = []
-    total = len(keep)
-    for done, (pid, s1_name) in enumerate(keep, start=1):
-        tile_dir = parse_patch_name(pid).tile_dir
-        s2_files = [f"{pid}_{band}.tif" for band in BANDS]
-        map_files = [f"{pid}_reference_map.tif"]
-        group = parse_s1_name(s1_name).group
-        s1_files = [f"{s1_name}_{pol}.tif" for pol in S1_POLARISATIONS]
-        jobs = (
-            (s2_index.get(tile_dir), tile_dir, pid, s2_files, S2_TREE, tile_dir, pid),
-            (
-                map_index.get(tile_dir),
-                tile_dir,
-                pid,
-                map_files,
-                MAPS_TREE,
-                tile_dir,
-                pid,
-            ),
-            (Path(s1_root), "", s1_name, s1_files, S1_TREE, group, s1_name),
-        )
-        for src_root, src_sub, src_leaf, files, tree, dst_sub, dst_leaf in jobs:
-            if src_root is None:
-                problems.append(
-                    f"{tree}: no staging folder for tile {tile_dir} ({pid})"
-                )
-                continue
-            src_dir = src_root / src_sub / src_leaf if src_sub else src_root / src_leaf
-            dst_dir = tmp / tree / dst_sub / dst_leaf
-            dst_dir.mkdir(parents=True, exist_ok=True)
-            for file in files:
-                try:
-                    link(src_dir / file, dst_dir / file)
-                except FileNotFoundError:
-                    problems.append(f"{tree}: missing {src_dir / file}")
-        if progress is not None and (done % 1000 == 0 or done == total):
-            progress(done, total)
-    if problems:
-        shown = "\n  ".join(problems[:20])
-        raise InputDataError(
-            f"{len(problems)} file(s) of the kept patches are missing from the staging "
-            f"trees or the S1 root {s1_root}:\n  {shown}\nRe-run the export rules or "
-            "check inputs.s1_root (the extracted BigEarthNet-S1 v1.0 archive)"
+    with staged_directory(out_dir, "dataset directory") as staging:
+        write_metadata_parquet(tables.clean, staging.path / METADATA_FILE)
+        write_metadata_parquet(tables.flagged, staging.path / FLAGGED_METADATA_FILE)
+        _link_trees(
+            staging.path,
+            _kept_patches(tables),
+            s2_index=s2_index,
+            map_index=map_index,
+            s1_root=Path(s1_root),
+            link=link,
+            progress=progress,
         )
     exported = sum(
         1 for tile_dir, root in s2_index.items() for _ in (root / tile_dir).iterdir()
     )
     manifest = _manifest(tables, exported=exported, link=link)
-    os.replace(tmp, out_dir)
     if manifest_path is not None:
         write_json_atomic(manifest_path, manifest, ensure_ascii=True)
     logger.info(
@@ -408,6 +369,71 @@ def finalize_dataset(
         ALGORITHM_VERSION,
     )
     return FinalizeResult(out_dir=out_dir, manifest=manifest)
+
+
+def _kept_patches(tables: MetadataTables) -> list[tuple[str, str]]:
+    """Sorted (patch_id, s1_name) of both parquets: the patches of the trees."""
+    return sorted(
+        (pid, s1)
+        for table in (tables.clean, tables.flagged)
+        for pid, s1 in zip(
+            table.column("patch_id").to_pylist(),
+            table.column("s1_name").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _link_trees(
+    root: Path,
+    keep: Sequence[tuple[str, str]],
+    *,
+    s2_index: dict[str, Path],
+    map_index: dict[str, Path],
+    s1_root: Path,
+    link: _Linker,
+    progress: ProgressCallback | None,
+) -> None:
+    """Link the files of each kept patch into the three trees under ``root``."""
+    problems: list[str] = []
+    total = len(keep)
+    for done, (pid, s1_name) in enumerate(keep, start=1):
+        tile_dir = parse_patch_name(pid).tile_dir
+        s2_root, map_root = s2_index.get(tile_dir), map_index.get(tile_dir)
+        group = parse_s1_name(s1_name).group
+        sources = (
+            (S2_TREE, s2_root and s2_root / tile_dir / pid, tile_dir, pid, S2_SUFFIXES),
+            (
+                MAPS_TREE,
+                map_root and map_root / tile_dir / pid,
+                tile_dir,
+                pid,
+                MAP_SUFFIXES,
+            ),
+            (S1_TREE, s1_root / s1_name, group, s1_name, S1_SUFFIXES),
+        )
+        for tree, src_dir, dst_sub, leaf, suffixes in sources:
+            if src_dir is None:
+                problems.append(
+                    f"{tree}: no staging folder for tile {tile_dir} ({pid})"
+                )
+                continue
+            dst_dir = root / tree / dst_sub / leaf
+            dst_dir.mkdir(parents=True, exist_ok=True)
+            for file in (f"{leaf}{suffix}" for suffix in suffixes):
+                try:
+                    link(src_dir / file, dst_dir / file)
+                except FileNotFoundError:
+                    problems.append(f"{tree}: missing {src_dir / file}")
+        if progress is not None and (done % 1000 == 0 or done == total):
+            progress(done, total)
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        raise InputDataError(
+            f"{len(problems)} file(s) of the kept patches are missing from the staging "
+            f"trees or the S1 root {s1_root}:\n  {shown}\nRe-run the export rules or "
+            "check inputs.s1_root (the extracted BigEarthNet-S1 v1.0 archive)"
+        )
 
 
 def _manifest(

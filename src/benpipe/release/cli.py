@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from benpipe.dataset.layout import TREES
 from benpipe.release.hashing import write_tree_hashes
-from benpipe.release.packaging import TREES, check_release, package_release
+from benpipe.release.packaging import check_release, package_release
 from benpipe.release.verify import ProducedPaths, verify
 
 

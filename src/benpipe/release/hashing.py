@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from benpipe.dataset.layout import MAPS_TREE, METADATA_FILES, S1_TREE, S2_TREE
 from benpipe.errors import InputDataError
 from benpipe.fileio import (
     FileHashes,
@@ -64,11 +65,6 @@ TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
 HASH_CSV_HEADER = ("name", "hash-sha256")
 #: The header of the metadata hash CSV.
 METADATA_CSV_HEADER = ("name", "hash-sha256", "md5")
-#: The dataset files hashed into ``metadata_hashes.csv``.
-METADATA_FILES: tuple[str, ...] = (
-    "metadata.parquet",
-    "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
-)
 
 #: Called with the bytes hashed so far (the total is unknown while walking).
 ProgressCallback = Callable[[int], None]
@@ -391,19 +387,19 @@ def hash_outputs(
         return progress_factory(what) if progress_factory else None
 
     patches = write_tree_hashes(
-        dataset_dir / "BigEarthNet-S2",
+        dataset_dir / S2_TREE,
         patch_csv,
         workers=workers,
         progress=progress("S2 bytes hashed"),
     )
     maps = write_tree_hashes(
-        dataset_dir / "Reference_Maps",
+        dataset_dir / MAPS_TREE,
         reference_maps_csv,
         workers=workers,
         progress=progress("reference-map bytes hashed"),
     )
     s1 = write_tree_hashes(
-        dataset_dir / "BigEarthNet-S1",
+        dataset_dir / S1_TREE,
         s1_csv,
         workers=workers,
         progress=progress("S1 bytes hashed"),

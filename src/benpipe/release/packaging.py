@@ -38,6 +38,7 @@ from typing import IO, BinaryIO, cast
 
 import zstandard
 
+from benpipe.dataset.layout import METADATA_FILES, TREES
 from benpipe.errors import DatasetCheckError, InputDataError
 from benpipe.fileio import (
     atomic_write_bytes,
@@ -51,7 +52,6 @@ from benpipe.release.checksums import (
     render_hashes_txt,
     render_sha256sums,
 )
-from benpipe.release.hashing import METADATA_FILES
 from benpipe.release.tar import (
     BLOCK,
     ZERO_BLOCK,
@@ -66,8 +66,6 @@ logger = logging.getLogger(__name__)
 #: Bump when the archive bytes change for the same inputs.
 ALGORITHM_VERSION = 1
 
-#: The three archived trees, in the order they are built.
-TREES: tuple[str, ...] = ("BigEarthNet-S1", "BigEarthNet-S2", "Reference_Maps")
 #: Size of the one staging buffer between the files and the compressor.
 BUFFER_SIZE = 1 << 20
 

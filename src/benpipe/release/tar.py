@@ -15,6 +15,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from benpipe.dataset.layout import S1_TREE
 from benpipe.errors import DatasetCheckError
 
 #: 2024-01-01T00:00:00Z, the reference's ``--mtime``.
@@ -51,9 +52,9 @@ def check_member_layout(member: Member) -> None:
         problem = "is not a .tif/.tiff file"
     elif parts[2] not in parts[3]:
         problem = f"file name does not contain its patch folder name {parts[2]!r}"
-    elif parts[0] != "BigEarthNet-S1" and parts[1] not in parts[2]:
+    elif parts[0] != S1_TREE and parts[1] not in parts[2]:
         problem = f"patch folder does not contain its tile folder name {parts[1]!r}"
-    elif parts[0] == "BigEarthNet-S1" and not parts[2].startswith(parts[1]):
+    elif parts[0] == S1_TREE and not parts[2].startswith(parts[1]):
         problem = f"S1 folder does not start with its group name {parts[1]!r}"
     if problem:
         raise DatasetCheckError(
