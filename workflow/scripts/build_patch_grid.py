@@ -1,11 +1,11 @@
 """Rule build_patch_grid: product row + patch grid (split, season, validity).
 
-Inputs:   l2a      results/l2a/<L2A>.SAFE
-          export_manifest  results/export/s2/<L2A>.json (validity: no decode here)
+Inputs:   l2a      results/l2a/<L2A>.SAFE (metadata and band headers only)
+          export_manifest  results/export/s2/<L2A>.json (the invalid patch ids;
+                   the product is never decoded here)
           schema   results/db/schema.json
 Outputs:  receipt  results/db/receipts/grid/<L2A>.json
-Settings: params.database, params.patching (size_m, reference_season_quirk);
-          threads = GDAL decode threads.
+Settings: params.database, params.patching (size_m, reference_season_quirk).
 """
 
 from pathlib import Path
@@ -29,7 +29,6 @@ def main() -> None:
         l2a,
         patch_side_m=float(patching["size_m"]),
         reference_season_quirk=bool(patching["reference_season_quirk"]),
-        read_threads=int(snakemake.threads),
         invalid_patches=invalid_patches_from_manifest(
             Path(snakemake.input.export_manifest),
             product=l2a.name.removesuffix(".SAFE"),

@@ -140,3 +140,25 @@ def reference_map(window: np.ndarray) -> np.ndarray:
     out = window.astype(np.uint16, copy=True)
     out[out == UNCOVERED] = NO_COVERAGE_CODE
     return out
+
+
+def label_window(
+    vector: np.ndarray, *, unlabeled_max_fraction: float, fails_quality: bool
+) -> tuple[PatchLabels, bool]:
+    """Labels of one patch from its count vector, and whether CLC covers it.
+
+    A patch without any CLC pixel gets no labels; a patch of a product that
+    fails the quality checks is never kept (its counts are still recorded).
+    """
+    covered = int(vector[1:].sum()) > 0
+    result = labels_from_counts(
+        counts_by_code(vector) if covered else {},
+        unlabeled_max_fraction=unlabeled_max_fraction,
+    )
+    if fails_quality:
+        result = PatchLabels(
+            counts=result.counts,
+            unlabeled_fraction=result.unlabeled_fraction,
+            kept=False,
+        )
+    return result, covered

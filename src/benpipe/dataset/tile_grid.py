@@ -8,7 +8,7 @@ invalid patch ids an export recorded back into that mask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ from benpipe.grid import (
     patch_side_px,
     split_for_patch,
 )
-from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name
+from benpipe.names import patch_name
 
 #: EPSG codes of UTM WGS84 zones (north 326xx, south 327xx).
 _UTM_EPSG = set(range(32601, 32661)) | set(range(32701, 32761))
@@ -131,38 +131,6 @@ def patch_blocks(
     return np.ascontiguousarray(
         cut.reshape(n, side_px, n, side_px).transpose(0, 2, 1, 3)
     )
-
-
-def validity_mask(
-    read_band: Callable[[str], np.ndarray],
-    grid: TileGrid,
-    *,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """(n, n) bool, [row, col]: True if no spectral band has a 0 in the window.
-
-    Each band is decoded once with ``read_band`` and checked for its expected
-    size (tile side / resolution).
-    """
-    n = grid.patches_per_side
-    valid = np.ones((n, n), dtype=bool)
-    for index, band in enumerate(BANDS, start=1):
-        res = BAND_RESOLUTION_M[band]
-        expected = int(round(grid.tile_side_m / res))
-        data = read_band(band)
-        if data.shape != (expected, expected):
-            raise GridError(
-                f"product {grid.product}: band {band} is {data.shape[1]}x{data.shape[0]} "
-                f"px, expected {expected}x{expected} px for a {grid.tile_side_m:.0f} m "
-                f"tile at {res} m"
-            )
-        valid &= ~invalid_windows(
-            data, window_px=patch_side_px(grid.patch_side_m, res), n=n
-        )
-        del data
-        if progress is not None:
-            progress(index, len(BANDS))
-    return valid
 
 
 def validity_from_ids(
