@@ -56,7 +56,7 @@ rule freeze_tile_ids:
     params:
         log_level=LOG_LEVEL,
     script:
-        "../scripts/freeze_tile_ids.py"
+        "../scripts/freeze_files.py"
 
 
 rule download_l1c:
@@ -129,4 +129,4 @@ rule freeze_l1c_hashes:
     params:
         log_level=LOG_LEVEL,
     script:
-        "../scripts/freeze_tile_ids.py"
+        "../scripts/freeze_files.py"

@@ -111,4 +111,4 @@ rule freeze_release_artifacts:
     params:
         log_level=LOG_LEVEL,
     script:
-        "../scripts/freeze_release_artifacts.py"
+        "../scripts/freeze_files.py"

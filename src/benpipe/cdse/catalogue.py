@@ -26,9 +26,9 @@ from typing import Any
 import requests
 
 from benpipe.cdse.retry import RetryPolicy, TransientHTTPError, call_with_retries
+from benpipe.csvdiff import diff_keyed_csv
 from benpipe.errors import CatalogueError, InputDataError
 from benpipe.fileio import atomic_write_text
-from benpipe.l1c.hashes import diff_keyed_csv
 
 logger = logging.getLogger(__name__)
 

@@ -9,20 +9,19 @@ stays stable when CDSE adds previews or HTML files to the zip.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from benpipe.csvdiff import diff_keyed_csv
 from benpipe.errors import InputDataError
-from benpipe.fileio import atomic_write_text, sha256_file
+from benpipe.fileio import atomic_write_text, sha256_file, write_csv_atomic
 from benpipe.l1c.extract import check_member, safe_root
 
 logger = logging.getLogger(__name__)
@@ -97,67 +96,6 @@ def hash_zip(path: Path) -> ZipHashes:
     )
 
 
-def _write_csv(
-    path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
-) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
-def read_two_column_csv(path: Path) -> dict[str, str]:
-    """``first column -> second column`` of a headed two-column CSV."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        return {row[0]: row[1] for row in reader if row}
-
-
-def diff_keyed_csv(
-    produced: Path, tracked: Path, *, title: str, max_listed: int = 50
-) -> str:
-    """Markdown section comparing two ``key,value`` CSVs (added/removed/changed)."""
-    lines = [f"## {title}", ""]
-    new = read_two_column_csv(produced)
-    if not Path(tracked).exists():
-        lines += [
-            f"No tracked copy at `{tracked}` ({len(new)} rows produced).",
-            "Review the produced file, then freeze it deliberately.",
-            "",
-        ]
-        return "\n".join(lines)
-    old = read_two_column_csv(tracked)
-    added = sorted(set(new) - set(old))
-    removed = sorted(set(old) - set(new))
-    changed = sorted(k for k in set(new) & set(old) if new[k] != old[k])
-    if not (added or removed or changed):
-        lines += [f"Identical to `{tracked}` ({len(new)} rows).", ""]
-        return "\n".join(lines)
-    lines += [
-        f"Differs from `{tracked}`: {len(added)} added, {len(removed)} removed, "
-        f"{len(changed)} changed ({len(new)} rows produced, {len(old)} tracked).",
-        "",
-    ]
-    for label, keys in (("added", added), ("removed", removed), ("changed", changed)):
-        if not keys:
-            continue
-        lines.append(f"### {label}")
-        lines.append("")
-        for key in keys[:max_listed]:
-            if label == "changed":
-                lines.append(f"- `{key}`: `{old[key]}` → `{new[key]}`")
-            elif label == "added":
-                lines.append(f"- `{key}`: `{new[key]}`")
-            else:
-                lines.append(f"- `{key}`: `{old[key]}`")
-        if len(keys) > max_listed:
-            lines.append(f"- … and {len(keys) - max_listed} more")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def hash_l1c_zips(
     zips: Mapping[str, Path],
     ids: Mapping[str, str],
@@ -195,9 +133,9 @@ def hash_l1c_zips(
     zip_rows = sorted((f"{ids[n]}.out", results[n].sha256) for n in names)
     if len({sha for _, sha in zip_rows}) != len(zip_rows):
         logger.warning("two product zips have the same sha256; check the downloads")
-    _write_csv(out_zip_hashes, ("name", "hash-sha256"), zip_rows)
+    write_csv_atomic(out_zip_hashes, ("name", "hash-sha256"), zip_rows)
     content_rows = sorted((f"{n}.SAFE", results[n].content_sha256) for n in names)
-    _write_csv(out_content_hashes, ("name", "content-sha256"), content_rows)
+    write_csv_atomic(out_content_hashes, ("name", "content-sha256"), content_rows)
     tracked_dir = Path(tracked_dir)
     report = "\n".join(
         [
@@ -221,10 +159,3 @@ def hash_l1c_zips(
     atomic_write_text(out_diff, report)
     logger.info("hashed %d product zips", len(names))
     return results
-
-
-def freeze_files(pairs: Mapping[Path, Path]) -> None:
-    """Copy produced artifacts onto their tracked copies (``src -> dst``)."""
-    for src, dst in pairs.items():
-        atomic_write_text(Path(dst), Path(src).read_text(encoding="utf-8"))
-        logger.info("froze %s -> %s", src, dst)

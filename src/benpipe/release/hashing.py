@@ -45,6 +45,7 @@ from benpipe.fileio import (
     file_hashes,
     iter_sorted_tree,
     open_temp_sibling,
+    write_csv_atomic,
 )
 
 logger = logging.getLogger(__name__)
@@ -206,19 +207,6 @@ def render_hash_csv(rows: Iterable[tuple[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def read_hash_csv(path: Path) -> dict[str, str]:
-    """Read a ``name,hash-sha256`` CSV into ``{name: hash}``."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or tuple(header[:2]) != HASH_CSV_HEADER:
-            raise InputDataError(
-                f"{path} is not a hash list: expected header "
-                f"{','.join(HASH_CSV_HEADER)!r}, found {header!r}"
-            )
-        return {row[0]: row[1] for row in reader if row}
-
-
 def _csv_line(name: str, digest: str) -> str:
     if "," in name or '"' in name or "\n" in name or "\r" in name:
         name = '"' + name.replace('"', '""') + '"'
@@ -342,11 +330,9 @@ def write_metadata_hashes(paths: Sequence[Path], out_csv: Path) -> list[FileHash
             "(rule finalize_dataset) first"
         )
     rows = sorted((file_hashes(p) for p in paths), key=lambda r: r.name)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(METADATA_CSV_HEADER)
-    writer.writerows((r.name, r.sha256, r.md5) for r in rows)
-    atomic_write_bytes(out_csv, out.getvalue().encode("utf-8"))
+    write_csv_atomic(
+        out_csv, METADATA_CSV_HEADER, ((r.name, r.sha256, r.md5) for r in rows)
+    )
     return rows
 
 

@@ -23,7 +23,6 @@ is compared; otherwise the status is ``match`` with ``basis: input``.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from benpipe.csvdiff import diff_keyed, read_keyed_csv
 from benpipe.errors import InputDataError, VerificationError
 from benpipe.fileio import atomic_write_bytes, sha256_file
 from benpipe.release.checksums import parse_checksum_lines
@@ -190,20 +190,6 @@ class VerificationReport:
 
 
 # ---------------------------------------------------------------- readers
-def read_keyed_csv(path: Path) -> tuple[list[str], dict[str, tuple[str, ...]]]:
-    """``(header, {first column: rest of the row})`` of a CSV with a header."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise InputDataError(f"{path} is empty; expected a CSV with a header")
-        rows: dict[str, tuple[str, ...]] = {}
-        for row in reader:
-            if row:
-                rows[row[0]] = tuple(row[1:])
-    return header, rows
-
-
 def read_checksums(path: Path) -> dict[str, tuple[str, ...]]:
     """``{file name: (hex,)}`` of a ``hashes.txt``/``sha256sums.txt`` file."""
     parsed = parse_checksum_lines(path.read_text(encoding="utf-8"))
@@ -229,11 +215,7 @@ def diff_rows(
     columns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Counts and the first ``max_listed`` added, removed and changed rows."""
-    added = sorted(produced.keys() - tracked.keys())
-    removed = sorted(tracked.keys() - produced.keys())
-    changed = sorted(
-        k for k in produced.keys() & tracked.keys() if produced[k] != tracked[k]
-    )
+    diff = diff_keyed(produced, tracked)
     value_cols = list(columns[1:]) if columns else []
 
     def show(values: tuple[str, ...]) -> str | dict[str, str]:
@@ -246,14 +228,14 @@ def diff_rows(
     return {
         "rows_produced": len(produced),
         "rows_tracked": len(tracked),
-        "added": len(added),
-        "removed": len(removed),
-        "changed": len(changed),
-        "added_rows": added[:max_listed],
-        "removed_rows": removed[:max_listed],
+        "added": len(diff.added),
+        "removed": len(diff.removed),
+        "changed": len(diff.changed),
+        "added_rows": diff.added[:max_listed],
+        "removed_rows": diff.removed[:max_listed],
         "changed_rows": [
             {"name": k, "produced": show(produced[k]), "tracked": show(tracked[k])}
-            for k in changed[:max_listed]
+            for k in diff.changed[:max_listed]
         ],
     }
 
