@@ -14,7 +14,7 @@ import logging
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from benpipe.csvdiff import diff_keyed_csv
 from benpipe.errors import InputDataError
 from benpipe.fileio import atomic_write_text, sha256_file, write_csv_atomic
 from benpipe.l1c.extract import check_member, safe_root
+from benpipe.log import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def hash_l1c_zips(
     out_diff: Path,
     tracked_dir: Path,
     threads: int = 2,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, ZipHashes]:
     """Hash every product zip and compare with the tracked copies.
 

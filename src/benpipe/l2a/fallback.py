@@ -35,7 +35,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -59,6 +58,7 @@ from benpipe.l2a.products import (
     open_l1c,
 )
 from benpipe.l2a.safe import RESOLUTIONS_M, TileGeocoding
+from benpipe.log import ProgressCallback
 from benpipe.names import BAND_RESOLUTION_M, BANDS, L2A_DISCRIMINATOR, l2a_name_for
 
 logger = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ def _write_tree(
     *,
     l2a_name: str,
     threads: int,
-    progress: Callable[[int, int], None] | None,
+    progress: ProgressCallback | None,
 ) -> None:
     granule = "L2A_" + l1c.granule_dir.name.removeprefix("L1C_")
     prefix = _file_prefix(l1c)
@@ -385,7 +385,7 @@ def convert_fallback(
     out_dir: Path,
     *,
     threads: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """Convert an extracted L1C SAFE into ``out_dir/<L2A name>.SAFE``.
 

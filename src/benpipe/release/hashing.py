@@ -47,6 +47,7 @@ from benpipe.fileio import (
     open_temp_sibling,
     write_csv_atomic,
 )
+from benpipe.log import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,6 @@ TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
 HASH_CSV_HEADER = ("name", "hash-sha256")
 #: The header of the metadata hash CSV.
 METADATA_CSV_HEADER = ("name", "hash-sha256", "md5")
-
-#: Called with the bytes hashed so far (the total is unknown while walking).
-ProgressCallback = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +279,7 @@ def write_tree_hashes(
                 if len(lines) >= 4096:
                     _flush_lines(lines, handle, csv_hash)
                     if progress is not None:
-                        progress(total_bytes)
+                        progress(total_bytes, None)
             _flush_lines(lines, handle, csv_hash)
         if not in_order:
             # Unusual layout: stems do not follow path order; sort in memory.
@@ -307,7 +305,7 @@ def write_tree_hashes(
         raise
     atomic_write_bytes(digest_path, digest.encode("ascii"))
     if progress is not None:
-        progress(total_bytes)
+        progress(total_bytes, None)
     logger.info(
         "hashed %d files (%.1f MB) under %s -> %s (sha256 %s)",
         rows,

@@ -47,6 +47,7 @@ from benpipe.fileio import (
     open_temp_sibling,
     temp_sibling,
 )
+from benpipe.log import ProgressCallback
 from benpipe.release.checksums import (
     parse_checksum_lines,
     render_hashes_txt,
@@ -68,8 +69,6 @@ ALGORITHM_VERSION = 1
 
 #: Size of the one staging buffer between the files and the compressor.
 BUFFER_SIZE = 1 << 20
-
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
