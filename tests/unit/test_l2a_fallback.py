@@ -200,6 +200,19 @@ def test_failure_leaves_no_partial_product(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_killed_conversion_leaves_nothing_after_the_rerun(
+    l1c: Path, l2a: Path, tmp_path: Path
+) -> None:
+    # what kill -9 leaves: the staging product (about 1 GB in production), and
+    # the random-suffixed scratch folder of older versions
+    stale = tmp_path / f".{l2a.name}.tmp"
+    (stale / "GRANULE").mkdir(parents=True)
+    (tmp_path / f".{l2a.name}.tmp-x1y2z3" / "IMG_DATA").mkdir(parents=True)
+    again = convert_fallback(l1c, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [l2a.name]
+    assert _digests(again) == _digests(l2a)
+
+
 def test_wrong_band_size_is_reported(tmp_path: Path) -> None:
     l1c = make_l1c_safe(tmp_path / "in")
     source = open_l1c(l1c)

@@ -1,9 +1,9 @@
 """Orchestration of ``benpipe demo-world``: write the whole world atomically.
 
-The world is written into a temporary directory next to the target and
-renamed at the end.  Every random draw comes from ``numpy.random.default_rng``
-seeded with ``[seed, <purpose>, ...]``, so one product's bytes do not depend on
-which other products are generated.
+The world is written into a staging directory next to the target and renamed
+at the end (:func:`benpipe.fileio.staged_directory`).  Every random draw comes
+from ``numpy.random.default_rng`` seeded with ``[seed, <purpose>, ...]``, so
+one product's bytes do not depend on which other products are generated.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from benpipe.demo.spec import (
     layout_for,
 )
 from benpipe.errors import ConfigError, InputDataError
+from benpipe.fileio import staged_directory
 from benpipe.grid import PATCH_SIDE_M
 from benpipe.log import Progress
 from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, l2a_name_for, patch_name
@@ -96,22 +97,9 @@ def generate_world(out: Path, params: WorldParams, *, overwrite: bool = False) -
             f"{out} already exists; pass --overwrite to replace it or choose "
             "another --out"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
     started = time.monotonic()
-    try:
-        _write_world(staging, params)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if out.exists():
-        trash = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(trash)
-        shutil.rmtree(trash)
-    staging.rename(out)
+    with staged_directory(out, "demo world", replace=overwrite) as staging:
+        _write_world(staging.path, params)
     logger.info("demo world written to %s in %.1f s", out, time.monotonic() - started)
     return out / "manifest.json"
 

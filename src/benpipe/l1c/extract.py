@@ -8,16 +8,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from benpipe.errors import InputDataError
+from benpipe.fileio import staged_directory
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +84,11 @@ def extract_l1c(zip_path: Path, dest: Path) -> Path:
 
     Every entry is validated before anything is written; absolute paths,
     ``..`` components, backslashes and symlinks raise :class:`InputDataError`
-    naming the entry.  Extraction goes to a temporary sibling folder that is
-    renamed to ``dest`` at the end, so an interrupted run leaves no partial
-    ``dest``.
+    naming the entry.  Extraction goes to a staging folder renamed onto
+    ``dest`` at the end (:func:`benpipe.fileio.staged_directory`; an existing
+    ``dest`` is replaced), so an interrupted run leaves no partial ``dest``.
     """
     zip_path, dest = Path(zip_path), Path(dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         archive = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as exc:
@@ -104,29 +100,14 @@ def extract_l1c(zip_path: Path, dest: Path) -> Path:
         infos = archive.infolist()
         members = [check_member(zip_path, info) for info in infos]
         root = safe_root(zip_path, members)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
-            for info, member in zip(infos, members, strict=True):
-                rel = PurePosixPath(*member.parts[1:]) if root else member
-                if not rel.parts:
-                    continue
-                target = tmp.joinpath(*rel.parts)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
-            if not (tmp / "MTD_MSIL1C.xml").is_file():
+        with staged_directory(dest, "extracted L1C", replace=True) as staging:
+            _extract_members(archive, infos, members, staging.path, strip_root=root)
+            if not (staging.path / "MTD_MSIL1C.xml").is_file():
                 raise InputDataError(
                     f"zip {zip_path} has no MTD_MSIL1C.xml at the SAFE root "
                     f"(top folder {root!r}); is it an L1C product?"
                 )
-            created = recreate_empty_dirs(tmp)
-            os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            created = recreate_empty_dirs(staging.path)
     logger.info(
         "extracted %d entries of %s into %s; re-created %d empty folders",
         len(infos),
@@ -135,3 +116,25 @@ def extract_l1c(zip_path: Path, dest: Path) -> Path:
         len(created),
     )
     return dest
+
+
+def _extract_members(
+    archive: zipfile.ZipFile,
+    infos: Sequence[zipfile.ZipInfo],
+    members: Sequence[PurePosixPath],
+    target_dir: Path,
+    *,
+    strip_root: str | None,
+) -> None:
+    """Write the (checked) members under ``target_dir``, without the SAFE folder."""
+    for info, member in zip(infos, members, strict=True):
+        rel = PurePosixPath(*member.parts[1:]) if strip_root else member
+        if not rel.parts:
+            continue
+        target = target_dir.joinpath(*rel.parts)
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)

@@ -30,10 +30,7 @@ wall-clock time is written, so converting twice gives identical bytes.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -44,6 +41,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from benpipe.errors import ProductLayoutError
+from benpipe.fileio import staged_directory
 from benpipe.l2a.dos1 import (
     SCL_BANDS,
     dark_value,
@@ -369,17 +367,6 @@ def _write_tree(
     )
 
 
-def install_atomically(tmp: Path, final: Path) -> None:
-    """Move a finished temp tree to ``final``, replacing an old one if present."""
-    trash: Path | None = None
-    if final.exists():
-        trash = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
-        os.replace(final, trash / final.name)
-    os.replace(tmp, final)
-    if trash is not None:
-        shutil.rmtree(trash)
-
-
 def convert_fallback(
     l1c_safe: Path,
     out_dir: Path,
@@ -391,8 +378,10 @@ def convert_fallback(
 
     The L2A name comes from :func:`benpipe.names.l2a_name_for` (``N9999`` and
     the fixed ``20240101T000000`` discriminator).  The tree is written into a
-    temporary folder next to the output and renamed into place, so a crash
-    leaves no half-written product.  Returns the product path.
+    staging folder next to the output and renamed into place
+    (:func:`benpipe.fileio.staged_directory`), so a crash leaves no
+    half-written product and a rerun removes what a killed one left.  Returns
+    the product path.
     """
     l1c_safe = Path(l1c_safe)
     out_dir = Path(out_dir)
@@ -401,7 +390,6 @@ def convert_fallback(
     if not l2a_name.endswith(L2A_DISCRIMINATOR):
         raise ProductLayoutError(f"unexpected L2A name {l2a_name} for {l1c.name}")
     final = out_dir / f"{l2a_name}.SAFE"
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     logger.info(
         "fallback converter %s %d (NOT sen2cor): %s -> %s",
@@ -410,14 +398,10 @@ def convert_fallback(
         l1c.name,
         final,
     )
-    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{l2a_name}.SAFE.tmp-"))
-    try:
-        _write_tree(l1c, tmp, l2a_name=l2a_name, threads=threads, progress=progress)
-        tmp.chmod(0o755)
-        install_atomically(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with staged_directory(final, "L2A product", replace=True) as staging:
+        _write_tree(
+            l1c, staging.path, l2a_name=l2a_name, threads=threads, progress=progress
+        )
     logger.info(
         "fallback L2A %s written in %.1f s", final.name, time.monotonic() - started
     )
