@@ -55,7 +55,12 @@ from benpipe.l2a.products import (
     L1CProduct,
     open_l1c,
 )
-from benpipe.l2a.safe import RESOLUTIONS_M, TileGeocoding
+from benpipe.l2a.safe import (
+    RESOLUTIONS_M,
+    SPECIAL_VALUES_XML,
+    TileGeocoding,
+    product_organisation_xml,
+)
 from benpipe.log import ProgressCallback
 from benpipe.names import BAND_RESOLUTION_M, BANDS, L2A_DISCRIMINATOR, l2a_name_for
 
@@ -124,15 +129,12 @@ def _extract_block(xml_text: str, tag: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _image_file_entries(granule: str, prefix: str) -> str:
-    lines = []
-    for res_m in RESOLUTIONS_M:
-        for band in L2A_RESOLUTION_BANDS[res_m]:
-            lines.append(
-                f"            <IMAGE_FILE>GRANULE/{granule}/IMG_DATA/R{res_m}m/"
-                f"{prefix}_{band}_{res_m}m</IMAGE_FILE>"
-            )
-    return "\n".join(lines)
+def _image_files(granule: str, prefix: str) -> list[str]:
+    return [
+        f"GRANULE/{granule}/IMG_DATA/R{res_m}m/{prefix}_{band}_{res_m}m"
+        for res_m in RESOLUTIONS_M
+        for band in L2A_RESOLUTION_BANDS[res_m]
+    ]
 
 
 def _mtd_msil2a(
@@ -145,11 +147,8 @@ def _mtd_msil2a(
     offsets: dict[str, int],
     darks: dict[str, int],
 ) -> str:
-    stop = re.search(r"<PRODUCT_STOP_TIME>([^<]*)<", l1c_mtd_text)
-    start = re.search(r"<PRODUCT_START_TIME>([^<]*)<", l1c_mtd_text)
-    start_text = start.group(1) if start else l1c.sensing_time.isoformat()
-    stop_text = stop.group(1) if stop else start_text
-    datatake = _extract_block(l1c_mtd_text, "Datatake") or ""
+    """``MTD_MSIL2A.xml``: the L1C's times, datatake and quality inspections,
+    the fallback's processor tag, offsets and dark objects."""
     inspections = _extract_block(l1c_mtd_text, "Quality_Inspections")
     if inspections is None:
         logger.warning(
@@ -157,25 +156,44 @@ def _mtd_msil2a(
             l1c.name,
         )
         inspections = "<Quality_Inspections/>"
-    spectral = "\n".join(
-        f'        <Spectral_Information bandId="{_BAND_IDS[b]}" physicalBand="{b}">'
-        f"<RESOLUTION>{BAND_RESOLUTION_M[b]}</RESOLUTION></Spectral_Information>"
-        for b in BANDS
+    return "".join(
+        (
+            '<?xml version="1.0" encoding="UTF-8"?>\n',
+            "<!-- benpipe fallback L2A: NOT produced by sen2cor and NOT "
+            "atmospherically corrected.\n",
+            "     Per-band DOS1-like dark-object subtraction of "
+            f"{escape(l1c.name)}.SAFE,\n",
+            "     see docs/l2a.md. -->\n",
+            '<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/'
+            'PSD/User_Product_Level-2A.xsd">\n',
+            "  <n1:General_Info>\n",
+            _l2a_product_info(
+                l1c, l2a_name=l2a_name, granule=granule, prefix=prefix, mtd=l1c_mtd_text
+            ),
+            _l2a_image_characteristics(l1c, offsets=offsets, darks=darks),
+            "  </n1:General_Info>\n",
+            "  <n1:Quality_Indicators_Info>\n",
+            "    <Quality_Control_Checks>\n",
+            f"      {inspections}\n",
+            "    </Quality_Control_Checks>\n",
+            "  </n1:Quality_Indicators_Info>\n",
+            "</n1:Level-2A_User_Product>\n",
+        )
     )
-    offset_lines = "\n".join(
-        f'        <BOA_ADD_OFFSET band_id="{_BAND_IDS[b]}">{offsets[b]}</BOA_ADD_OFFSET>'
-        for b in BANDS
+
+
+def _l2a_product_info(
+    l1c: L1CProduct, *, l2a_name: str, granule: str, prefix: str, mtd: str
+) -> str:
+    stop = re.search(r"<PRODUCT_STOP_TIME>([^<]*)<", mtd)
+    start = re.search(r"<PRODUCT_START_TIME>([^<]*)<", mtd)
+    start_text = start.group(1) if start else l1c.sensing_time.isoformat()
+    stop_text = stop.group(1) if stop else start_text
+    datatake = _extract_block(mtd, "Datatake") or ""
+    organisation = product_organisation_xml(
+        f'granuleIdentifier="{escape(granule)}"', _image_files(granule, prefix)
     )
-    dark_lines = "\n".join(
-        f'        <DARK_OBJECT_DN band_id="{_BAND_IDS[b]}">{darks[b]}</DARK_OBJECT_DN>'
-        for b in BANDS
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<!-- benpipe fallback L2A: NOT produced by sen2cor and NOT atmospherically corrected.
-     Per-band DOS1-like dark-object subtraction of {escape(l1c.name)}.SAFE,
-     see docs/l2a.md. -->
-<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
-  <n1:General_Info>
+    return f"""\
     <Product_Info>
       <PRODUCT_START_TIME>{escape(start_text)}</PRODUCT_START_TIME>
       <PRODUCT_STOP_TIME>{escape(stop_text)}</PRODUCT_STOP_TIME>
@@ -188,46 +206,42 @@ def _mtd_msil2a(
       <PROCESSOR_VERSION>{FALLBACK_VERSION}</PROCESSOR_VERSION>
       <SOURCE_L1C_PRODUCT_URI>{escape(l1c.name)}.SAFE</SOURCE_L1C_PRODUCT_URI>
       {datatake}
-      <Query_Options completeSingleTile="true">
-        <PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT>
-      </Query_Options>
-      <Product_Organisation>
-        <Granule_List>
-          <Granule granuleIdentifier="{escape(granule)}" imageFormat="JPEG2000">
-{_image_file_entries(granule, prefix)}
-          </Granule>
-        </Granule_List>
-      </Product_Organisation>
+{organisation}\
     </Product_Info>
+"""
+
+
+def _l2a_image_characteristics(
+    l1c: L1CProduct, *, offsets: dict[str, int], darks: dict[str, int]
+) -> str:
+    def per_band(tag: str, values: dict[str, int]) -> str:
+        return "".join(
+            f'        <{tag} band_id="{_BAND_IDS[b]}">{values[b]}</{tag}>\n'
+            for b in BANDS
+        )
+
+    spectral = "".join(
+        f'        <Spectral_Information bandId="{_BAND_IDS[b]}" physicalBand="{b}">'
+        f"<RESOLUTION>{BAND_RESOLUTION_M[b]}</RESOLUTION></Spectral_Information>\n"
+        for b in BANDS
+    )
+    quantification = l1c.quantification_value
+    return f"""\
     <Product_Image_Characteristics>
-      <Special_Values>
-        <SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT>
-        <SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX>
-      </Special_Values>
-      <Special_Values>
-        <SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT>
-        <SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX>
-      </Special_Values>
+{SPECIAL_VALUES_XML}\
       <QUANTIFICATION_VALUES_LIST>
-        <BOA_QUANTIFICATION_VALUE unit="none">{l1c.quantification_value}</BOA_QUANTIFICATION_VALUE>
+        <BOA_QUANTIFICATION_VALUE unit="none">{quantification}</BOA_QUANTIFICATION_VALUE>
       </QUANTIFICATION_VALUES_LIST>
       <BOA_ADD_OFFSET_VALUES_LIST>
-{offset_lines}
+{per_band("BOA_ADD_OFFSET", offsets)}\
       </BOA_ADD_OFFSET_VALUES_LIST>
       <FALLBACK_DARK_OBJECT_LIST>
-{dark_lines}
+{per_band("DARK_OBJECT_DN", darks)}\
       </FALLBACK_DARK_OBJECT_LIST>
       <Spectral_Information_List>
-{spectral}
+{spectral}\
       </Spectral_Information_List>
     </Product_Image_Characteristics>
-  </n1:General_Info>
-  <n1:Quality_Indicators_Info>
-    <Quality_Control_Checks>
-      {inspections}
-    </Quality_Control_Checks>
-  </n1:Quality_Indicators_Info>
-</n1:Level-2A_User_Product>
 """
 
 
