@@ -286,13 +286,15 @@ def write_tar_zst(
     compressed bytes (the digests are then empty strings): benchmarks only.
     Raises :class:`DatasetCheckError` for layout violations and
     :class:`InputDataError` when the tree is missing, empty or changes while
-    being read.
+    being read.  The recipe: list and check the members (exact tar size) →
+    stream each file's header, bytes and padding through one buffer → pad the
+    tar → flush the zstd frame, collect the digests, rename.
     """
+    source = dataset_dir / tree
     count, tar_size = tar_stream_size(_checked(iter_members(dataset_dir, tree)))
     if count == 0:
         raise InputDataError(
-            f"{dataset_dir / tree} holds no files; build the dataset "
-            "(rule finalize_dataset) first"
+            f"{source} holds no files; build the dataset (rule finalize_dataset) first"
         )
     workers = resolve_threads(threads)
     logger.info(
@@ -303,94 +305,140 @@ def write_tar_zst(
         level,
         workers,
     )
+    with _ArchiveStream(
+        out_path,
+        source,
+        tar_size=tar_size,
+        level=level if compress else None,
+        workers=workers,
+        hashes=hashes,
+        progress=progress,
+    ) as stream:
+        stager = _Stager(stream.write, buffer_size)
+        seen = 0
+        for arcname, entry in _walk(dataset_dir, tree):
+            seen += 1
+            stager.put_file(arcname, entry.path)
+        tail = tar_size - stream.written - stager.fill
+        if tail >= 0:
+            stager.put(bytes(tail))
+        stager.flush()
+        if seen != count or stream.written != tar_size:
+            raise InputDataError(
+                f"{source} changed while being archived ({count} files listed, "
+                f"{seen} archived); do not modify the dataset during "
+                "package_release, then rerun"
+            )
+        return stream.finish(members=count)
 
-    tmp: Path | None = None
-    handle: BinaryIO | None = None
-    if out_path is not None:
-        tmp, handle = open_temp_sibling(out_path)
-    tar_digests = _Digests(f"{tree}.tar digests") if hashes else None
-    zst_digests = _Digests(f"{tree}.tar.zst digests") if hashes else None
-    try:
-        out_sink = _HashingSink(handle, zst_digests)
-        written = 0
-        writer = None
-        if compress:
+
+class _ArchiveStream:
+    """tar bytes → tar digests → zstd (optional) → archive digests → temp file.
+
+    A context manager: on leaving, the digest threads are stopped and an
+    unfinished temporary file is removed; :meth:`finish` renames it into place.
+    """
+
+    def __init__(
+        self,
+        out_path: Path | None,
+        source: Path,
+        *,
+        tar_size: int,
+        level: int | None,
+        workers: int,
+        hashes: bool,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.out_path = out_path
+        self.source = source
+        self.tar_size = tar_size
+        self.progress = progress
+        self.written = 0
+        self.tmp: Path | None = None
+        self.handle: BinaryIO | None = None
+        if out_path is not None:
+            self.tmp, self.handle = open_temp_sibling(out_path)
+        name = source.name
+        self.tar_digests = _Digests(f"{name}.tar digests") if hashes else None
+        self.zst_digests = _Digests(f"{name}.tar.zst digests") if hashes else None
+        self.out_sink = _HashingSink(self.handle, self.zst_digests)
+        self.writer = None
+        if level is not None:
             cctx = zstandard.ZstdCompressor(
                 level=level,
                 threads=workers,
                 write_checksum=True,
                 write_content_size=True,
             )
-            writer = cctx.stream_writer(
-                cast(IO[bytes], out_sink), size=tar_size, closefd=False
+            self.writer = cctx.stream_writer(
+                cast(IO[bytes], self.out_sink), size=tar_size, closefd=False
             )
-        downstream = writer.write if writer is not None else out_sink.write
 
-        def sink(chunk: memoryview) -> None:
-            nonlocal written
-            if tar_digests is not None:
-                tar_digests.update(bytes(chunk))  # the staging buffer is reused
-            try:
-                downstream(chunk)
-            except zstandard.ZstdError as exc:
-                raise InputDataError(
-                    f"{dataset_dir / tree} changed while being archived (more "
-                    f"than the {tar_size} tar bytes listed): {exc}; do not modify "
-                    "the dataset during package_release, then rerun"
-                ) from exc
-            written += len(chunk)
-            if progress is not None:
-                progress(written, tar_size)
+    def __enter__(self) -> _ArchiveStream:
+        return self
 
-        stager = _Stager(sink, buffer_size)
-        seen = 0
-        for arcname, entry in _walk(dataset_dir, tree):
-            seen += 1
-            stager.put_file(arcname, entry.path)
-        tail = tar_size - written - stager.fill
-        if tail >= 0:
-            stager.put(bytes(tail))
-        stager.flush()
-        if seen != count or written != tar_size:
-            raise InputDataError(
-                f"{dataset_dir / tree} changed while being archived ({count} files "
-                f"listed, {seen} archived); do not modify the dataset during "
-                "package_release, then rerun"
-            )
-        if writer is not None:
-            try:
-                writer.flush(zstandard.FLUSH_FRAME)
-            except zstandard.ZstdError as exc:
-                raise InputDataError(
-                    f"{dataset_dir / tree} changed while being archived: {exc}"
-                ) from exc
-        tar_md5, tar_sha256 = tar_digests.hexdigests() if tar_digests else ("", "")
-        zst_md5, zst_sha256 = zst_digests.hexdigests() if zst_digests else ("", "")
-        if handle is not None:
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-            handle = None
-        if tmp is not None and out_path is not None:
-            os.replace(tmp, out_path)
-            tmp = None
-    finally:
-        for digests in (tar_digests, zst_digests):
+    def __exit__(self, *exc_info: object) -> None:
+        for digests in (self.tar_digests, self.zst_digests):
             if digests is not None:
                 digests.close()
-        if handle is not None:
-            handle.close()
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-    return ArchiveDigests(
-        members=count,
-        tar_size=tar_size,
-        tar_md5=tar_md5,
-        tar_sha256=tar_sha256,
-        zst_size=out_sink.size,
-        zst_md5=zst_md5,
-        zst_sha256=zst_sha256,
-    )
+        if self.handle is not None:
+            self.handle.close()
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+    def _changed(self, detail: str) -> InputDataError:
+        return InputDataError(
+            f"{self.source} changed while being archived{detail}; do not modify "
+            "the dataset during package_release, then rerun"
+        )
+
+    def write(self, chunk: memoryview) -> None:
+        """Take the next tar bytes (a view of the reused staging buffer)."""
+        if self.tar_digests is not None:
+            self.tar_digests.update(bytes(chunk))
+        try:
+            if self.writer is not None:
+                self.writer.write(chunk)
+            else:
+                self.out_sink.write(chunk)
+        except zstandard.ZstdError as exc:
+            more = f" (more than the {self.tar_size} tar bytes listed): {exc}"
+            raise self._changed(more) from exc
+        self.written += len(chunk)
+        if self.progress is not None:
+            self.progress(self.written, self.tar_size)
+
+    def finish(self, *, members: int) -> ArchiveDigests:
+        """End the zstd frame, collect the digests, rename the archive into place."""
+        if self.writer is not None:
+            try:
+                self.writer.flush(zstandard.FLUSH_FRAME)
+            except zstandard.ZstdError as exc:
+                raise self._changed(f": {exc}") from exc
+        tar_md5, tar_sha256 = (
+            self.tar_digests.hexdigests() if self.tar_digests else ("", "")
+        )
+        zst_md5, zst_sha256 = (
+            self.zst_digests.hexdigests() if self.zst_digests else ("", "")
+        )
+        if self.handle is not None:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            self.handle = None
+        if self.tmp is not None and self.out_path is not None:
+            os.replace(self.tmp, self.out_path)
+            self.tmp = None
+        return ArchiveDigests(
+            members=members,
+            tar_size=self.tar_size,
+            tar_md5=tar_md5,
+            tar_sha256=tar_sha256,
+            zst_size=self.out_sink.size,
+            zst_md5=zst_md5,
+            zst_sha256=zst_sha256,
+        )
 
 
 # ---------------------------------------------------------------- hash lists
