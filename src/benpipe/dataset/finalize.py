@@ -176,8 +176,37 @@ def _load_name_list(path: Path) -> set[str]:
     return {r[0] for r in rows}
 
 
+#: One metadata row: the columns of METADATA_SCHEMA, in order.
+_MetadataRow = tuple[str, list[str], str, str, str, str, bool, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """The seven inputs, validated: labels per patch, mappings, v1 lists."""
+
+    labels: dict[str, list[str]]
+    split: dict[str, str]
+    s2v1: dict[str, str]
+    country: dict[str, str]
+    s1s2: dict[str, str]
+    snow: set[str]
+    cloud: set[str]
+
+
 def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
     """Load, validate and join the inputs into the two metadata tables."""
+    loaded = _load_inputs(inputs)
+    rows, missing = _join(loaded)
+    if missing:
+        raise _join_gaps_error(inputs, missing)
+    if not rows:
+        raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
+    clean = [r for r in rows if not (r[6] or r[7])]
+    flagged = [r for r in rows if r[6] or r[7]]
+    return MetadataTables(clean=_to_table(clean), flagged=_to_table(flagged))
+
+
+def _load_inputs(inputs: FinalizeInputs) -> _Loaded:
     label_rows = _read_rows(inputs.label_mapping, header=("patch_id", "label"), width=2)
     _unique_keys(
         inputs.label_mapping,
@@ -195,25 +224,36 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
                 f"{inputs.split_mapping} line {line}: split {value!r} of {pid} is "
                 f"not one of {', '.join(SPLITS)}"
             )
-    country = _load_mapping(inputs.country_mapping, header=("patch_id", "country"))
-    s1s2 = _load_mapping(inputs.s1s2_mapping, header=None, unique_value=True)
-    snow = _load_name_list(inputs.seasonal_snow_list)
-    cloud = _load_name_list(inputs.cloud_shadow_list)
-
     labels: dict[str, list[str]] = {}
     for pid, label in label_rows:
         labels.setdefault(pid, []).append(label)
+    return _Loaded(
+        labels=labels,
+        split=split,
+        s2v1=s2v1,
+        country=_load_mapping(inputs.country_mapping, header=("patch_id", "country")),
+        s1s2=_load_mapping(inputs.s1s2_mapping, header=None, unique_value=True),
+        snow=_load_name_list(inputs.seasonal_snow_list),
+        cloud=_load_name_list(inputs.cloud_shadow_list),
+    )
 
+
+def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
+    """One row per labelled patch, and the patches missing from each table."""
     missing: dict[str, list[str]] = {}
-    rows: list[tuple[str, list[str], str, str, str, str, bool, bool]] = []
-    for pid in sorted(labels):
+    rows: list[_MetadataRow] = []
+    for pid in sorted(loaded.labels):
         lacks = [
             what
-            for what, table in (("split", split), ("s2v1", s2v1), ("country", country))
+            for what, table in (
+                ("split", loaded.split),
+                ("s2v1", loaded.s2v1),
+                ("country", loaded.country),
+            )
             if pid not in table
         ]
-        s2v1_name = s2v1.get(pid)
-        if s2v1_name is not None and s2v1_name not in s1s2:
+        s2v1_name = loaded.s2v1.get(pid)
+        if s2v1_name is not None and s2v1_name not in loaded.s1s2:
             lacks.append("s1s2")
         for what in lacks:
             missing.setdefault(what, []).append(pid)
@@ -222,41 +262,39 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
         rows.append(
             (
                 pid,
-                sorted(labels[pid], key=lambda s: s.encode("utf-8")),
-                split[pid],
-                country[pid],
-                s1s2[s2v1_name],
+                sorted(loaded.labels[pid], key=lambda s: s.encode("utf-8")),
+                loaded.split[pid],
+                loaded.country[pid],
+                loaded.s1s2[s2v1_name],
                 s2v1_name,
-                s2v1_name in snow,
-                s2v1_name in cloud,
+                s2v1_name in loaded.snow,
+                s2v1_name in loaded.cloud,
             )
         )
-    if missing:
-        sources = {
-            "split": inputs.split_mapping,
-            "s2v1": inputs.s2v1_mapping,
-            "country": inputs.country_mapping,
-            "s1s2": inputs.s1s2_mapping,
-        }
-        details = "; ".join(
-            f"{len(pids)} without an entry in {sources[what]} (first: {pids[:3]})"
-            for what, pids in missing.items()
-        )
-        raise InputDataError(
-            f"{sum(map(len, missing.values()))} join gap(s) for labelled patches: "
-            f"{details}. Every labelled patch needs a split, an s2v1 name, a country "
-            "and an S1 name; regenerate the metadata CSVs or fix the v1 inputs"
-        )
-    if not rows:
-        raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
-    clean = [r for r in rows if not (r[6] or r[7])]
-    flagged = [r for r in rows if r[6] or r[7]]
-    return MetadataTables(clean=_to_table(clean), flagged=_to_table(flagged))
+    return rows, missing
 
 
-def _to_table(
-    rows: list[tuple[str, list[str], str, str, str, str, bool, bool]],
-) -> pa.Table:
+def _join_gaps_error(
+    inputs: FinalizeInputs, missing: dict[str, list[str]]
+) -> InputDataError:
+    sources = {
+        "split": inputs.split_mapping,
+        "s2v1": inputs.s2v1_mapping,
+        "country": inputs.country_mapping,
+        "s1s2": inputs.s1s2_mapping,
+    }
+    details = "; ".join(
+        f"{len(pids)} without an entry in {sources[what]} (first: {pids[:3]})"
+        for what, pids in missing.items()
+    )
+    return InputDataError(
+        f"{sum(map(len, missing.values()))} join gap(s) for labelled patches: "
+        f"{details}. Every labelled patch needs a split, an s2v1 name, a country "
+        "and an S1 name; regenerate the metadata CSVs or fix the v1 inputs"
+    )
+
+
+def _to_table(rows: list[_MetadataRow]) -> pa.Table:
     rows = sorted(rows, key=lambda r: r[0].encode("utf-8"))
     arrays = [
         pa.array([row[i] for row in rows], type=fld.type)

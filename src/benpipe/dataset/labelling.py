@@ -116,15 +116,7 @@ def label_patches(
             )
             labelled = []
         t1 = time.monotonic()
-        with connect(settings) as conn, conn.transaction():
-            sql.replace_labels(
-                conn,
-                product_id,
-                labelled,
-                has_clc=bool(shapes),
-                clc_polygons=len(shapes),
-                fails_quality=tile.fails_quality,
-            )
+        _store(settings, tile, labelled, clc_polygons=len(shapes))
         timings["db_s"] = time.monotonic() - t1
     info = _receipt(
         tile,
@@ -252,6 +244,25 @@ def _write_map(
         top=top,
         res_m=tile.res_m,
     )
+
+
+def _store(
+    settings: DbSettings,
+    tile: _Tile,
+    labelled: Sequence[sql.LabelledPatch],
+    *,
+    clc_polygons: int,
+) -> None:
+    """Replace the product's labelling rows in one transaction."""
+    with connect(settings) as conn, conn.transaction():
+        sql.replace_labels(
+            conn,
+            tile.product_id,
+            labelled,
+            has_clc=clc_polygons > 0,
+            clc_polygons=clc_polygons,
+            fails_quality=tile.fails_quality,
+        )
 
 
 def _receipt(

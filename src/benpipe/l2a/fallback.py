@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -312,56 +313,26 @@ def _write_tree(
     threads: int,
     progress: ProgressCallback | None,
 ) -> None:
+    """The L2A SAFE tree: folders → 12 bands (+ SCL inputs) → 2 SCLs → metadata."""
     granule = "L2A_" + l1c.granule_dir.name.removeprefix("L1C_")
-    prefix = _file_prefix(l1c)
     img = root / "GRANULE" / granule / "IMG_DATA"
     for res_m in RESOLUTIONS_M:
         (img / f"R{res_m}m").mkdir(parents=True)
     for sub in ("AUX_DATA", "QI_DATA"):
         (root / "GRANULE" / granule / sub).mkdir()
-    geo = l1c.geocoding
-    quant = l1c.quantification_value
+    jp2 = _Jp2Writer(l1c, img, prefix=_file_prefix(l1c), threads=threads)
     offsets = {band: l1c.radio_add_offset.get(band, 0) for band in BANDS}
     darks: dict[str, int] = {}
     scl_inputs: dict[int, dict[str, np.ndarray]] = {20: {}, 60: {}}
-    for done, band in enumerate(BANDS):
-        dn = l1c.read_band(band, threads=threads)
-        _check_shape(l1c, band, dn)
-        darks[band] = dark_value(dn)
-        boa = dos1(
-            dn, dark=darks[band], quantification=quant, boa_add_offset=offsets[band]
-        )
-        del dn
-        native_m = BAND_RESOLUTION_M[band]
-        for res_m in RESOLUTIONS_M:
-            if band not in L2A_RESOLUTION_BANDS[res_m]:
-                continue
-            data = resample(boa, from_m=native_m, to_m=res_m)
-            write_jp2(
-                img / f"R{res_m}m" / f"{prefix}_{band}_{res_m}m.jp2",
-                data,
-                epsg=geo.epsg,
-                ulx=geo.ulx,
-                uly=geo.uly,
-                res_m=res_m,
-                threads=threads,
-            )
-            if band in SCL_BANDS and res_m in scl_inputs:
-                scl_inputs[res_m][band] = data
-        logger.debug("%s: %s dark DN %d", l1c.name, band, darks[band])
+    for done, band in enumerate(BANDS, start=1):
+        darks[band] = _convert_band(l1c, band, jp2, offsets[band], scl_inputs)
         if progress is not None:
-            progress(done + 1, len(BANDS))
+            progress(done, len(BANDS))
     for res_m, bands in scl_inputs.items():
-        scl = scene_classification(bands, quantification=quant, offsets=offsets)
-        write_jp2(
-            img / f"R{res_m}m" / f"{prefix}_SCL_{res_m}m.jp2",
-            scl,
-            epsg=geo.epsg,
-            ulx=geo.ulx,
-            uly=geo.uly,
-            res_m=res_m,
-            threads=threads,
+        scl = scene_classification(
+            bands, quantification=l1c.quantification_value, offsets=offsets
         )
+        jp2.write("SCL", res_m, scl)
     l1c_mtd = (l1c.path / "MTD_MSIL1C.xml").read_text(encoding="utf-8")
     l1c_tl = (l1c.granule_dir / "MTD_TL.xml").read_text(encoding="utf-8")
     (root / "MTD_MSIL2A.xml").write_text(
@@ -369,7 +340,7 @@ def _write_tree(
             l1c,
             l2a_name=l2a_name,
             granule=granule,
-            prefix=prefix,
+            prefix=jp2.prefix,
             l1c_mtd_text=l1c_mtd,
             offsets=offsets,
             darks=darks,
@@ -379,6 +350,60 @@ def _write_tree(
     (root / "GRANULE" / granule / "MTD_TL.xml").write_text(
         _mtd_tl(l1c, granule=granule, l1c_tl_text=l1c_tl), encoding="utf-8"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Jp2Writer:
+    """Writes ``IMG_DATA/R<res>m/<prefix>_<band>_<res>m.jp2`` on the tile grid."""
+
+    l1c: L1CProduct
+    img: Path
+    prefix: str
+    threads: int
+
+    def write(self, band: str, res_m: int, data: np.ndarray) -> None:
+        geo = self.l1c.geocoding
+        write_jp2(
+            self.img / f"R{res_m}m" / f"{self.prefix}_{band}_{res_m}m.jp2",
+            data,
+            epsg=geo.epsg,
+            ulx=geo.ulx,
+            uly=geo.uly,
+            res_m=res_m,
+            threads=self.threads,
+        )
+
+
+def _convert_band(
+    l1c: L1CProduct,
+    band: str,
+    jp2: _Jp2Writer,
+    boa_add_offset: int,
+    scl_inputs: dict[int, dict[str, np.ndarray]],
+) -> int:
+    """DOS1 one band, write it at each L2A resolution holding it; return its dark DN.
+
+    The resampled bands the SCL rules need are kept in ``scl_inputs``.
+    """
+    dn = l1c.read_band(band, threads=jp2.threads)
+    _check_shape(l1c, band, dn)
+    dark = dark_value(dn)
+    boa = dos1(
+        dn,
+        dark=dark,
+        quantification=l1c.quantification_value,
+        boa_add_offset=boa_add_offset,
+    )
+    del dn
+    for res_m in RESOLUTIONS_M:
+        if band not in L2A_RESOLUTION_BANDS[res_m]:
+            continue
+        data = resample(boa, from_m=BAND_RESOLUTION_M[band], to_m=res_m)
+        jp2.write(band, res_m, data)
+        if band in SCL_BANDS and res_m in scl_inputs:
+            scl_inputs[res_m][band] = data
+    logger.debug("%s: %s dark DN %d", l1c.name, band, dark)
+    return dark
 
 
 def convert_fallback(

@@ -32,7 +32,7 @@ from concurrent.futures import (
     ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -251,72 +251,96 @@ def write_tree_hashes(
     digest_path = out_csv.with_name(out_csv.name + ".sha256")
     tmp, raw = open_temp_sibling(out_csv)
     try:
-        rows = 0
-        total_bytes = 0
-        in_order = True
-        last: str | None = None
-        dups: list[str] = []
-        n_dups = 0
-        csv_hash = hashlib.sha256()
         with raw as handle:
-            lines = [",".join(HASH_CSV_HEADER) + "\n"]
-            for path, digest, size in hash_tree_files(
+            hashed = hash_tree_files(
                 root, suffixes, workers=workers, batch_units=batch_units
-            ):
-                name = os.path.basename(path).rsplit(".", 1)[0]
-                if last is not None:
-                    if name == last:
-                        n_dups += 1
-                        if len(dups) < 10:
-                            dups.append(name)
-                    elif name < last:
-                        in_order = False
-                if last is None or name > last:
-                    last = name
-                lines.append(_csv_line(name, digest))
-                rows += 1
-                total_bytes += size
-                if len(lines) >= 4096:
-                    _flush_lines(lines, handle, csv_hash)
-                    if progress is not None:
-                        progress(total_bytes, None)
-            _flush_lines(lines, handle, csv_hash)
-        if not in_order:
-            # Unusual layout: stems do not follow path order; sort in memory.
-            with tmp.open(newline="", encoding="utf-8") as handle:
-                reader = csv.reader(handle)
-                next(reader)
-                all_rows = sorted((r[0], r[1]) for r in reader)
-            names = [r[0] for r in all_rows]
-            dup_set = sorted(
-                {a for a, b in zip(names, names[1:], strict=False) if a == b}
             )
-            n_dups = sum(1 for a, b in zip(names, names[1:], strict=False) if a == b)
-            dups = dup_set
-            data = render_hash_csv(all_rows)
-            tmp.write_bytes(data)
-            csv_hash = hashlib.sha256(data)
-        if n_dups:
-            _duplicates_error(out_csv, root, dups, n_dups)
-        digest = csv_hash.hexdigest()
+            tally = _stream_rows(hashed, handle, progress)
+        if not tally.in_order:
+            # Unusual layout: stems do not follow path order; sort in memory.
+            _sort_rows(tmp, tally)
+        if tally.n_dups:
+            _duplicates_error(out_csv, root, tally.dups, tally.n_dups)
+        digest = tally.csv_hash.hexdigest()
         os.replace(tmp, out_csv)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     atomic_write_bytes(digest_path, digest.encode("ascii"))
     if progress is not None:
-        progress(total_bytes, None)
+        progress(tally.total_bytes, None)
     logger.info(
         "hashed %d files (%.1f MB) under %s -> %s (sha256 %s)",
-        rows,
-        total_bytes / 1e6,
+        tally.rows,
+        tally.total_bytes / 1e6,
         root,
         out_csv,
         digest,
     )
-    if rows == 0:
+    if tally.rows == 0:
         logger.warning("no %s files under %s", "/".join(suffixes), root)
-    return HashListResult(out_csv, digest_path, digest, rows, total_bytes)
+    return HashListResult(out_csv, digest_path, digest, tally.rows, tally.total_bytes)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What writing a hash list has seen: counts, order, duplicate stems."""
+
+    csv_hash: Any = field(default_factory=hashlib.sha256)
+    rows: int = 0
+    total_bytes: int = 0
+    in_order: bool = True
+    last: str | None = None
+    dups: list[str] = field(default_factory=list)
+    n_dups: int = 0
+
+    def add(self, name: str, size: int) -> None:
+        if self.last is not None:
+            if name == self.last:
+                self.n_dups += 1
+                if len(self.dups) < 10:
+                    self.dups.append(name)
+            elif name < self.last:
+                self.in_order = False
+        if self.last is None or name > self.last:
+            self.last = name
+        self.rows += 1
+        self.total_bytes += size
+
+
+def _stream_rows(
+    hashed: Iterable[tuple[str, str, int]],
+    handle: BinaryIO,
+    progress: ProgressCallback | None,
+) -> _Tally:
+    """Write the header and a ``stem,sha256`` row per file, as they arrive."""
+    tally = _Tally()
+    lines = [",".join(HASH_CSV_HEADER) + "\n"]
+    for path, digest, size in hashed:
+        name = os.path.basename(path).rsplit(".", 1)[0]
+        tally.add(name, size)
+        lines.append(_csv_line(name, digest))
+        if len(lines) >= 4096:
+            _flush_lines(lines, handle, tally.csv_hash)
+            if progress is not None:
+                progress(tally.total_bytes, None)
+    _flush_lines(lines, handle, tally.csv_hash)
+    return tally
+
+
+def _sort_rows(tmp: Path, tally: _Tally) -> None:
+    """Rewrite ``tmp`` sorted by stem; recount the duplicates and the digest."""
+    with tmp.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        all_rows = sorted((r[0], r[1]) for r in reader)
+    names = [r[0] for r in all_rows]
+    pairs = list(zip(names, names[1:], strict=False))
+    tally.dups = sorted({a for a, b in pairs if a == b})
+    tally.n_dups = sum(1 for a, b in pairs if a == b)
+    data = render_hash_csv(all_rows)
+    tmp.write_bytes(data)
+    tally.csv_hash = hashlib.sha256(data)
 
 
 def write_metadata_hashes(paths: Sequence[Path], out_csv: Path) -> list[FileHashes]:
