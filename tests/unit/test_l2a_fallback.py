@@ -20,7 +20,12 @@ from benpipe.l2a.dos1 import (
     scene_classification,
 )
 from benpipe.l2a.fallback import convert_fallback
-from benpipe.l2a.products import L2A_RESOLUTION_BANDS, open_l1c, open_l2a
+from benpipe.l2a.products import (
+    L2A_RESOLUTION_BANDS,
+    open_l1c,
+    open_l2a,
+    read_raster,
+)
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 
 from .l2a_fixture import L2A_NAME, make_l1c_safe
@@ -153,7 +158,7 @@ def test_pixels_nodata_and_resampling(l1c: Path, l2a: Path) -> None:
 
 def test_scl_layer_classes(l2a: Path) -> None:
     product = open_l2a(l2a)
-    scl = product.read_scl()
+    scl = read_raster(product.scl_path, dtype="uint8")
     assert scl.shape == (60, 60)
     assert scl[-1, -1] == 0  # nodata corner
     assert scl[2, 50] in (8, 9)  # cloud block (upper right)

@@ -1,16 +1,19 @@
-"""S2 patch export: one L2A product → 12 single-band GeoTIFFs per valid patch.
+"""The ``export_patches`` rule: one L2A product → 12 GeoTIFFs per valid patch.
 
-Reproduces REFERENCE-PIPELINE §5.2 D12 without a database:
+Reproduces REFERENCE-PIPELINE §5.2 D12 without a database.  This is the one
+job that decodes a product's 12 bands:
 
-* every band is read **once** (whole band, decoded once) and cut into
-  1 200 m windows in NumPy (120/60/20 px at 10/20/60 m);
-* a patch is **valid** when none of its 12 band windows holds a 0 pixel
-  (the reference's D8 rule; the arrays are in memory anyway), and only valid
-  patches are written; an optional explicit patch list restricts the set
-  further (e.g. to the v1-aligned patches of a grid receipt);
+* every band is read **once** (whole band) and cut into 1 200 m windows in
+  NumPy (120/60/20 px at 10/20/60 m);
+* a patch is **valid** when none of its 12 band windows holds a 0 pixel (the
+  reference's D8 rule, :func:`benpipe.dataset.tile_grid.invalid_windows`);
+  only valid patches are written, and the manifest lists the invalid ones, so
+  ``build_patch_grid`` records validity without decoding the product again
+  (:func:`invalid_patches_from_manifest`).  An explicit patch list (by hand,
+  not in the pipeline) restricts the export further;
 * each file is ``<tile_dir>/<patch>/<patch>_<band>.tif``: UInt16, one band,
   uncompressed, striped (GDAL GTiff defaults), nodata 0, georeferenced to the
-  patch's upper-left corner in the tile CRS.
+  patch's upper-left corner in the tile CRS (:func:`benpipe.grid.patch_corner`).
 
 Writing ~100 000 small files per product is dominated by per-file writer
 overhead, so files are rendered from a byte template

@@ -19,14 +19,19 @@ import numpy as np
 from affine import Affine
 from rasterio.features import rasterize
 
-from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19, NO_COVERAGE_CODE, UNLABELED
+from benpipe.clc import (
+    BEN19_CLASSES,
+    CLC_TO_BEN19,
+    NO_COVERAGE_CODE,
+    UNLABELED,
+    UNLABELED_CODES,
+)
 from benpipe.errors import LabelCoverageError
 
 #: Burn value of pixels that no CLC polygon covers (replaced by 999 in maps).
 UNCOVERED = 0
 #: Codes in a fixed order; index 0 of a count vector is "uncovered".
 CODES: tuple[int, ...] = tuple(sorted(CLC_TO_BEN19))
-_UNLABELED_CODES = frozenset(c for c, name in CLC_TO_BEN19.items() if name == UNLABELED)
 _LUT = np.zeros(1 << 16, dtype=np.uint8)
 for _index, _code in enumerate(CODES, start=1):
     _LUT[_code] = _index
@@ -122,7 +127,7 @@ def labels_from_counts(
     total = sum(counts.values())
     if total <= 0:
         return PatchLabels(counts=dict(counts), unlabeled_fraction=1.0, kept=False)
-    unlabeled = sum(v for c, v in counts.items() if c in _UNLABELED_CODES)
+    unlabeled = sum(v for c, v in counts.items() if c in UNLABELED_CODES)
     fraction = unlabeled / total
     kept = fraction < unlabeled_max_fraction
     names = {CLC_TO_BEN19[c] for c, v in counts.items() if v > 0} - {UNLABELED}

@@ -144,10 +144,6 @@ class L2AProduct:
         """
         return read_raster(self.band_path(band), threads=threads)
 
-    def read_scl(self, *, threads: int | None = None) -> np.ndarray:
-        """Decode the whole 20 m scene classification layer (uint8)."""
-        return read_raster(self.scl_path, threads=threads, dtype="uint8")
-
     def validate(self) -> None:
         """Check metadata, the 12 bands + SCL, their CRS and sizes.
 

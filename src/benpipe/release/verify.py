@@ -65,15 +65,14 @@ class ArtifactSpec:
 
     ``kind``: ``table`` (CSV keyed by its first column), ``digest`` (a hash CSV
     with a ``.sha256`` digest file; the full CSV is compared too when
-    tracked), ``checksums`` (md5sum/sha256sum lines).  ``produced`` may be
-    optional (``required=False``: a missing one is not a failure).
+    tracked), ``checksums`` (md5sum/sha256sum lines).  A tracked copy may
+    have a ``fallback_tracked`` source (the parquets' md5s in ``hashes.txt``).
     """
 
     name: str
     kind: Kind
     produced: Path
     tracked: str
-    required: bool = True
     fallback_tracked: str | None = None
 
 
@@ -111,7 +110,6 @@ def default_specs(produced: ProducedPaths) -> list[ArtifactSpec]:
             "table",
             produced.search_tile_ids,
             "bigearthnet_s2_tile_ids.csv",
-            required=False,
         ),
         ArtifactSpec(
             "l1c_hashes", "table", produced.l1c_hashes, "ben_s2_l1c_hashes.csv"
