@@ -1,4 +1,4 @@
-"""The L2A/L1C reader: metadata, band paths, quality flags and validation."""
+"""The L1C/L2A reader (benpipe.l2a.products): metadata, band paths, quality, validation."""
 
 from __future__ import annotations
 
