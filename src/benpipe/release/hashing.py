@@ -394,23 +394,15 @@ def hash_outputs(
     def progress(what: str) -> ProgressCallback | None:
         return progress_factory(what) if progress_factory else None
 
-    patches = write_tree_hashes(
-        dataset_dir / S2_TREE,
-        patch_csv,
-        workers=workers,
-        progress=progress("S2 bytes hashed"),
-    )
-    maps = write_tree_hashes(
-        dataset_dir / MAPS_TREE,
-        reference_maps_csv,
-        workers=workers,
-        progress=progress("reference-map bytes hashed"),
-    )
-    s1 = write_tree_hashes(
-        dataset_dir / S1_TREE,
-        s1_csv,
-        workers=workers,
-        progress=progress("S1 bytes hashed"),
+    patches, maps, s1 = (
+        write_tree_hashes(
+            dataset_dir / tree, out_csv, workers=workers, progress=progress(what)
+        )
+        for tree, out_csv, what in (
+            (S2_TREE, patch_csv, "S2 bytes hashed"),
+            (MAPS_TREE, reference_maps_csv, "reference-map bytes hashed"),
+            (S1_TREE, s1_csv, "S1 bytes hashed"),
+        )
     )
     metadata = write_metadata_hashes(
         [dataset_dir / name for name in METADATA_FILES], metadata_csv
