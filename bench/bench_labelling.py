@@ -34,7 +34,7 @@ from benpipe.dataset.tile_grid import invalid_windows
 from benpipe.db.ingest import ingest_clc
 from benpipe.db.lifecycle import DbSettings, stop
 from benpipe.db.schema import init_database
-from benpipe.l2a.products import open_l2a
+from benpipe.l2a.products import L2AProduct, open_l2a
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name
 
 LAYER = "U2018_CLC2018_V2020_20u1"
@@ -116,6 +116,21 @@ def prepare(work: Path, tile_size_px: int) -> Path:
     return safe
 
 
+def decode_and_find_invalid(product: L2AProduct) -> list[str]:
+    """What export_patches does before build_patch_grid: decode every band once
+    and record the patches holding a 0 pixel."""
+    n = int(product.tile_side_m // 1200)
+    nodata = np.zeros((n, n), dtype=bool)
+    for band in BANDS:
+        data = product.read_band(band, threads=2)
+        window_px = 1200 // BAND_RESOLUTION_M[band]
+        nodata |= invalid_windows(data, window_px=window_px, n=n)
+    return [
+        patch_name(product.name, col=int(c), row=int(r))
+        for r, c in zip(*np.nonzero(nodata), strict=True)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="10980 px tile (real size)")
@@ -144,19 +159,8 @@ def main() -> None:
         cells=cells,
     )
 
-    # What export_patches does before build_patch_grid: decode every band once
-    # and record the patches holding a 0 pixel.
     t0 = time.monotonic()
-    n = int(product.tile_side_m // 1200)
-    nodata = np.zeros((n, n), dtype=bool)
-    for band in BANDS:
-        data = product.read_band(band, threads=2)
-        window_px = 1200 // BAND_RESOLUTION_M[band]
-        nodata |= invalid_windows(data, window_px=window_px, n=n)
-    invalid = [
-        patch_name(product.name, col=int(c), row=int(r))
-        for r, c in zip(*np.nonzero(nodata), strict=True)
-    ]
+    invalid = decode_and_find_invalid(product)
     decode_s = time.monotonic() - t0
 
     settings = DbSettings.scratch(work)
