@@ -45,6 +45,8 @@ SHARED: dict[str, int] = {
     "benpipe.fileio": SHARED_IO,
     "benpipe.geotiff": SHARED_IO,
     "benpipe.csvdiff": SHARED_IO,
+    # run settings from the environment (issue 12 item 4, branch params)
+    "benpipe.runsettings": SHARED_IO,
     "benpipe.cli": CLI,
 }
 #: Stage packages.  Their ``cli`` module is on the cli floor, the modules
