@@ -15,7 +15,7 @@ it with SQL only:
   (Natural Earth 110 m polygons have tens to a few hundred), around the
   products, in EPSG:4326.
 
-It then times each statement of ``benpipe.tables.align_v1`` and the whole
+It then times each statement of ``benpipe.dataset.cross_product.align_v1`` and the whole
 call.  Prints figures; never asserts times.
 
     .venv/bin/python bench/bench_align.py                   # 12 products, ~100 k patches
@@ -34,10 +34,10 @@ import numpy as np
 import shapely
 from shapely import wkb
 
+from benpipe.dataset.cross_product import align_v1
 from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
 from benpipe.names import BEN_COUNTRIES
-from benpipe.tables import align_v1
 
 SIDE = 91  # patches per tile side (109.8 km / 1200 m)
 

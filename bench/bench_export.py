@@ -5,7 +5,7 @@ native 10/20/60 m resolution, smooth field + noise, a nodata corner) once into
 a cache folder, then times
 
 1. decoding the 12 bands only (the floor of any export), and
-2. ``benpipe.export.export_product`` (decode + cut + validity + 12 GeoTIFFs
+2. ``benpipe.dataset.export.export_product`` (decode + cut + validity + 12 GeoTIFFs
    per valid patch), with the byte-template writer,
 
 and the per-file cost of the template writer versus rasterio on a sample.
@@ -33,9 +33,9 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from benpipe.export import export_product
+from benpipe.dataset.export import export_product
 from benpipe.geotiff import GeoTiffTemplate, write_band_gdal
-from benpipe.l2a.reader import read_raster
+from benpipe.l2a.products import read_raster
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 
 NAME = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"
@@ -44,7 +44,7 @@ EPSG, ULX, ULY = 32633, 300_000.0, 5_400_000.0
 
 @dataclass
 class JP2Product:
-    """A BandSource over one JP2 per band (decoded like benpipe.l2a.reader)."""
+    """A BandSource over one JP2 per band (decoded like benpipe.l2a.products)."""
 
     folder: Path
     tile_side_m: float

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
-from benpipe.packaging import ArchiveDigests, resolve_threads, write_tar_zst
+from benpipe.release.packaging import ArchiveDigests, resolve_threads, write_tar_zst
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 SIDES = {"B02": 120, "B03": 120, "B04": 120, "B08": 120, "B05": 60, "B06": 60}
@@ -118,6 +118,77 @@ def _digest_cpu_seconds(*paths: Path) -> float:
     return used
 
 
+def time_runs(
+    runs: dict[str, Callable[[], object]], repeats: int
+) -> tuple[
+    dict[str, list[tuple[float, float]]], dict[str, list[float]], dict[str, object]
+]:
+    """(wall, CPU) per run and repeat, the main thread's CPU, the last results."""
+    timings: dict[str, list[tuple[float, float]]] = {key: [] for key in runs}
+    main_thread: dict[str, list[float]] = {key: [] for key in runs}
+    results: dict[str, object] = {}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            wall, cpu = time.perf_counter(), _cpu_seconds()
+            own = _thread_cpu_seconds()
+            results[key] = run()
+            main_thread[key].append(_thread_cpu_seconds() - own)
+            timings[key].append((time.perf_counter() - wall, _cpu_seconds() - cpu))
+    return timings, main_thread, results
+
+
+def report(
+    timings: dict[str, list[tuple[float, float]]],
+    main_thread: dict[str, list[float]],
+    results: dict[str, object],
+    *,
+    mb: float,
+    level: int,
+    outputs: tuple[Path, Path, Path],
+    tar: Path,
+    plain_tar_size: int,
+) -> None:
+    """Rates against the zstd CLI, main-thread caps, and the byte comparisons."""
+    ours_out, cli_out, stream_out = outputs
+    cli_wall, cli_cpu = min(timings["cli"])
+    cli_rate = mb / cli_wall
+    for key, label in (
+        ("cli", f"zstd -{level} -T0 on the tar file"),
+        ("stream", "packaging stream: walk + tar + zstd"),
+        ("rule", "package_release: stream + md5/sha256 x2"),
+        ("pipeline", "GNU tar | md5+sha256 | zstd | md5+sha256"),
+    ):
+        wall, cpu = min(timings[key])
+        rate = mb / wall
+        print(
+            f"{label:42s}: {rate:6.1f} MB/s  {rate / cli_rate:4.0%} of CLI  "
+            f"{cpu:5.2f} CPU s  (runs {', '.join(f'{w:.2f}' for w, _ in timings[key])} s)"
+        )
+    for key in ("stream", "rule"):
+        busy = min(main_thread[key])
+        print(
+            f"{key}: main thread {busy:.2f} CPU s -> with enough cores it caps "
+            f"at about {mb / busy:.0f} MB/s"
+        )
+    digest_cpu = _digest_cpu_seconds(tar, cli_out)
+    print(
+        f"md5+sha256 of the tar and of the .zst in memory: {digest_cpu:.2f} CPU s; "
+        f"ceiling for the full rule on a busy CPU: {cli_cpu / (cli_cpu + digest_cpu):.0%}"
+        " of the CLI"
+    )
+    ours_bytes, cli_bytes = ours_out.read_bytes(), cli_out.read_bytes()
+    digests = results["rule"]
+    assert isinstance(digests, ArchiveDigests)
+    print(
+        f"compressed: ours {len(ours_bytes) / 1e6:.1f} MB, CLI "
+        f"{len(cli_bytes) / 1e6:.1f} MB, ratio {plain_tar_size / len(ours_bytes):.3f}"
+    )
+    print(f"archive bytes identical to the CLI's: {ours_bytes == cli_bytes}")
+    same_tar = _md5_stream(ours_out) == _md5_stream(cli_out) == digests.tar_md5
+    print(f"decompressed streams identical (and = tar md5 on the fly): {same_tar}")
+    print(f"stream bytes = full-rule bytes: {stream_out.read_bytes() == ours_bytes}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=300.0)
@@ -187,55 +258,16 @@ def main() -> None:
             ),
             "pipeline": lambda: subprocess.run(["bash", "-c", pipeline], check=True),
         }
-        timings: dict[str, list[tuple[float, float]]] = {key: [] for key in runs}
-        main_thread: dict[str, list[float]] = {key: [] for key in runs}
-        results: dict[str, object] = {}
-        for _ in range(args.repeats):
-            for key, run in runs.items():
-                wall, cpu = time.perf_counter(), _cpu_seconds()
-                own = _thread_cpu_seconds()
-                results[key] = run()
-                main_thread[key].append(_thread_cpu_seconds() - own)
-                timings[key].append((time.perf_counter() - wall, _cpu_seconds() - cpu))
-
-        cli_wall, cli_cpu = min(timings["cli"])
-        cli_rate = mb / cli_wall
-        for key, label in (
-            ("cli", f"zstd -{args.level} -T0 on the tar file"),
-            ("stream", "packaging stream: walk + tar + zstd"),
-            ("rule", "package_release: stream + md5/sha256 x2"),
-            ("pipeline", "GNU tar | md5+sha256 | zstd | md5+sha256"),
-        ):
-            wall, cpu = min(timings[key])
-            rate = mb / wall
-            print(
-                f"{label:42s}: {rate:6.1f} MB/s  {rate / cli_rate:4.0%} of CLI  "
-                f"{cpu:5.2f} CPU s  (runs {', '.join(f'{w:.2f}' for w, _ in timings[key])} s)"
-            )
-        for key in ("stream", "rule"):
-            busy = min(main_thread[key])
-            print(
-                f"{key}: main thread {busy:.2f} CPU s -> with enough cores it caps "
-                f"at about {mb / busy:.0f} MB/s"
-            )
-        digest_cpu = _digest_cpu_seconds(tar, cli_out)
-        print(
-            f"md5+sha256 of the tar and of the .zst in memory: {digest_cpu:.2f} CPU s; "
-            f"ceiling for the full rule on a busy CPU: {cli_cpu / (cli_cpu + digest_cpu):.0%}"
-            " of the CLI"
-        )
-        ours_bytes, cli_bytes = ours_out.read_bytes(), cli_out.read_bytes()
-        digests = results["rule"]
-        assert isinstance(digests, ArchiveDigests)
-        print(
-            f"compressed: ours {len(ours_bytes) / 1e6:.1f} MB, CLI "
-            f"{len(cli_bytes) / 1e6:.1f} MB, ratio {plain.tar_size / len(ours_bytes):.3f}"
-        )
-        print(f"archive bytes identical to the CLI's: {ours_bytes == cli_bytes}")
-        same_tar = _md5_stream(ours_out) == _md5_stream(cli_out) == digests.tar_md5
-        print(f"decompressed streams identical (and = tar md5 on the fly): {same_tar}")
-        print(
-            f"stream bytes = full-rule bytes: {stream_out.read_bytes() == ours_bytes}"
+        timings, main_thread, results = time_runs(runs, args.repeats)
+        report(
+            timings,
+            main_thread,
+            results,
+            mb=mb,
+            level=args.level,
+            outputs=(ours_out, cli_out, stream_out),
+            tar=tar,
+            plain_tar_size=plain.tar_size,
         )
 
 

@@ -184,7 +184,7 @@ def count_demo_products(found: dict[str, list[Measurement]]) -> int:
     return max(per_product) if per_product else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--benchmarks",
@@ -237,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         help="size-independent part of a job's memory (default: the smallest "
         "max_rss >= 30 MB among the selected rules)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     rules = (
         None if args.rules == "all" else tuple(r for r in args.rules.split(",") if r)

@@ -22,16 +22,16 @@ from benpipe.log import configure_logging
 #: subcommand name -> "module:attribute" of a click command.
 COMMANDS: dict[str, str] = {
     "demo-world": "benpipe.demo.cli:demo_world",
-    "check-release": "benpipe.packaging:check_release_command",
-    "hash-tree": "benpipe.hashing:hash_tree_command",
-    "package": "benpipe.packaging:package_command",
-    "verify": "benpipe.verify:verify_command",
+    "check-release": "benpipe.release.cli:check_release_command",
+    "hash-tree": "benpipe.release.cli:hash_tree_command",
+    "package": "benpipe.release.cli:package_command",
+    "verify": "benpipe.release.cli:verify_command",
     "cdse-emulator": "benpipe.cdse.emulator:cdse_emulator",
     "cdse-search": "benpipe.cdse.cli:cdse_search",
     "cdse-download": "benpipe.cdse.cli:cdse_download",
     "db": "benpipe.db.cli:db",
-    "grid": "benpipe.patching:grid_command",
-    "check-dataset": "benpipe.check:check_dataset_command",
+    "grid": "benpipe.dataset.cli:grid_command",
+    "check-dataset": "benpipe.dataset.cli:check_dataset_command",
     "convert-l2a": "benpipe.l2a.cli:convert_l2a_command",
     "l2a-info": "benpipe.l2a.cli:l2a_info_command",
 }

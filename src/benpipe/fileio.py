@@ -1,10 +1,12 @@
-"""Whole-file writes and file hashing: the one home for both.
+"""Whole-file and directory writes, and file hashing: the one home for each.
 
 Atomic writes go to a fresh hidden temporary sibling (same directory, so the
 same filesystem) and are renamed over the final name with ``os.replace``; an
 interrupted run leaves no half-written file under a final name.  Streaming
 writers that cannot hold the whole file in memory use :func:`open_temp_sibling`
-and do the rename themselves.
+and do the rename themselves.  Directory outputs are built in a hidden staging
+sibling with :func:`staged_directory`, which also removes what a killed run
+left behind.
 
 Hashing streams through one reusable buffer per thread, so memory stays flat
 whatever the file size.
@@ -12,18 +14,25 @@ whatever the file size.
 
 from __future__ import annotations
 
+import csv
+import glob
 import hashlib
+import io
 import json
+import logging
 import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from benpipe.errors import InputDataError
+
+logger = logging.getLogger(__name__)
 
 #: Default read size per ``readinto`` call when hashing.
 CHUNK_BYTES = 1 << 20
@@ -93,6 +102,27 @@ def write_json_atomic(path: Path, payload: Any, *, ensure_ascii: bool = False) -
     atomic_write_text(path, text + "\n")
 
 
+def write_csv_atomic(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Write ``header`` and ``rows`` as CSV to ``path`` atomically.
+
+    UTF-8, LF line ends, minimal quoting: the format of every CSV benpipe
+    writes.  Rows are streamed, so they need not fit in memory twice.
+    """
+    path = Path(path)
+    tmp, raw = open_temp_sibling(path)
+    try:
+        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_file(path: Path, data: bytes) -> None:
     """Plain (non-atomic) write of a whole file.
 
@@ -109,26 +139,90 @@ def write_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def stage_directory(out_dir: Path, what: str) -> Path:
-    """Start building directory output ``out_dir``: return its fresh staging dir.
+#: Hidden siblings of a directory output that only an interrupted run leaves:
+#: its staging folder, a replaced output not yet deleted, and the scratch names
+#: of older benpipe versions (``.<name>.tmp-XXXX``, ``.<name>.sen2cor-XXXX``).
+_STALE_STAGING = ("tmp*", "old*", "sen2cor-*")
 
-    The staging dir is the hidden sibling ``.<name>.tmp``; a stale one from an
-    interrupted run is removed, and so is an empty ``out_dir`` pre-created by
-    a scheduler.  An existing non-empty ``out_dir`` raises
-    :class:`InputDataError`.  The caller fills the staging dir and renames it
-    onto ``out_dir`` with ``os.replace`` when done.
+
+class StagedDirectory:
+    """A directory output under construction; see :func:`staged_directory`."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        #: The hidden staging folder ``.<name>.tmp`` next to the output.
+        self.path = out_dir.with_name(f".{out_dir.name}.tmp")
+        self.committed = False
+
+    def commit(self, built: Path | None = None) -> None:
+        """Rename ``built`` (default: the staging folder) onto the output.
+
+        An existing output (only with ``replace=True``) is moved aside first
+        and deleted after the rename, so the output is never half there.
+        """
+        source = self.path if built is None else built
+        old = self.out_dir.with_name(f".{self.out_dir.name}.old")
+        if self.out_dir.exists():
+            os.replace(self.out_dir, old)
+        os.replace(source, self.out_dir)
+        self.committed = True
+        if old.exists():
+            shutil.rmtree(old)
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Delete what interrupted runs left next to ``out_dir``; return it."""
+    parent = out_dir.parent
+    if not parent.is_dir():
+        return []
+    stale = sorted(
+        {
+            path
+            for suffix in _STALE_STAGING
+            for path in parent.glob(f".{glob.escape(out_dir.name)}.{suffix}")
+        }
+    )
+    for path in stale:
+        logger.info("removing %s left by an interrupted run", path)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return stale
+
+
+@contextmanager
+def staged_directory(
+    out_dir: Path, what: str, *, replace: bool = False
+) -> Iterator[StagedDirectory]:
+    """Build directory output ``out_dir`` in a hidden staging sibling.
+
+    The one home of directory outputs.  Before the body runs, what an
+    interrupted run left (see :func:`remove_stale_staging`) is deleted, and so
+    is an empty ``out_dir`` pre-created by a scheduler; an existing non-empty
+    ``out_dir`` raises :class:`InputDataError` unless ``replace``.  The body
+    fills ``staging.path``.  When it returns, the staging folder is renamed
+    onto ``out_dir``, unless the body called ``staging.commit(built)`` for a
+    sub-folder it built inside it; on an exception nothing is renamed.  The
+    staging folder is always removed at the end.
     """
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    if out_dir.is_dir() and not any(out_dir.iterdir()):
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out_dir)
+    if out_dir.is_dir() and not out_dir.is_symlink() and not any(out_dir.iterdir()):
         out_dir.rmdir()
-    if out_dir.exists():
+    if out_dir.exists() and not replace:
         raise InputDataError(
             f"{what} {out_dir} already exists; delete it to rebuild it"
         )
-    tmp.mkdir(parents=True)
-    return tmp
+    staging = StagedDirectory(out_dir)
+    staging.path.mkdir()
+    try:
+        yield staging
+        if not staging.committed:
+            staging.commit()
+    finally:
+        shutil.rmtree(staging.path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- walking

@@ -8,7 +8,6 @@ patches start at the tile's upper-left corner, only complete patches count,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -59,8 +58,21 @@ def patch_side_px(patch_side_m: float, resolution_m: float) -> int:
     return int(px)
 
 
+def patch_corner(
+    ulx: float, uly: float, *, col: int, row: int, side_m: float
+) -> tuple[float, float]:
+    """(left, top) of patch (col, row) of a tile whose upper-left is (ulx, uly).
+
+    The one home of the patch georeference: ``col`` patch sides east and
+    ``row`` patch sides south of the tile corner, in the tile's CRS (metres).
+    """
+    return ulx + col * side_m, uly - row * side_m
+
+
 @dataclass(frozen=True, slots=True)
 class PatchBounds:
+    """The box of one patch in the tile's CRS (metres)."""
+
     col: int
     row: int
     left: float
@@ -69,17 +81,12 @@ class PatchBounds:
     top: float
 
 
-def iter_patch_bounds(
-    *, ulx: float, uly: float, params: PatchGridParams
-) -> Iterator[PatchBounds]:
-    """Yield every complete patch of a tile in row-major order."""
-    n = params.patches_per_side
-    side = params.patch_side_m
-    for row in range(n):
-        for col in range(n):
-            left = ulx + col * side
-            top = uly - row * side
-            yield PatchBounds(col, row, left, top - side, left + side, top)
+def patch_bounds(
+    ulx: float, uly: float, *, col: int, row: int, side_m: float
+) -> PatchBounds:
+    """The box of patch (col, row); see :func:`patch_corner`."""
+    left, top = patch_corner(ulx, uly, col=col, row=row, side_m=side_m)
+    return PatchBounds(col, row, left, top - side_m, left + side_m, top)
 
 
 def split_ring_widths_m(tile_side_m: float) -> tuple[float, float]:

@@ -140,4 +140,7 @@ class Progress:
             self._bar.close()
 
 
-ProgressCallback = Callable[[int, int], None]
+#: The one progress callback type: called with (done, total) as work
+#: advances; total is None while unknown (e.g. bytes hashed during a walk).
+#: :class:`Progress` is one.
+ProgressCallback = Callable[[int, int | None], None]

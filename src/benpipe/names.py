@@ -269,21 +269,9 @@ BAND_RESOLUTION_M: dict[str, int] = {
     "B11": 20,
     "B12": 20,
 }
-L1C_BANDS: tuple[str, ...] = (
-    "B01",
-    "B02",
-    "B03",
-    "B04",
-    "B05",
-    "B06",
-    "B07",
-    "B08",
-    "B8A",
-    "B09",
-    "B10",
-    "B11",
-    "B12",
-)
+#: The 13 L1C bands in product order: the 12 dataset bands with the cirrus band
+#: B10 between B09 and B11.
+L1C_BANDS: tuple[str, ...] = (*BANDS[:10], "B10", *BANDS[10:])
 
 #: The 10 countries of BigEarthNet (Natural Earth ``NAME_LONG``), sorted.
 BEN_COUNTRIES: tuple[str, ...] = (

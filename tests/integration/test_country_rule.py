@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from benpipe.dataset.cross_product import align_v1
 from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
-from benpipe.tables import align_v1
 
 pytestmark = pytest.mark.postgis
 

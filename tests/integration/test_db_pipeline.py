@@ -22,14 +22,15 @@ import rasterio
 from click.testing import CliRunner
 
 from benpipe.cli import main
+from benpipe.dataset.cross_product import align_v1, export_metadata_tables
+from benpipe.dataset.export import export_patches, invalid_patches_from_manifest
+from benpipe.dataset.labelling import label_patches
+from benpipe.dataset.patching import build_patch_grid
 from benpipe.db.ingest import ingest_clc, ingest_countries, ingest_v1_footprints
 from benpipe.db.lifecycle import DbSettings, connect, status, stop
 from benpipe.db.schema import init_database
 from benpipe.errors import CrsMismatchError, GridError
-from benpipe.labelling import label_patches
 from benpipe.names import tile_dir_for
-from benpipe.patching import build_patch_grid
-from benpipe.tables import align_v1, export_metadata_tables
 
 pytestmark = pytest.mark.postgis
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -59,7 +60,14 @@ class Run:
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(self.root / "l1c")
             safe = self.root / "l1c" / (archive.stem + ".SAFE")
-            self.products.append(convert_fallback(safe, self.l2a_dir, threads=2))
+            l2a = convert_fallback(safe, self.l2a_dir, threads=2)
+            self.products.append(l2a)
+            # validity comes from the export, as in the pipeline
+            export_patches(
+                l2a,
+                self.root / "export" / l2a.stem,
+                manifest_path=self.export_manifest(l2a.stem),
+            )
 
     def run_all(self) -> None:
         s, r, w = self.settings, self.results, self.world
@@ -80,9 +88,17 @@ class Run:
         align_v1(s, receipt=r / "align.json")
         export_metadata_tables(s, r / "metadata")
 
+    def export_manifest(self, product: str) -> Path:
+        return self.root / "export" / f"{product}.json"
+
     def grid(self, safe: Path) -> dict[str, Any]:
         return build_patch_grid(
-            self.settings, safe, receipt=self.results / "grid" / f"{safe.stem}.json"
+            self.settings,
+            safe,
+            invalid_patches=invalid_patches_from_manifest(
+                self.export_manifest(safe.stem), product=safe.stem, patch_side_m=1200
+            ),
+            receipt=self.results / "grid" / f"{safe.stem}.json",
         )
 
     def label(self, product: str) -> dict[str, Any]:
@@ -315,7 +331,7 @@ def _edited_copy(run: Run, name: str, old: str, new: str) -> Path:
 def test_wrong_crs_is_refused_naming_the_product(run: Run) -> None:
     bad = _edited_copy(run, "crs", "EPSG:32633", "EPSG:32632")
     with pytest.raises(CrsMismatchError, match=bad.stem):
-        build_patch_grid(run.settings, bad)
+        build_patch_grid(run.settings, bad, invalid_patches=())
 
 
 def test_wrong_tile_side_is_refused_naming_the_product(run: Run) -> None:
@@ -338,4 +354,4 @@ def test_wrong_tile_side_is_refused_naming_the_product(run: Run) -> None:
         mtd = next(bad.glob("GRANULE/*/MTD_TL.xml"))
         mtd.write_text(mtd.read_text().replace(old, new))
     with pytest.raises(GridError, match=bad.stem):
-        build_patch_grid(run.settings, bad)
+        build_patch_grid(run.settings, bad, invalid_patches=())

@@ -12,13 +12,10 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from benpipe.check import check_dataset
 from benpipe.cli import main
-from benpipe.finalize import (
-    FLAGGED_METADATA_FILE,
-    METADATA_FILE,
-    write_metadata_parquet,
-)
+from benpipe.dataset.check import check_dataset
+from benpipe.dataset.finalize import write_metadata_parquet
+from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE
 from benpipe.names import parse_patch_name
 
 from .test_finalize import build_dataset
@@ -162,7 +159,7 @@ def test_wrong_column_type_is_reported(broken):
 
 @pytest.mark.slow
 def test_published_metadata_passes_the_metadata_checks():
-    from benpipe.check import CheckReport, _check_parquet
+    from benpipe.dataset.check import CheckReport, _check_parquet
 
     reference = (
         Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from benpipe.config_checks import check_config
 from benpipe.errors import ConfigError
-from benpipe.workflow import check_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

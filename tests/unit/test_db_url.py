@@ -14,7 +14,7 @@ from benpipe.db.url import (
     render_url,
 )
 from benpipe.errors import ConfigError
-from benpipe.workflow import check_config
+from benpipe.config_checks import check_config
 
 SECRET = "s3cr3t-Pa55"
 

@@ -1,29 +1,85 @@
-"""Shared file helpers: directory staging and the sorted tree walk."""
+"""Shared file helpers: directory staging, CSV writing and the sorted tree walk."""
 
 from pathlib import Path
 
 import pytest
 
 from benpipe.errors import InputDataError
-from benpipe.fileio import iter_sorted_tree, stage_directory
+from benpipe.fileio import iter_sorted_tree, staged_directory, write_csv_atomic
 
 
-def test_stage_directory_resumes_after_an_interrupted_run(tmp_path: Path) -> None:
+def test_staged_directory_resumes_after_an_interrupted_run(tmp_path: Path) -> None:
     out = tmp_path / "dataset"
-    stale = tmp_path / ".dataset.tmp"
-    (stale / "half").mkdir(parents=True)  # left by a killed run
+    (tmp_path / ".dataset.tmp" / "half").mkdir(parents=True)  # left by a kill -9
+    (tmp_path / ".dataset.tmp-k3j2" / "x").mkdir(parents=True)  # older versions
+    (tmp_path / ".dataset.old").mkdir()  # killed while replacing
+    (tmp_path / ".dataset.json.123.abcd.tmp").write_text("{}")  # a sibling's temp
     out.mkdir()  # empty, as a scheduler pre-creates directory outputs
-    staging = stage_directory(out, "dataset directory")
-    assert staging == stale and list(staging.iterdir()) == []
-    assert not out.exists()
+    with staged_directory(out, "dataset directory") as staging:
+        assert staging.path == tmp_path / ".dataset.tmp"
+        assert list(staging.path.iterdir()) == []
+        assert not out.exists()
+        (staging.path / "file").write_text("new")
+    assert (out / "file").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".dataset.json.123.abcd.tmp",
+        "dataset",
+    ]
 
 
-def test_stage_directory_refuses_to_overwrite_a_built_output(tmp_path: Path) -> None:
+def test_staged_directory_refuses_to_overwrite_a_built_output(tmp_path: Path) -> None:
     out = tmp_path / "dataset"
     (out / "BigEarthNet-S2").mkdir(parents=True)
-    with pytest.raises(InputDataError, match=f"dataset directory {out} already"):
-        stage_directory(out, "dataset directory")
+    with (
+        pytest.raises(InputDataError, match=f"dataset directory {out} already"),
+        staged_directory(out, "dataset directory"),
+    ):
+        pass
     assert (out / "BigEarthNet-S2").is_dir()
+    assert not (tmp_path / ".dataset.tmp").exists()
+
+
+def test_staged_directory_replaces_only_when_asked_and_only_at_the_end(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "maps"
+    (out / "old").mkdir(parents=True)
+    with staged_directory(out, "maps", replace=True) as staging:
+        (staging.path / "new").mkdir()
+        assert (out / "old").is_dir()  # the old output stays until the rename
+    assert [p.name for p in out.iterdir()] == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps"]
+
+
+def test_a_failed_build_leaves_no_staging_and_the_old_output(tmp_path: Path) -> None:
+    out = tmp_path / "maps"
+    (out / "old").mkdir(parents=True)
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        staged_directory(out, "maps", replace=True) as staging,
+    ):
+        (staging.path / "half").mkdir()
+        raise RuntimeError("boom")
+    assert [p.name for p in out.iterdir()] == ["old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps"]
+
+
+def test_commit_of_a_folder_built_inside_the_staging(tmp_path: Path) -> None:
+    out = tmp_path / "X.SAFE"
+    with staged_directory(out, "L2A product") as staging:
+        product = staging.path / "S2A_sen2cor_name.SAFE"
+        (product / "GRANULE").mkdir(parents=True)
+        (staging.path / "L2A_Process.log").write_text("scratch")
+        staging.commit(product)
+    assert (out / "GRANULE").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.SAFE"]
+
+
+def test_csv_is_written_with_lf_and_minimal_quoting(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "t.csv"
+    write_csv_atomic(path, ("name", "value"), [("a", "1"), ("b,c", 'say "x"')])
+    assert path.read_bytes() == b'name,value\na,1\n"b,c","say ""x"""\n'
+    assert [p.name for p in path.parent.iterdir()] == ["t.csv"]
 
 
 def test_sorted_tree_stops_at_max_depth(tmp_path: Path) -> None:

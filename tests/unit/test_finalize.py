@@ -13,16 +13,15 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from benpipe.errors import InputDataError
-from benpipe.export import export_product
-from benpipe.finalize import (
-    FLAGGED_METADATA_FILE,
-    METADATA_FILE,
+from benpipe.dataset.export import export_product
+from benpipe.dataset.finalize import (
     METADATA_SCHEMA,
     FinalizeInputs,
     build_metadata,
     finalize_dataset,
 )
+from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE
+from benpipe.errors import InputDataError
 from benpipe.names import BANDS, parse_patch_name, patch_name, tile_dir_for
 
 from .test_export import FakeProduct

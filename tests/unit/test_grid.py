@@ -6,7 +6,8 @@ import pytest
 from benpipe.errors import GridError
 from benpipe.grid import (
     PatchGridParams,
-    iter_patch_bounds,
+    patch_bounds,
+    patch_corner,
     patch_side_px,
     season_of,
     split_for_patch,
@@ -16,27 +17,28 @@ REAL = PatchGridParams(tile_side_m=109_800)
 
 
 def test_full_tile_has_91_by_91_patches_and_drops_the_last_strip():
-    bounds = list(iter_patch_bounds(ulx=300_000, uly=5_400_000, params=REAL))
-    assert len(bounds) == 8281
-    last = bounds[-1]
-    assert (last.col, last.row) == (90, 90)
+    assert REAL.patches_per_side == 91
+    last = patch_bounds(300_000, 5_400_000, col=90, row=90, side_m=1200)
     assert last.right == 300_000 + 91 * 1200  # 600 m strip dropped
     assert last.bottom == 5_400_000 - 91 * 1200
 
 
 def test_patch_origin_matches_reference_example():
     # ECOSYSTEM §5.1: T33UUP_75_43 → x 390000, y 5348400 with UL 300000/5400000
-    bounds = {
-        (b.col, b.row): b
-        for b in iter_patch_bounds(ulx=300_000, uly=5_400_000, params=REAL)
-    }
-    assert (bounds[75, 43].left, bounds[75, 43].top) == (390_000, 5_348_400)
+    corner = patch_corner(300_000, 5_400_000, col=75, row=43, side_m=1200)
+    assert corner == (390_000, 5_348_400)
+    box = patch_bounds(300_000, 5_400_000, col=75, row=43, side_m=1200)
+    assert (box.left, box.bottom, box.right, box.top) == (
+        390_000,
+        5_347_200,
+        391_200,
+        5_348_400,
+    )
 
 
 def test_demo_tile_side_is_read_not_hard_coded():
     small = PatchGridParams(tile_side_m=12_000)
     assert small.patches_per_side == 10
-    assert len(list(iter_patch_bounds(ulx=0, uly=0, params=small))) == 100
 
 
 def test_split_rings_follow_reference_distances():

@@ -9,12 +9,12 @@ from click.testing import CliRunner
 
 from benpipe.errors import InputDataError
 from benpipe.fileio import file_hashes
-from benpipe.hashing import (
+from benpipe.release.checksums import parse_checksum_lines
+from benpipe.release.hashing import (
     iter_sorted_files,
     write_metadata_hashes,
     write_tree_hashes,
 )
-from benpipe.packaging import parse_checksum_lines
 
 REFERENCE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"

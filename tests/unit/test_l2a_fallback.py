@@ -12,15 +12,20 @@ import rasterio
 from affine import Affine
 
 from benpipe.l2a import fallback
-from benpipe.l2a.fallback import (
+from benpipe.l2a.dos1 import (
     block_mean,
-    convert_fallback,
     dark_value,
     dos1,
     repeat_pixels,
     scene_classification,
 )
-from benpipe.l2a.reader import L2A_RESOLUTION_BANDS, open_l1c, open_l2a
+from benpipe.l2a.fallback import convert_fallback
+from benpipe.l2a.products import (
+    L2A_RESOLUTION_BANDS,
+    open_l1c,
+    open_l2a,
+    read_raster,
+)
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 
 from .l2a_fixture import L2A_NAME, make_l1c_safe
@@ -153,7 +158,7 @@ def test_pixels_nodata_and_resampling(l1c: Path, l2a: Path) -> None:
 
 def test_scl_layer_classes(l2a: Path) -> None:
     product = open_l2a(l2a)
-    scl = product.read_scl()
+    scl = read_raster(product.scl_path, dtype="uint8")
     assert scl.shape == (60, 60)
     assert scl[-1, -1] == 0  # nodata corner
     assert scl[2, 50] in (8, 9)  # cloud block (upper right)
@@ -198,6 +203,19 @@ def test_failure_leaves_no_partial_product(
     with pytest.raises(OSError, match="disk full"):
         convert_fallback(l1c, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_conversion_leaves_nothing_after_the_rerun(
+    l1c: Path, l2a: Path, tmp_path: Path
+) -> None:
+    # what kill -9 leaves: the staging product (about 1 GB in production), and
+    # the random-suffixed scratch folder of older versions
+    stale = tmp_path / f".{l2a.name}.tmp"
+    (stale / "GRANULE").mkdir(parents=True)
+    (tmp_path / f".{l2a.name}.tmp-x1y2z3" / "IMG_DATA").mkdir(parents=True)
+    again = convert_fallback(l1c, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [l2a.name]
+    assert _digests(again) == _digests(l2a)
 
 
 def test_wrong_band_size_is_reported(tmp_path: Path) -> None:

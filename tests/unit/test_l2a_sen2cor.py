@@ -11,7 +11,7 @@ import pytest
 
 from benpipe.errors import Sen2CorError
 from benpipe.l2a.convert import L2AParams, convert_product, write_sidecar
-from benpipe.l2a.reader import PROVENANCE_FILE, open_l2a
+from benpipe.l2a.products import PROVENANCE_FILE, open_l2a
 from benpipe.l2a.sen2cor import (
     check_sen2cor_version,
     parse_sen2cor_version,
@@ -220,9 +220,9 @@ def test_double_enforces_the_invocation_contract(tmp_path: Path, l1c: Path) -> N
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and "QI_DATA is missing" in proc.stderr
-    from benpipe.l2a.sen2cor import prepare_l1c_for_sen2cor
+    from benpipe.l1c.extract import recreate_empty_dirs
 
-    prepare_l1c_for_sen2cor(l1c)
+    recreate_empty_dirs(l1c)
     no_cores = {k: v for k, v in env.items() if k != "SEN2COR_N_CORES"}
     proc = subprocess.run(
         [str(DOUBLE), "--output_dir", str(out), str(l1c)],

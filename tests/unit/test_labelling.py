@@ -1,4 +1,4 @@
-"""CLC burn, per-window counts, labels and reference-map files (benpipe.labelling)."""
+"""CLC burn, per-window counts, labels and reference-map files (benpipe.dataset.labelling)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from affine import Affine
 from shapely.geometry import box
 
 from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19
-from benpipe.labelling import (
+from benpipe.dataset.labelling import write_reference_map
+from benpipe.dataset.labels import (
+    CODES,
     ClcShape,
     burn_clc,
     counts_by_code,
+    label_window,
     labels_from_counts,
     reference_map,
     window_counts,
-    write_reference_map,
 )
 
 REFERENCE = (
@@ -103,6 +105,32 @@ def test_labels_threshold_is_strict_and_excludes_unlabeled() -> None:
     assert below.labels == ("Permanent crops", "Broad-leaved forest")
     nothing = labels_from_counts({}, unlabeled_max_fraction=0.25)
     assert not nothing.kept and nothing.unlabeled_fraction == 1.0
+
+
+def _vector(pixels: dict[int, int], uncovered: int = 0) -> np.ndarray:
+    vector = np.zeros(len(CODES) + 1, dtype=np.int64)
+    vector[0] = uncovered
+    for code, n in pixels.items():
+        vector[CODES.index(code) + 1] = n
+    return vector
+
+
+def test_a_window_gets_labels_unless_uncovered_or_its_product_fails_quality() -> None:
+    forest_and_water = _vector({311: 10_000, 512: 4_400})
+    labels, covered = label_window(
+        forest_and_water, unlabeled_max_fraction=0.25, fails_quality=False
+    )
+    assert covered and labels.kept
+    assert labels.labels == ("Broad-leaved forest", "Inland waters")
+    failing, covered = label_window(
+        forest_and_water, unlabeled_max_fraction=0.25, fails_quality=True
+    )
+    assert covered and not failing.kept and failing.labels == ()
+    assert failing.counts == labels.counts  # counts are still recorded
+    nothing, covered = label_window(
+        _vector({}, uncovered=14_400), unlabeled_max_fraction=0.25, fails_quality=False
+    )
+    assert not covered and not nothing.kept and nothing.counts == {}
 
 
 def test_reference_map_file_is_uint16_deflate_georeferenced_and_deterministic(

@@ -15,19 +15,20 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from benpipe.dataset.layout import TREES
 from benpipe.errors import DatasetCheckError, InputDataError
-from benpipe.packaging import (
-    FILE_MODE,
-    TAR_MTIME,
-    TREES,
-    Member,
+from benpipe.release.checksums import parse_checksum_lines, render_hashes_txt
+from benpipe.release.packaging import (
     check_release,
     package_release,
-    parse_checksum_lines,
-    render_hashes_txt,
+    write_tar_zst,
+)
+from benpipe.release.tar import (
+    FILE_MODE,
+    TAR_MTIME,
+    Member,
     tar_header,
     tar_header_reference,
-    write_tar_zst,
 )
 
 REFERENCE = (
@@ -264,7 +265,7 @@ def test_hash_free_stream_writes_the_same_archive(tmp_path: Path) -> None:
 
 
 def test_a_file_removed_during_packaging_is_named(tmp_path: Path, monkeypatch) -> None:
-    import benpipe.packaging as packaging
+    import benpipe.release.packaging as packaging
 
     dataset = _materialise(tmp_path / "ds", _layout(seed=6), variant=0)
     real = packaging._walk
@@ -286,7 +287,7 @@ def test_a_file_removed_during_packaging_is_named(tmp_path: Path, monkeypatch) -
 _PEAK_RSS_CHILD = """
 import resource, sys
 from pathlib import Path
-from benpipe.packaging import write_tar_zst
+from benpipe.release.packaging import write_tar_zst
 write_tar_zst(Path(sys.argv[1]), "BigEarthNet-S2", Path(sys.argv[2]), threads=2)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -381,7 +382,7 @@ def test_archive_equals_zstd_cli_output_for_the_same_libzstd(tmp_path: Path) -> 
 def test_a_file_growing_during_packaging_is_an_error(
     tmp_path: Path, monkeypatch
 ) -> None:
-    import benpipe.packaging as packaging
+    import benpipe.release.packaging as packaging
 
     dataset = _materialise(tmp_path / "ds", _layout(seed=2), variant=0)
     real = packaging.check_member_layout

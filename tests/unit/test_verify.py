@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from benpipe.errors import VerificationError
-from benpipe.hashing import write_metadata_hashes, write_tree_hashes
-from benpipe.packaging import render_hashes_txt, render_sha256sums
-from benpipe.verify import ProducedPaths, freeze_artifacts, verify
+from benpipe.release.checksums import render_hashes_txt, render_sha256sums
+from benpipe.release.freeze import freeze_artifacts
+from benpipe.release.hashing import write_metadata_hashes, write_tree_hashes
+from benpipe.release.verify import ProducedPaths, verify
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 TRACKED_NAMES = {

@@ -7,8 +7,8 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from benpipe.names import L1C_WILDCARD, L2A_WILDCARD, l2a_name_for, tile_dir_for
+from benpipe.config_checks import check_config
 from benpipe.runsettings import RunSettings, canonical_path
-from benpipe.workflow import check_config
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
@@ -167,9 +167,9 @@ def get_l2a_targets():
 # ---------------------------------------------------------------- stage: database + dataset (database.smk, dataset.smk)
 from benpipe.db.ingest import ALGORITHM_VERSION as INGEST_ALGORITHM_VERSION
 from benpipe.db.schema import ALGORITHM_VERSION as DB_SCHEMA_VERSION
-from benpipe.labelling import ALGORITHM_VERSION as LABELLING_ALGORITHM_VERSION
-from benpipe.patching import ALGORITHM_VERSION as PATCHING_ALGORITHM_VERSION
-from benpipe.tables import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
+from benpipe.dataset.labelling import ALGORITHM_VERSION as LABELLING_ALGORITHM_VERSION
+from benpipe.dataset.patching import ALGORITHM_VERSION as PATCHING_ALGORITHM_VERSION
+from benpipe.dataset.cross_product import ALGORITHM_VERSION as TABLES_ALGORITHM_VERSION
 
 
 def stop_embedded_database():
@@ -212,8 +212,8 @@ def get_dataset_targets():
 
 
 # ---------------------------------------------------------------- stage: export + finalize (export.smk, finalize.smk)
-from benpipe.export import ALGORITHM_VERSION as EXPORT_ALGORITHM_VERSION
-from benpipe.finalize import ALGORITHM_VERSION as FINALIZE_ALGORITHM_VERSION
+from benpipe.dataset.export import ALGORITHM_VERSION as EXPORT_ALGORITHM_VERSION
+from benpipe.dataset.finalize import ALGORITHM_VERSION as FINALIZE_ALGORITHM_VERSION
 
 
 def get_finalize_targets():

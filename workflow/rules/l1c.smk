@@ -52,7 +52,7 @@ rule freeze_tile_ids:
         "logs/freeze_tile_ids/freeze_tile_ids.log",
     localrule: True
     script:
-        "../scripts/freeze_tile_ids.py"
+        "../scripts/freeze_files.py"
 
 
 rule download_l1c:
@@ -116,4 +116,4 @@ rule freeze_l1c_hashes:
         "logs/freeze_l1c_hashes/freeze_l1c_hashes.log",
     localrule: True
     script:
-        "../scripts/freeze_tile_ids.py"
+        "../scripts/freeze_files.py"

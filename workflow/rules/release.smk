@@ -1,9 +1,9 @@
 # Rules of this stage: see docs/DESIGN.md §2 and docs/release.md.
 # hash_outputs, package_release and verify are part of `rule all`;
 # freeze_release_artifacts is a freeze target (never in `rule all`).
-from benpipe.hashing import ALGORITHM_VERSION as HASHING_VERSION
-from benpipe.packaging import ALGORITHM_VERSION as PACKAGING_VERSION
-from benpipe.verify import ALGORITHM_VERSION as VERIFY_VERSION
+from benpipe.release.hashing import ALGORITHM_VERSION as HASHING_VERSION
+from benpipe.release.packaging import ALGORITHM_VERSION as PACKAGING_VERSION
+from benpipe.release.verify import ALGORITHM_VERSION as VERIFY_VERSION
 
 
 rule hash_outputs:
@@ -102,4 +102,4 @@ rule freeze_release_artifacts:
     log:
         "logs/freeze_release_artifacts/freeze_release_artifacts.log",
     script:
-        "../scripts/freeze_release_artifacts.py"
+        "../scripts/freeze_files.py"

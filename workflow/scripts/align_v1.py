@@ -11,9 +11,9 @@ Settings: params.overlap_threshold (patching.overlap_threshold); the database
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benpipe.dataset.cross_product import align_v1
 from benpipe.db.lifecycle import DbSettings
 from benpipe.log import setup_for_snakemake
-from benpipe.tables import align_v1
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

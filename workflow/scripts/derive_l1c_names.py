@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benpipe.fileio import write_lines_atomic
-from benpipe.l1c import ALGORITHM_VERSION, derive_l1c_names
+from benpipe.l1c import ALGORITHM_VERSION
+from benpipe.l1c.product_list import derive_l1c_names
 from benpipe.log import setup_for_snakemake
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ Settings: the database connection from the run settings.
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benpipe.dataset.cross_product import export_metadata_tables
 from benpipe.db.lifecycle import DbSettings
 from benpipe.log import setup_for_snakemake
-from benpipe.tables import export_metadata_tables
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.export import export_patches
+from benpipe.dataset.export import export_patches
 from benpipe.log import Progress, setup_for_snakemake
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.l1c import extract_l1c
+from benpipe.l1c.extract import extract_l1c
 from benpipe.log import setup_for_snakemake
 
 if TYPE_CHECKING:

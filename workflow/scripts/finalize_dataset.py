@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.finalize import FinalizeInputs, finalize_dataset
+from benpipe.dataset.finalize import FinalizeInputs, finalize_dataset
 from benpipe.log import Progress, setup_for_snakemake
 
 if TYPE_CHECKING:

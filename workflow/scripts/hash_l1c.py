@@ -7,7 +7,7 @@ settings; threads = hashing workers.
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.l1c import hash_l1c_zips
+from benpipe.l1c.hashes import hash_l1c_zips
 from benpipe.log import Progress, setup_for_snakemake
 
 if TYPE_CHECKING:

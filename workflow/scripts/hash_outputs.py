@@ -9,8 +9,8 @@ Settings: the job's threads are the hashing workers.
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benpipe.hashing import hash_outputs
 from benpipe.log import Progress, setup_for_snakemake
+from benpipe.release.hashing import hash_outputs
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

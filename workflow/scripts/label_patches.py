@@ -12,8 +12,8 @@ Settings: params.patch_side_m, params.resolution_m, params.unlabeled_max_fractio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benpipe.dataset.labelling import label_patches
 from benpipe.db.lifecycle import DbSettings
-from benpipe.labelling import label_patches
 from benpipe.log import setup_for_snakemake
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benpipe.log import Progress, setup_for_snakemake
-from benpipe.packaging import package_release
+from benpipe.release.packaging import package_release
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benpipe.log import setup_for_snakemake
-from benpipe.verify import ProducedPaths, verify
+from benpipe.release.verify import ProducedPaths, verify
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

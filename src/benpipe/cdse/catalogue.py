@@ -26,9 +26,9 @@ from typing import Any
 import requests
 
 from benpipe.cdse.retry import RetryPolicy, TransientHTTPError, call_with_retries
+from benpipe.csvdiff import diff_keyed_csv
 from benpipe.errors import CatalogueError, InputDataError
 from benpipe.fileio import atomic_write_text
-from benpipe.l1c import diff_keyed_csv
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ def search_cdse(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[CatalogueEntry]:
     """Resolve every name of ``names_file`` and write the three search outputs."""
-    from benpipe.l1c import read_names_file
+    from benpipe.l1c.product_list import read_names_file
 
     names = read_names_file(names_file)
     logger.info("searching %d products at %s", len(names), catalogue_url)

@@ -71,7 +71,7 @@ def cdse_search(
     """
     from benpipe.cdse.catalogue import search_cdse, search_products
     from benpipe.cdse.download import CdseSettings
-    from benpipe.l1c import read_names_file
+    from benpipe.l1c.product_list import read_names_file
 
     settings = CdseSettings.from_mapping(_load_cdse(configfile))
     if out_dir is not None:

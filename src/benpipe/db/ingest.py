@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import shapely
 from pyproj import CRS
 
 from benpipe.clc import CLC_TO_BEN19
+from benpipe.db.copy import copy_rows
 from benpipe.db.lifecycle import DbSettings, connect
 from benpipe.errors import InputDataError, LabelCoverageError
 from benpipe.fileio import sha256_file, write_json_atomic
@@ -66,15 +66,6 @@ def _epsg_of(frame: Any) -> int | None:
     if frame.crs is None:
         return None
     return CRS.from_user_input(frame.crs).to_epsg()
-
-
-def _copy_rows(conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> int:
-    count = 0
-    with conn.cursor() as cur, cur.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
 
 
 # ---------------------------------------------------------------- CLC
@@ -152,7 +143,7 @@ def ingest_clc(
             "CREATE TEMP TABLE clc_staging (clc_id text, code_18 smallint, remark text,"
             " area_ha double precision, geom geometry) ON COMMIT DROP"
         )
-        _copy_rows(
+        copy_rows(
             conn,
             "COPY clc_staging (clc_id, code_18, remark, area_ha, geom) FROM STDIN",
             rows,
@@ -236,7 +227,7 @@ def ingest_countries(
     rows = [(str(name), g) for name, g in zip(merged.index, ewkb, strict=True)]
     with connect(settings) as conn, conn.transaction():
         conn.execute("TRUNCATE countries")
-        count = _copy_rows(conn, "COPY countries (name, geom) FROM STDIN", rows)
+        count = copy_rows(conn, "COPY countries (name, geom) FROM STDIN", rows)
     info = {
         "table": "countries",
         "source": str(path),
@@ -327,7 +318,7 @@ def ingest_v1_footprints(
     rows.sort(key=lambda r: r[0])
     with connect(settings) as conn, conn.transaction():
         conn.execute("TRUNCATE v1_footprints")
-        count = _copy_rows(
+        count = copy_rows(
             conn,
             "COPY v1_footprints (patch_name, epsg, sensing_time, season, geom) FROM STDIN",
             rows,

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from benpipe.demo.spec import ProductLayout
+from benpipe.l2a.safe import SPECIAL_VALUES_XML, product_organisation_xml
 from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, parse_product_name
 
 #: Fixed timestamp of every zip entry (no wall clock in the data).
@@ -79,83 +80,14 @@ def product_start_time(name: str) -> str:
     return _iso_ms(start)
 
 
-def mtd_msil1c_xml(layout: ProductLayout, names: SafeNames) -> str:
-    """The product metadata ``MTD_MSIL1C.xml``."""
-    spec = layout.spec
-    product = parse_product_name(spec.name)
-    start = product_start_time(spec.name)
-    generation = datetime.strptime(product.discriminator, "%Y%m%dT%H%M%S")
-    baseline = f"{product.baseline[1:3]}.{product.baseline[3:5]}"
-    spacecraft = "Sentinel-2A" if product.mission == "S2A" else "Sentinel-2B"
-    image_files = "\n".join(
-        f"            <IMAGE_FILE>GRANULE/{names.granule}/IMG_DATA/"
-        f"T{names.tile}_{names.datatake}_{band}</IMAGE_FILE>"
-        for band in L1C_BANDS
-    )
-    spectral = "\n".join(
-        f'        <Spectral_Information bandId="{i}" physicalBand="{_physical(band)}">\n'
-        f"          <RESOLUTION>{BAND_RESOLUTION_M[band]}</RESOLUTION>\n"
-        "        </Spectral_Information>"
-        for i, band in enumerate(L1C_BANDS)
-    )
-    checks = "\n".join(
-        f'        <quality_check checkType="{check}">{status}</quality_check>'
-        for check, status in spec.quality_checks.items()
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<n1:Level-1C_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-1C.xsd">
-  <n1:General_Info>
-    <Product_Info>
-      <PRODUCT_START_TIME>{start}</PRODUCT_START_TIME>
-      <PRODUCT_STOP_TIME>{start}</PRODUCT_STOP_TIME>
-      <PRODUCT_URI>{names.root}</PRODUCT_URI>
-      <PROCESSING_LEVEL>Level-1C</PROCESSING_LEVEL>
-      <PRODUCT_TYPE>S2MSI1C</PRODUCT_TYPE>
-      <PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
-      <GENERATION_TIME>{generation:%Y-%m-%dT%H:%M:%S}.000000Z</GENERATION_TIME>
-      <PREVIEW_IMAGE_URL>Not applicable</PREVIEW_IMAGE_URL>
-      <PREVIEW_GEO_INFO>Not applicable</PREVIEW_GEO_INFO>
-      <Datatake datatakeIdentifier="G{product.mission}_{product.datatake}_{spec.abs_orbit:06d}_N{baseline}">
-        <SPACECRAFT_NAME>{spacecraft}</SPACECRAFT_NAME>
-        <DATATAKE_TYPE>INS-NOBS</DATATAKE_TYPE>
-        <DATATAKE_SENSING_START>{start}</DATATAKE_SENSING_START>
-        <SENSING_ORBIT_NUMBER>{int(product.orbit)}</SENSING_ORBIT_NUMBER>
-        <SENSING_ORBIT_DIRECTION>DESCENDING</SENSING_ORBIT_DIRECTION>
-      </Datatake>
-      <Query_Options completeSingleTile="true">
-        <PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT>
-      </Query_Options>
-      <Product_Organisation>
-        <Granule_List>
-          <Granule datastripIdentifier="{product.mission}_OPER_MSI_L1C_DS_SGS__{product.discriminator}_S{product.datatake}_N{baseline}" granuleIdentifier="{product.mission}_OPER_MSI_L1C_TL_SGS__{product.discriminator}_A{spec.abs_orbit:06d}_T{names.tile}_N{baseline}" imageFormat="JPEG2000">
-{image_files}
-          </Granule>
-        </Granule_List>
-      </Product_Organisation>
-    </Product_Info>
-    <Product_Image_Characteristics>
-      <Special_Values>
-        <SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT>
-        <SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX>
-      </Special_Values>
-      <Special_Values>
-        <SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT>
-        <SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX>
-      </Special_Values>
-      <Image_Display_Order>
-        <RED_CHANNEL>3</RED_CHANNEL>
-        <GREEN_CHANNEL>2</GREEN_CHANNEL>
-        <BLUE_CHANNEL>1</BLUE_CHANNEL>
-      </Image_Display_Order>
-      <QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>
-      <Reflectance_Conversion>
-        <U>1.0</U>
-      </Reflectance_Conversion>
-      <Spectral_Information_List>
-{spectral}
-      </Spectral_Information_List>
-    </Product_Image_Characteristics>
-  </n1:General_Info>
+_L1C_ROOT = (
+    '<n1:Level-1C_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/'
+    'User_Product_Level-1C.xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xsi:schemaLocation="https://psd-14.sentinel2.eo.esa.int/PSD/'
+    'User_Product_Level-1C.xsd">'
+)
+#: The Geometric_Info and Auxiliary_Data_Info blocks (the same for every product).
+_L1C_GEOMETRIC_AND_AUXILIARY = """\
   <n1:Geometric_Info>
     <Product_Footprint>
       <Product_Footprint>
@@ -174,6 +106,99 @@ def mtd_msil1c_xml(layout: ProductLayout, names: SafeNames) -> str:
   <n1:Auxiliary_Data_Info>
     <PRODUCTION_DEM_TYPE>S2__OPER_DEM_GLOBEF_PDMC_19800101T000000_S19800101T000000</PRODUCTION_DEM_TYPE>
   </n1:Auxiliary_Data_Info>
+"""
+
+
+def mtd_msil1c_xml(layout: ProductLayout, names: SafeNames) -> str:
+    """The product metadata ``MTD_MSIL1C.xml``."""
+    return "".join(
+        (
+            '<?xml version="1.0" encoding="UTF-8"?>\n',
+            _L1C_ROOT + "\n",
+            "  <n1:General_Info>\n",
+            _l1c_product_info(layout, names),
+            _l1c_image_characteristics(),
+            "  </n1:General_Info>\n",
+            _L1C_GEOMETRIC_AND_AUXILIARY,
+            _l1c_quality_indicators(layout.spec.quality_checks),
+            "</n1:Level-1C_User_Product>\n",
+        )
+    )
+
+
+def _l1c_product_info(layout: ProductLayout, names: SafeNames) -> str:
+    spec = layout.spec
+    product = parse_product_name(spec.name)
+    start = product_start_time(spec.name)
+    generation = datetime.strptime(product.discriminator, "%Y%m%dT%H%M%S")
+    baseline = f"{product.baseline[1:3]}.{product.baseline[3:5]}"
+    spacecraft = "Sentinel-2A" if product.mission == "S2A" else "Sentinel-2B"
+    granule = (
+        f'datastripIdentifier="{product.mission}_OPER_MSI_L1C_DS_SGS__'
+        f'{product.discriminator}_S{product.datatake}_N{baseline}" '
+        f'granuleIdentifier="{product.mission}_OPER_MSI_L1C_TL_SGS__'
+        f'{product.discriminator}_A{spec.abs_orbit:06d}_T{names.tile}_N{baseline}"'
+    )
+    image_files = (
+        f"GRANULE/{names.granule}/IMG_DATA/T{names.tile}_{names.datatake}_{band}"
+        for band in L1C_BANDS
+    )
+    datatake = f"G{product.mission}_{product.datatake}_{spec.abs_orbit:06d}_N{baseline}"
+    return f"""\
+    <Product_Info>
+      <PRODUCT_START_TIME>{start}</PRODUCT_START_TIME>
+      <PRODUCT_STOP_TIME>{start}</PRODUCT_STOP_TIME>
+      <PRODUCT_URI>{names.root}</PRODUCT_URI>
+      <PROCESSING_LEVEL>Level-1C</PROCESSING_LEVEL>
+      <PRODUCT_TYPE>S2MSI1C</PRODUCT_TYPE>
+      <PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
+      <GENERATION_TIME>{generation:%Y-%m-%dT%H:%M:%S}.000000Z</GENERATION_TIME>
+      <PREVIEW_IMAGE_URL>Not applicable</PREVIEW_IMAGE_URL>
+      <PREVIEW_GEO_INFO>Not applicable</PREVIEW_GEO_INFO>
+      <Datatake datatakeIdentifier="{datatake}">
+        <SPACECRAFT_NAME>{spacecraft}</SPACECRAFT_NAME>
+        <DATATAKE_TYPE>INS-NOBS</DATATAKE_TYPE>
+        <DATATAKE_SENSING_START>{start}</DATATAKE_SENSING_START>
+        <SENSING_ORBIT_NUMBER>{int(product.orbit)}</SENSING_ORBIT_NUMBER>
+        <SENSING_ORBIT_DIRECTION>DESCENDING</SENSING_ORBIT_DIRECTION>
+      </Datatake>
+{product_organisation_xml(granule, image_files)}\
+    </Product_Info>
+"""
+
+
+def _l1c_image_characteristics() -> str:
+    spectral = "".join(
+        f'        <Spectral_Information bandId="{i}" physicalBand="{_physical(band)}">\n'
+        f"          <RESOLUTION>{BAND_RESOLUTION_M[band]}</RESOLUTION>\n"
+        "        </Spectral_Information>\n"
+        for i, band in enumerate(L1C_BANDS)
+    )
+    return f"""\
+    <Product_Image_Characteristics>
+{SPECIAL_VALUES_XML}\
+      <Image_Display_Order>
+        <RED_CHANNEL>3</RED_CHANNEL>
+        <GREEN_CHANNEL>2</GREEN_CHANNEL>
+        <BLUE_CHANNEL>1</BLUE_CHANNEL>
+      </Image_Display_Order>
+      <QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>
+      <Reflectance_Conversion>
+        <U>1.0</U>
+      </Reflectance_Conversion>
+      <Spectral_Information_List>
+{spectral}\
+      </Spectral_Information_List>
+    </Product_Image_Characteristics>
+"""
+
+
+def _l1c_quality_indicators(quality_checks: dict[str, str]) -> str:
+    checks = "".join(
+        f'        <quality_check checkType="{check}">{status}</quality_check>\n'
+        for check, status in quality_checks.items()
+    )
+    return f"""\
   <n1:Quality_Indicators_Info>
     <Cloud_Coverage_Assessment>0.0</Cloud_Coverage_Assessment>
     <Technical_Quality_Assessment>
@@ -182,12 +207,11 @@ def mtd_msil1c_xml(layout: ProductLayout, names: SafeNames) -> str:
     </Technical_Quality_Assessment>
     <Quality_Control_Checks>
       <Quality_Inspections>
-{checks}
+{checks}\
       </Quality_Inspections>
       <Failed_Inspections />
     </Quality_Control_Checks>
   </n1:Quality_Indicators_Info>
-</n1:Level-1C_User_Product>
 """
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from shapely.geometry import MultiPolygon, box
 
 from benpipe.demo.raster import s1_backscatter, write_s1_tif
 from benpipe.demo.spec import DESIGNED_PATCHES, ProductLayout
+from benpipe.log import ProgressCallback
 from benpipe.names import parse_product_name, parse_v1_patch_name, v1_patch_name
 
 #: S1 acquisitions (group names) behind each product's v1 S1 patches; rows of
@@ -244,7 +244,7 @@ def write_s1_patches(
     layouts: dict[str, ProductLayout],
     *,
     seed: int,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> int:
     """``<root>/<s1>/<s1>_{VV,VH}.tif`` for every v1 patch; returns files written."""
     written = 0

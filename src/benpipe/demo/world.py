@@ -1,9 +1,9 @@
 """Orchestration of ``benpipe demo-world``: write the whole world atomically.
 
-The world is written into a temporary directory next to the target and
-renamed at the end.  Every random draw comes from ``numpy.random.default_rng``
-seeded with ``[seed, <purpose>, ...]``, so one product's bytes do not depend on
-which other products are generated.
+The world is written into a staging directory next to the target and renamed
+at the end (:func:`benpipe.fileio.staged_directory`).  Every random draw comes
+from ``numpy.random.default_rng`` seeded with ``[seed, <purpose>, ...]``, so
+one product's bytes do not depend on which other products are generated.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from benpipe.demo.spec import (
     layout_for,
 )
 from benpipe.errors import ConfigError, InputDataError
+from benpipe.fileio import staged_directory
 from benpipe.grid import PATCH_SIDE_M
 from benpipe.log import Progress
 from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, l2a_name_for, patch_name
@@ -96,38 +97,49 @@ def generate_world(out: Path, params: WorldParams, *, overwrite: bool = False) -
             f"{out} already exists; pass --overwrite to replace it or choose "
             "another --out"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
     started = time.monotonic()
-    try:
-        _write_world(staging, params)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if out.exists():
-        trash = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(trash)
-        shutil.rmtree(trash)
-    staging.rename(out)
+    with staged_directory(out, "demo world", replace=overwrite) as staging:
+        _write_world(staging.path, params)
     logger.info("demo world written to %s in %.1f s", out, time.monotonic() - started)
     return out / "manifest.json"
 
 
 def _write_world(root: Path, params: WorldParams) -> None:
+    """The recipe: L1C products → CLC → v1 inputs → countries, catalogue and
+    credentials → manifest (expected facts and file hashes)."""
     seed = params.seed
     layouts = {p.key: layout_for(p, params.tile_size_px) for p in PRODUCTS}
     (root / "cdse" / "products").mkdir(parents=True)
-
-    # --- L1C products -------------------------------------------------------
     landscapes = _landscapes(seed, layouts)
     selected = [p.key for p in PRODUCTS if p.key in params.products]
     for key in selected:
         _write_product(root, layouts[key], landscapes[key])
+    clc = _write_clc(root, layouts, seed=seed, cell_km2=params.clc_cell_km2)
+    v1 = _write_v1(root, layouts, clc.expectations, params)
+    write_countries(root / "ne_110m_admin_0_countries.geojson")
+    catalogue = _write_catalogue(root, layouts, selected)
+    netrc = root / "cdse.netrc"
+    netrc.write_text(NETRC_TEXT, encoding="ascii")
+    netrc.chmod(0o600)
+    manifest = _manifest(params, layouts, selected, catalogue, clc, v1)
+    manifest["files"] = _file_hashes(root)
+    (root / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
 
-    # --- CLC -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _ClcWorld:
+    """The CLC layer written, and what its designed patches must yield."""
+
+    polygons: int
+    designs: list[tuple[DesignedPatch, ProductLayout]]
+    expectations: list[demo_clc.DesignedExpectation]
+
+
+def _write_clc(
+    root: Path, layouts: dict[str, ProductLayout], *, seed: int, cell_km2: float
+) -> _ClcWorld:
     clc_layouts = [lo for lo in layouts.values() if lo.spec.has_clc]
     designs = [(d, layouts[d.product_key]) for d in DESIGNED_PATCHES]
     frame = demo_clc.build_clc(
@@ -135,17 +147,37 @@ def _write_world(root: Path, params: WorldParams) -> None:
         layouts=clc_layouts,
         designs=designs,
         epsg=clc_layouts[0].spec.epsg,
-        cell_km2=params.clc_cell_km2,
+        cell_km2=cell_km2,
     )
     demo_clc.write_gpkg(frame, root / "U2018_CLC2018_V2020_20u1.gpkg")
     expectations = [demo_clc.expectation_for(d, lo) for d, lo in designs]
+    return _ClcWorld(len(frame), designs, expectations)
 
-    # --- v1 ------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _V1World:
+    """The v1 inputs written: patches, products' patches without v1, lists."""
+
+    patches: list[demo_v1.V1Patch]
+    without_v1: dict[str, list[tuple[int, int]]]
+    counts: dict[str, int]
+    by_cell: dict[tuple[str, int, int], str]
+    snow: list[str]
+    cloud: list[str]
+
+
+def _write_v1(
+    root: Path,
+    layouts: dict[str, ProductLayout],
+    expectations: list[demo_clc.DesignedExpectation],
+    params: WorldParams,
+) -> _V1World:
+    """tile_names_and_links, s1s2 mapping, footprints, S1 patches, snow/cloud."""
     v1_patches: list[demo_v1.V1Patch] = []
     without_v1: dict[str, list[tuple[int, int]]] = {}
     v1_counts: dict[str, int] = {}
     for spec in PRODUCTS:
-        rng = np.random.default_rng([seed, 5, int(spec.key[1:])])
+        rng = np.random.default_rng([params.seed, 5, int(spec.key[1:])])
         patches, without = demo_v1.select_v1_patches(rng, layouts[spec.key])
         v1_patches.extend(patches)
         without_v1[l2a_name_for(spec.name)] = without
@@ -164,37 +196,39 @@ def _write_world(root: Path, params: WorldParams) -> None:
     if params.s1_rasters:
         s1_progress = Progress("S1 patches", total=len(v1_patches), logger=logger)
         n_s1 = demo_v1.write_s1_patches(
-            s1_root, v1_patches, layouts, seed=seed, progress=s1_progress
+            s1_root, v1_patches, layouts, seed=params.seed, progress=s1_progress
         )
         s1_progress.close()
         logger.info("wrote %d S1 GeoTIFFs", n_s1)
-    v1_by_cell = {(p.product_key, p.col, p.row): p.name for p in v1_patches}
-    snow = sorted(
-        v1_by_cell[(e.product_key, e.col, e.row)]
-        for e in expectations
-        if e.role == "snow"
-    )
-    cloud = sorted(
-        v1_by_cell[(e.product_key, e.col, e.row)]
-        for e in expectations
-        if e.role == "cloud"
-    )
+    by_cell = {(p.product_key, p.col, p.row): p.name for p in v1_patches}
+
+    def listed(role: str) -> list[str]:
+        return sorted(
+            by_cell[(e.product_key, e.col, e.row)]
+            for e in expectations
+            if e.role == role
+        )
+
+    snow, cloud = listed("snow"), listed("cloud")
     demo_v1.write_lines(root / "patches_with_seasonal_snow.csv", snow, crlf=True)
     demo_v1.write_lines(root / "patches_with_cloud_and_shadow.csv", cloud, crlf=True)
+    return _V1World(v1_patches, without_v1, v1_counts, by_cell, snow, cloud)
 
-    # --- countries, catalogue, credentials -----------------------------------
-    write_countries(root / "ne_110m_admin_0_countries.geojson")
-    catalogue = _write_catalogue(root, layouts, selected)
-    netrc = root / "cdse.netrc"
-    netrc.write_text(NETRC_TEXT, encoding="ascii")
-    netrc.chmod(0o600)
 
-    # --- manifest ------------------------------------------------------------
-    manifest = {
+def _manifest(
+    params: WorldParams,
+    layouts: dict[str, ProductLayout],
+    selected: list[str],
+    catalogue: list[dict[str, object]],
+    clc: _ClcWorld,
+    v1: _V1World,
+) -> dict[str, object]:
+    """The facts tests and docs rely on (docs/demo-world.md), without file hashes."""
+    return {
         "generator": "benpipe demo-world",
         "generator_version": GENERATOR_VERSION,
         "benpipe_version": __version__,
-        "seed": seed,
+        "seed": params.seed,
         "tile_size_px": params.tile_size_px,
         "tile_side_m": params.tile_size_px * 10,
         "patch_side_m": PATCH_SIDE_M,
@@ -206,11 +240,11 @@ def _write_world(root: Path, params: WorldParams) -> None:
             l2a_name_for(lo.spec.name): [list(cr) for cr in lo.invalid_patches()]
             for lo in layouts.values()
         },
-        "v1_patches": v1_counts,
+        "v1_patches": v1.counts,
         "patches_without_v1": {
-            k: [list(cr) for cr in v] for k, v in without_v1.items()
+            k: [list(cr) for cr in v] for k, v in v1.without_v1.items()
         },
-        "v1_malformed_names": sorted(p.name for p in v1_patches if p.malformed),
+        "v1_malformed_names": sorted(p.name for p in v1.patches if p.malformed),
         "overlaps": _overlaps(list(layouts.values())),
         "hand_designed": {
             e.patch: {
@@ -219,16 +253,16 @@ def _write_world(root: Path, params: WorldParams) -> None:
                 "row": e.row,
                 "role": e.role,
                 "what": e.what,
-                "v1_name": v1_by_cell[(e.product_key, e.col, e.row)],
+                "v1_name": v1.by_cell[(e.product_key, e.col, e.row)],
                 "pixel_counts": {str(c): n for c, n in e.pixel_counts.items()},
                 "unlabeled_fraction": e.unlabeled_fraction,
                 "kept": e.kept,
                 "labels": e.labels,
             }
-            for e in expectations
+            for e in clc.expectations
         },
-        "snow": snow,
-        "cloud": cloud,
+        "snow": v1.snow,
+        "cloud": v1.cloud,
         "s1_groups": {
             l2a_name_for(p.name): list(demo_v1.S1_GROUPS[p.key]) for p in PRODUCTS
         },
@@ -238,15 +272,11 @@ def _write_world(root: Path, params: WorldParams) -> None:
             "layer": demo_clc.LAYER,
             "geometry_column": demo_clc.GEOMETRY_COLUMN,
             "epsg": demo_clc.CLC_EPSG,
-            "polygons": len(frame),
+            "polygons": clc.polygons,
             "cell_km2": params.clc_cell_km2,
-            "uncovered_strips_utm": _uncovered(designs),
+            "uncovered_strips_utm": _uncovered(clc.designs),
         },
     }
-    manifest["files"] = _file_hashes(root)
-    (root / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
 
 
 def _landscapes(seed: int, layouts: dict[str, ProductLayout]) -> dict[str, Landscape]:

@@ -2,7 +2,7 @@
 
 Importing this package is cheap (``common.smk`` reads
 :data:`ALGORITHM_VERSION`); the modules that need rasterio load on use:
-:mod:`benpipe.l2a.reader`, :mod:`benpipe.l2a.fallback`,
+:mod:`benpipe.l2a.products`, :mod:`benpipe.l2a.fallback`,
 :mod:`benpipe.l2a.sen2cor`, :mod:`benpipe.l2a.convert`.
 """
 

@@ -84,7 +84,7 @@ def l2a_info_command(l2a_safe: Path, validate: bool) -> None:
 
         benpipe l2a-info results/l2a/S2A_MSIL2A_…_20240101T000000.SAFE
     """
-    from benpipe.l2a.reader import open_l2a
+    from benpipe.l2a.products import open_l2a
     from benpipe.names import BANDS
 
     product = open_l2a(l2a_safe)

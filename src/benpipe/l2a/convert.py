@@ -19,7 +19,7 @@ from benpipe.errors import ConfigError
 from benpipe.fileio import atomic_write_text
 from benpipe.l2a import ALGORITHM_VERSION
 from benpipe.l2a.fallback import FALLBACK_PROCESSOR, FALLBACK_VERSION, convert_fallback
-from benpipe.l2a.reader import open_l2a
+from benpipe.l2a.products import open_l2a
 from benpipe.l2a.sen2cor import run_sen2cor
 from benpipe.log import Progress
 from benpipe.names import l2a_name_for

@@ -3,7 +3,7 @@
 This is **not sen2cor** and not an atmospheric correction.  It exists so the
 pipeline runs where sen2cor 2.11 cannot be installed (CI, the demo world).
 It writes the sen2cor 2.11 SAFE layout so every later stage reads it with the
-same :mod:`benpipe.l2a.reader`, and it marks its products unmistakably
+same :mod:`benpipe.l2a.products`, and it marks its products unmistakably
 (``<PROCESSOR>benpipe-fallback-dos1</PROCESSOR>`` in ``MTD_MSIL2A.xml``).
 
 Algorithm (``FALLBACK_VERSION`` 1), per spectral band at its native
@@ -30,12 +30,9 @@ wall-clock time is written, so converting twice gives identical bytes.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -45,13 +42,27 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from benpipe.errors import ProductLayoutError
-from benpipe.l2a.reader import (
+from benpipe.fileio import staged_directory
+from benpipe.l2a.dos1 import (
+    SCL_BANDS,
+    dark_value,
+    dos1,
+    resample,
+    scene_classification,
+)
+from benpipe.l2a.products import (
     L1C_BAND_IDS,
     L2A_RESOLUTION_BANDS,
     L1CProduct,
     open_l1c,
 )
-from benpipe.l2a.safe import RESOLUTIONS_M, TileGeocoding
+from benpipe.l2a.safe import (
+    RESOLUTIONS_M,
+    SPECIAL_VALUES_XML,
+    TileGeocoding,
+    product_organisation_xml,
+)
+from benpipe.log import ProgressCallback
 from benpipe.names import BAND_RESOLUTION_M, BANDS, L2A_DISCRIMINATOR, l2a_name_for
 
 logger = logging.getLogger(__name__)
@@ -60,132 +71,12 @@ logger = logging.getLogger(__name__)
 FALLBACK_VERSION = 1
 #: Processor tag written into MTD_MSIL2A.xml and reported by the reader.
 FALLBACK_PROCESSOR = "benpipe-fallback-dos1"
-#: Percentile (in %) of valid DNs taken as the dark object of a band.
-DARK_PERCENTILE = 0.1
-#: Assumed reflectance of the dark object (DOS1).
-DOS1_REFLECTANCE = 0.01
 #: Processing baseline written by sen2cor standalone (name token N9999).
 PROCESSING_BASELINE = "99.99"
 #: Generation time matching the deterministic name token 20240101T000000.
 GENERATION_TIME = "2024-01-01T00:00:00.000000Z"
 
-#: SCL classes produced by the fallback rules (sen2cor class codes).
-SCL_NODATA = 0
-SCL_VEGETATION = 4
-SCL_NOT_VEGETATED = 5
-SCL_WATER = 6
-SCL_CLOUD_MEDIUM = 8
-SCL_CLOUD_HIGH = 9
-
-_SCL_BANDS = ("B02", "B03", "B04", "B8A", "B11")
-#: Rows per chunk in the pixel loops (bounds temporary memory on full tiles).
-_CHUNK_ROWS = 1024
 _BAND_IDS = L1C_BAND_IDS
-
-
-# ---------------------------------------------------------------- pure core
-
-
-def dark_value(dn: np.ndarray, *, percentile: float = DARK_PERCENTILE) -> int:
-    """Exact low percentile of the non-zero DNs of a uint16 band (0 if none)."""
-    hist = np.zeros(65536, dtype=np.int64)
-    for start in range(0, dn.shape[0], _CHUNK_ROWS):
-        chunk = dn[start : start + _CHUNK_ROWS]
-        hist += np.bincount(chunk.ravel(), minlength=65536)
-    hist[0] = 0
-    total = int(hist.sum())
-    if total == 0:
-        return 0
-    rank = max(1, int(np.ceil(total * percentile / 100.0)))
-    return int(np.searchsorted(np.cumsum(hist), rank))
-
-
-def dos1(
-    dn: np.ndarray, *, dark: int, quantification: int, boa_add_offset: int
-) -> np.ndarray:
-    """Dark-object subtraction of one band; 0 stays 0, valid → [1, 65535]."""
-    shift = round(DOS1_REFLECTANCE * quantification) - boa_add_offset - dark
-    result = np.empty(dn.shape, dtype=np.uint16)
-    for start in range(0, dn.shape[0], _CHUNK_ROWS):
-        chunk = dn[start : start + _CHUNK_ROWS]
-        out = chunk.astype(np.int32)
-        out += shift
-        np.clip(out, 1, 65535, out=out)
-        out[chunk == 0] = 0
-        result[start : start + _CHUNK_ROWS] = out
-    return result
-
-
-def block_mean(band: np.ndarray, factor: int) -> np.ndarray:
-    """Down-sample by ``factor``: rounded block mean; a block with a 0 is 0."""
-    rows, cols = band.shape
-    if rows % factor or cols % factor:
-        raise ProductLayoutError(
-            f"band of {cols}x{rows} px cannot be down-sampled by {factor}: the size "
-            "is not a multiple of the factor"
-        )
-    blocks = band.reshape(rows // factor, factor, cols // factor, factor)
-    total = blocks.sum(axis=(1, 3), dtype=np.uint32)
-    n = factor * factor
-    mean = (total + n // 2) // n
-    mean[blocks.min(axis=(1, 3)) == 0] = 0
-    result: np.ndarray = mean.astype(np.uint16)
-    return result
-
-
-def repeat_pixels(band: np.ndarray, factor: int) -> np.ndarray:
-    """Up-sample by ``factor`` with nearest neighbour (pixel repetition)."""
-    return np.repeat(np.repeat(band, factor, axis=0), factor, axis=1)
-
-
-def resample(band: np.ndarray, *, from_m: int, to_m: int) -> np.ndarray:
-    """Integer-exact resampling between S2 resolutions (10, 20, 60 m)."""
-    if from_m == to_m:
-        return band
-    if to_m > from_m:
-        return block_mean(band, to_m // from_m)
-    return repeat_pixels(band, from_m // to_m)
-
-
-def scene_classification(
-    bands: dict[str, np.ndarray], *, quantification: int, offsets: dict[str, int]
-) -> np.ndarray:
-    """Fallback SCL from B02 B03 B04 B8A B11 at one resolution (uint8).
-
-    Rules on reflectance·Q (``DN + BOA_ADD_OFFSET``), in this order, integer
-    arithmetic only: 0 nodata (any of the bands is 0); 9 cloud high
-    probability (mean of B02–B04 ≥ 0.40); 8 cloud medium probability (mean ≥
-    0.25); 6 water (NDVI < 0 and B8A < 0.15); 4 vegetation (NDVI ≥ 0.4);
-    5 not vegetated otherwise.  NDVI uses B8A and B04.
-    """
-    shape = bands["B02"].shape
-    scl = np.empty(shape, dtype=np.uint8)
-    for start in range(0, shape[0], _CHUNK_ROWS):
-        rows = slice(start, start + _CHUNK_ROWS)
-        chunk = {band: bands[band][rows] for band in _SCL_BANDS}
-        scl[rows] = _classify(chunk, quantification=quantification, offsets=offsets)
-    return scl
-
-
-def _classify(
-    bands: dict[str, np.ndarray], *, quantification: int, offsets: dict[str, int]
-) -> np.ndarray:
-    refl = {
-        band: bands[band].astype(np.int32) + offsets.get(band, 0) for band in _SCL_BANDS
-    }
-    q = int(quantification)
-    visible = refl["B02"] + refl["B03"] + refl["B04"]
-    nir, red = refl["B8A"], refl["B04"]
-    scl = np.full(bands["B02"].shape, SCL_NOT_VEGETATED, dtype=np.uint8)
-    scl[3 * nir >= 7 * red] = SCL_VEGETATION
-    scl[(nir < red) & (20 * nir < 3 * q)] = SCL_WATER
-    scl[4 * visible >= 3 * q] = SCL_CLOUD_MEDIUM
-    scl[5 * visible >= 6 * q] = SCL_CLOUD_HIGH
-    nodata = np.zeros(scl.shape, dtype=bool)
-    for band in _SCL_BANDS:
-        nodata |= bands[band] == 0
-    scl[nodata] = SCL_NODATA
-    return scl
 
 
 # ---------------------------------------------------------------- I/O edges
@@ -239,15 +130,12 @@ def _extract_block(xml_text: str, tag: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _image_file_entries(granule: str, prefix: str) -> str:
-    lines = []
-    for res_m in RESOLUTIONS_M:
-        for band in L2A_RESOLUTION_BANDS[res_m]:
-            lines.append(
-                f"            <IMAGE_FILE>GRANULE/{granule}/IMG_DATA/R{res_m}m/"
-                f"{prefix}_{band}_{res_m}m</IMAGE_FILE>"
-            )
-    return "\n".join(lines)
+def _image_files(granule: str, prefix: str) -> list[str]:
+    return [
+        f"GRANULE/{granule}/IMG_DATA/R{res_m}m/{prefix}_{band}_{res_m}m"
+        for res_m in RESOLUTIONS_M
+        for band in L2A_RESOLUTION_BANDS[res_m]
+    ]
 
 
 def _mtd_msil2a(
@@ -260,11 +148,8 @@ def _mtd_msil2a(
     offsets: dict[str, int],
     darks: dict[str, int],
 ) -> str:
-    stop = re.search(r"<PRODUCT_STOP_TIME>([^<]*)<", l1c_mtd_text)
-    start = re.search(r"<PRODUCT_START_TIME>([^<]*)<", l1c_mtd_text)
-    start_text = start.group(1) if start else l1c.sensing_time.isoformat()
-    stop_text = stop.group(1) if stop else start_text
-    datatake = _extract_block(l1c_mtd_text, "Datatake") or ""
+    """``MTD_MSIL2A.xml``: the L1C's times, datatake and quality inspections,
+    the fallback's processor tag, offsets and dark objects."""
     inspections = _extract_block(l1c_mtd_text, "Quality_Inspections")
     if inspections is None:
         logger.warning(
@@ -272,25 +157,44 @@ def _mtd_msil2a(
             l1c.name,
         )
         inspections = "<Quality_Inspections/>"
-    spectral = "\n".join(
-        f'        <Spectral_Information bandId="{_BAND_IDS[b]}" physicalBand="{b}">'
-        f"<RESOLUTION>{BAND_RESOLUTION_M[b]}</RESOLUTION></Spectral_Information>"
-        for b in BANDS
+    return "".join(
+        (
+            '<?xml version="1.0" encoding="UTF-8"?>\n',
+            "<!-- benpipe fallback L2A: NOT produced by sen2cor and NOT "
+            "atmospherically corrected.\n",
+            "     Per-band DOS1-like dark-object subtraction of "
+            f"{escape(l1c.name)}.SAFE,\n",
+            "     see docs/l2a.md. -->\n",
+            '<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/'
+            'PSD/User_Product_Level-2A.xsd">\n',
+            "  <n1:General_Info>\n",
+            _l2a_product_info(
+                l1c, l2a_name=l2a_name, granule=granule, prefix=prefix, mtd=l1c_mtd_text
+            ),
+            _l2a_image_characteristics(l1c, offsets=offsets, darks=darks),
+            "  </n1:General_Info>\n",
+            "  <n1:Quality_Indicators_Info>\n",
+            "    <Quality_Control_Checks>\n",
+            f"      {inspections}\n",
+            "    </Quality_Control_Checks>\n",
+            "  </n1:Quality_Indicators_Info>\n",
+            "</n1:Level-2A_User_Product>\n",
+        )
     )
-    offset_lines = "\n".join(
-        f'        <BOA_ADD_OFFSET band_id="{_BAND_IDS[b]}">{offsets[b]}</BOA_ADD_OFFSET>'
-        for b in BANDS
+
+
+def _l2a_product_info(
+    l1c: L1CProduct, *, l2a_name: str, granule: str, prefix: str, mtd: str
+) -> str:
+    stop = re.search(r"<PRODUCT_STOP_TIME>([^<]*)<", mtd)
+    start = re.search(r"<PRODUCT_START_TIME>([^<]*)<", mtd)
+    start_text = start.group(1) if start else l1c.sensing_time.isoformat()
+    stop_text = stop.group(1) if stop else start_text
+    datatake = _extract_block(mtd, "Datatake") or ""
+    organisation = product_organisation_xml(
+        f'granuleIdentifier="{escape(granule)}"', _image_files(granule, prefix)
     )
-    dark_lines = "\n".join(
-        f'        <DARK_OBJECT_DN band_id="{_BAND_IDS[b]}">{darks[b]}</DARK_OBJECT_DN>'
-        for b in BANDS
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<!-- benpipe fallback L2A: NOT produced by sen2cor and NOT atmospherically corrected.
-     Per-band DOS1-like dark-object subtraction of {escape(l1c.name)}.SAFE,
-     see docs/l2a.md. -->
-<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
-  <n1:General_Info>
+    return f"""\
     <Product_Info>
       <PRODUCT_START_TIME>{escape(start_text)}</PRODUCT_START_TIME>
       <PRODUCT_STOP_TIME>{escape(stop_text)}</PRODUCT_STOP_TIME>
@@ -303,46 +207,42 @@ def _mtd_msil2a(
       <PROCESSOR_VERSION>{FALLBACK_VERSION}</PROCESSOR_VERSION>
       <SOURCE_L1C_PRODUCT_URI>{escape(l1c.name)}.SAFE</SOURCE_L1C_PRODUCT_URI>
       {datatake}
-      <Query_Options completeSingleTile="true">
-        <PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT>
-      </Query_Options>
-      <Product_Organisation>
-        <Granule_List>
-          <Granule granuleIdentifier="{escape(granule)}" imageFormat="JPEG2000">
-{_image_file_entries(granule, prefix)}
-          </Granule>
-        </Granule_List>
-      </Product_Organisation>
+{organisation}\
     </Product_Info>
+"""
+
+
+def _l2a_image_characteristics(
+    l1c: L1CProduct, *, offsets: dict[str, int], darks: dict[str, int]
+) -> str:
+    def per_band(tag: str, values: dict[str, int]) -> str:
+        return "".join(
+            f'        <{tag} band_id="{_BAND_IDS[b]}">{values[b]}</{tag}>\n'
+            for b in BANDS
+        )
+
+    spectral = "".join(
+        f'        <Spectral_Information bandId="{_BAND_IDS[b]}" physicalBand="{b}">'
+        f"<RESOLUTION>{BAND_RESOLUTION_M[b]}</RESOLUTION></Spectral_Information>\n"
+        for b in BANDS
+    )
+    quantification = l1c.quantification_value
+    return f"""\
     <Product_Image_Characteristics>
-      <Special_Values>
-        <SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT>
-        <SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX>
-      </Special_Values>
-      <Special_Values>
-        <SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT>
-        <SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX>
-      </Special_Values>
+{SPECIAL_VALUES_XML}\
       <QUANTIFICATION_VALUES_LIST>
-        <BOA_QUANTIFICATION_VALUE unit="none">{l1c.quantification_value}</BOA_QUANTIFICATION_VALUE>
+        <BOA_QUANTIFICATION_VALUE unit="none">{quantification}</BOA_QUANTIFICATION_VALUE>
       </QUANTIFICATION_VALUES_LIST>
       <BOA_ADD_OFFSET_VALUES_LIST>
-{offset_lines}
+{per_band("BOA_ADD_OFFSET", offsets)}\
       </BOA_ADD_OFFSET_VALUES_LIST>
       <FALLBACK_DARK_OBJECT_LIST>
-{dark_lines}
+{per_band("DARK_OBJECT_DN", darks)}\
       </FALLBACK_DARK_OBJECT_LIST>
       <Spectral_Information_List>
-{spectral}
+{spectral}\
       </Spectral_Information_List>
     </Product_Image_Characteristics>
-  </n1:General_Info>
-  <n1:Quality_Indicators_Info>
-    <Quality_Control_Checks>
-      {inspections}
-    </Quality_Control_Checks>
-  </n1:Quality_Indicators_Info>
-</n1:Level-2A_User_Product>
 """
 
 
@@ -411,58 +311,28 @@ def _write_tree(
     *,
     l2a_name: str,
     threads: int,
-    progress: Callable[[int, int], None] | None,
+    progress: ProgressCallback | None,
 ) -> None:
+    """The L2A SAFE tree: folders → 12 bands (+ SCL inputs) → 2 SCLs → metadata."""
     granule = "L2A_" + l1c.granule_dir.name.removeprefix("L1C_")
-    prefix = _file_prefix(l1c)
     img = root / "GRANULE" / granule / "IMG_DATA"
     for res_m in RESOLUTIONS_M:
         (img / f"R{res_m}m").mkdir(parents=True)
     for sub in ("AUX_DATA", "QI_DATA"):
         (root / "GRANULE" / granule / sub).mkdir()
-    geo = l1c.geocoding
-    quant = l1c.quantification_value
+    jp2 = _Jp2Writer(l1c, img, prefix=_file_prefix(l1c), threads=threads)
     offsets = {band: l1c.radio_add_offset.get(band, 0) for band in BANDS}
     darks: dict[str, int] = {}
     scl_inputs: dict[int, dict[str, np.ndarray]] = {20: {}, 60: {}}
-    for done, band in enumerate(BANDS):
-        dn = l1c.read_band(band, threads=threads)
-        _check_shape(l1c, band, dn)
-        darks[band] = dark_value(dn)
-        boa = dos1(
-            dn, dark=darks[band], quantification=quant, boa_add_offset=offsets[band]
-        )
-        del dn
-        native_m = BAND_RESOLUTION_M[band]
-        for res_m in RESOLUTIONS_M:
-            if band not in L2A_RESOLUTION_BANDS[res_m]:
-                continue
-            data = resample(boa, from_m=native_m, to_m=res_m)
-            write_jp2(
-                img / f"R{res_m}m" / f"{prefix}_{band}_{res_m}m.jp2",
-                data,
-                epsg=geo.epsg,
-                ulx=geo.ulx,
-                uly=geo.uly,
-                res_m=res_m,
-                threads=threads,
-            )
-            if band in _SCL_BANDS and res_m in scl_inputs:
-                scl_inputs[res_m][band] = data
-        logger.debug("%s: %s dark DN %d", l1c.name, band, darks[band])
+    for done, band in enumerate(BANDS, start=1):
+        darks[band] = _convert_band(l1c, band, jp2, offsets[band], scl_inputs)
         if progress is not None:
-            progress(done + 1, len(BANDS))
+            progress(done, len(BANDS))
     for res_m, bands in scl_inputs.items():
-        scl = scene_classification(bands, quantification=quant, offsets=offsets)
-        write_jp2(
-            img / f"R{res_m}m" / f"{prefix}_SCL_{res_m}m.jp2",
-            scl,
-            epsg=geo.epsg,
-            ulx=geo.ulx,
-            uly=geo.uly,
-            res_m=res_m,
-            threads=threads,
+        scl = scene_classification(
+            bands, quantification=l1c.quantification_value, offsets=offsets
         )
+        jp2.write("SCL", res_m, scl)
     l1c_mtd = (l1c.path / "MTD_MSIL1C.xml").read_text(encoding="utf-8")
     l1c_tl = (l1c.granule_dir / "MTD_TL.xml").read_text(encoding="utf-8")
     (root / "MTD_MSIL2A.xml").write_text(
@@ -470,7 +340,7 @@ def _write_tree(
             l1c,
             l2a_name=l2a_name,
             granule=granule,
-            prefix=prefix,
+            prefix=jp2.prefix,
             l1c_mtd_text=l1c_mtd,
             offsets=offsets,
             darks=darks,
@@ -482,15 +352,58 @@ def _write_tree(
     )
 
 
-def install_atomically(tmp: Path, final: Path) -> None:
-    """Move a finished temp tree to ``final``, replacing an old one if present."""
-    trash: Path | None = None
-    if final.exists():
-        trash = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
-        os.replace(final, trash / final.name)
-    os.replace(tmp, final)
-    if trash is not None:
-        shutil.rmtree(trash)
+@dataclass(frozen=True, slots=True)
+class _Jp2Writer:
+    """Writes ``IMG_DATA/R<res>m/<prefix>_<band>_<res>m.jp2`` on the tile grid."""
+
+    l1c: L1CProduct
+    img: Path
+    prefix: str
+    threads: int
+
+    def write(self, band: str, res_m: int, data: np.ndarray) -> None:
+        geo = self.l1c.geocoding
+        write_jp2(
+            self.img / f"R{res_m}m" / f"{self.prefix}_{band}_{res_m}m.jp2",
+            data,
+            epsg=geo.epsg,
+            ulx=geo.ulx,
+            uly=geo.uly,
+            res_m=res_m,
+            threads=self.threads,
+        )
+
+
+def _convert_band(
+    l1c: L1CProduct,
+    band: str,
+    jp2: _Jp2Writer,
+    boa_add_offset: int,
+    scl_inputs: dict[int, dict[str, np.ndarray]],
+) -> int:
+    """DOS1 one band, write it at each L2A resolution holding it; return its dark DN.
+
+    The resampled bands the SCL rules need are kept in ``scl_inputs``.
+    """
+    dn = l1c.read_band(band, threads=jp2.threads)
+    _check_shape(l1c, band, dn)
+    dark = dark_value(dn)
+    boa = dos1(
+        dn,
+        dark=dark,
+        quantification=l1c.quantification_value,
+        boa_add_offset=boa_add_offset,
+    )
+    del dn
+    for res_m in RESOLUTIONS_M:
+        if band not in L2A_RESOLUTION_BANDS[res_m]:
+            continue
+        data = resample(boa, from_m=BAND_RESOLUTION_M[band], to_m=res_m)
+        jp2.write(band, res_m, data)
+        if band in SCL_BANDS and res_m in scl_inputs:
+            scl_inputs[res_m][band] = data
+    logger.debug("%s: %s dark DN %d", l1c.name, band, dark)
+    return dark
 
 
 def convert_fallback(
@@ -498,14 +411,16 @@ def convert_fallback(
     out_dir: Path,
     *,
     threads: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """Convert an extracted L1C SAFE into ``out_dir/<L2A name>.SAFE``.
 
     The L2A name comes from :func:`benpipe.names.l2a_name_for` (``N9999`` and
     the fixed ``20240101T000000`` discriminator).  The tree is written into a
-    temporary folder next to the output and renamed into place, so a crash
-    leaves no half-written product.  Returns the product path.
+    staging folder next to the output and renamed into place
+    (:func:`benpipe.fileio.staged_directory`), so a crash leaves no
+    half-written product and a rerun removes what a killed one left.  Returns
+    the product path.
     """
     l1c_safe = Path(l1c_safe)
     out_dir = Path(out_dir)
@@ -514,7 +429,6 @@ def convert_fallback(
     if not l2a_name.endswith(L2A_DISCRIMINATOR):
         raise ProductLayoutError(f"unexpected L2A name {l2a_name} for {l1c.name}")
     final = out_dir / f"{l2a_name}.SAFE"
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     logger.info(
         "fallback converter %s %d (NOT sen2cor): %s -> %s",
@@ -523,14 +437,10 @@ def convert_fallback(
         l1c.name,
         final,
     )
-    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{l2a_name}.SAFE.tmp-"))
-    try:
-        _write_tree(l1c, tmp, l2a_name=l2a_name, threads=threads, progress=progress)
-        tmp.chmod(0o755)
-        install_atomically(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with staged_directory(final, "L2A product", replace=True) as staging:
+        _write_tree(
+            l1c, staging.path, l2a_name=l2a_name, threads=threads, progress=progress
+        )
     logger.info(
         "fallback L2A %s written in %.1f s", final.name, time.monotonic() - started
     )

@@ -1,15 +1,19 @@
-"""Shared SAFE helpers: metadata XML parsing and band-file discovery.
+"""Shared SAFE helpers: metadata XML parsing and writing, band-file discovery.
 
 Both product levels share the tile geocoding of ``GRANULE/*/MTD_TL.xml``
 (``HORIZONTAL_CS_CODE``, ``Size`` and ``Geoposition`` per resolution) and the
 ``Quality_Inspections`` block of the product metadata (``quality_check
 checkType=…`` with ``PASSED``/``FAILED``).  XML is parsed namespace-agnostic,
-so PSD 14.2 (2017 products) and later PSD versions read the same way.
+so PSD 14.2 (2017 products) and later PSD versions read the same way.  The
+blocks that L1C (demo world) and L2A (fallback converter) product metadata
+write alike come from :func:`product_organisation_xml` and
+:data:`SPECIAL_VALUES_XML`.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,3 +207,44 @@ def find_band_file(folder: Path, suffix: str, *, product: str) -> Path:
             f"found {found}"
         )
     return matches[0]
+
+
+# ---------------------------------------------------------------- writing
+#: The ``Special_Values`` of a product MTD (nodata 0, saturated 65535), at
+#: the indentation of ``Product_Image_Characteristics``.
+SPECIAL_VALUES_XML = """\
+      <Special_Values>
+        <SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT>
+        <SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX>
+      </Special_Values>
+      <Special_Values>
+        <SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT>
+        <SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX>
+      </Special_Values>
+"""
+
+
+def product_organisation_xml(
+    granule_attributes: str, image_files: Iterable[str]
+) -> str:
+    """``Query_Options`` and ``Product_Organisation`` of a compact-SAFE product MTD.
+
+    ``granule_attributes`` are the ``Granule`` element's identifier
+    attributes (already escaped); ``image_files`` the ``IMAGE_FILE`` paths
+    without extension.  Indented for ``Product_Info``, ends with a newline.
+    """
+    files = "".join(
+        f"            <IMAGE_FILE>{path}</IMAGE_FILE>\n" for path in image_files
+    )
+    return (
+        '      <Query_Options completeSingleTile="true">\n'
+        "        <PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT>\n"
+        "      </Query_Options>\n"
+        "      <Product_Organisation>\n"
+        "        <Granule_List>\n"
+        f'          <Granule {granule_attributes} imageFormat="JPEG2000">\n'
+        f"{files}"
+        "          </Granule>\n"
+        "        </Granule_List>\n"
+        "      </Product_Organisation>\n"
+    )

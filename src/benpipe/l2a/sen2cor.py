@@ -26,17 +26,15 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from benpipe.errors import BenpipeError, ProductLayoutError, Sen2CorError
-from benpipe.l2a.fallback import install_atomically
-from benpipe.l2a.reader import PROVENANCE_FILE, open_l1c, open_l2a
-from benpipe.l2a.safe import single_subdir
+from benpipe.fileio import staged_directory
+from benpipe.l1c.extract import recreate_empty_dirs
+from benpipe.l2a.products import PROVENANCE_FILE, open_l1c, open_l2a
 from benpipe.names import l2a_name_for, parse_product_name
 
 logger = logging.getLogger(__name__)
@@ -132,17 +130,6 @@ def _read_tail(log_path: Path, offset: int) -> str:
     return _tail(data.decode("utf-8", errors="replace"))
 
 
-def prepare_l1c_for_sen2cor(l1c_safe: Path) -> None:
-    """Recreate the empty QI_DATA/AUX_DATA folders that CDSE zips drop."""
-    name = l1c_safe.name.removesuffix(".SAFE")
-    datastrip = single_subdir(l1c_safe / "DATASTRIP", product=name)
-    granule = single_subdir(l1c_safe / "GRANULE", product=name)
-    for folder in (datastrip / "QI_DATA", granule / "AUX_DATA"):
-        if not folder.is_dir():
-            logger.info("%s: creating empty %s for sen2cor", name, folder)
-            folder.mkdir()
-
-
 def _run(
     argv: list[str], *, env: dict[str, str], log_path: Path, timeout_s: float
 ) -> int:
@@ -192,15 +179,17 @@ def run_sen2cor(
 ) -> Path:
     """Convert one L1C SAFE with sen2cor into ``out_dir/<L2A name>.SAFE``.
 
-    Returns the product path.  Raises :class:`Sen2CorError` on a wrong
-    version, a non-zero exit, a timeout, a missing, extra or invalid output.
+    The recipe: check the version and the GIPP → recreate the folders CDSE
+    drops → run sen2cor into the staging folder → find its one product,
+    rename it, validate it, tag it → move it into place.  Returns the product
+    path.  Raises :class:`Sen2CorError` on a wrong version, a non-zero exit, a
+    timeout, a missing, extra or invalid output.
     """
     l1c_safe = Path(l1c_safe)
-    out_dir = Path(out_dir)
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     l1c = open_l1c(l1c_safe)
-    final_name = f"{l2a_name_for(l1c.name)}.SAFE"
+    final = Path(out_dir) / f"{l2a_name_for(l1c.name)}.SAFE"
     version = check_sen2cor_version(cmd, expected_version)
     logger.info("sen2cor %s (%s) converts %s", version, cmd, l1c.name)
     if gip_l2a is not None and not Path(gip_l2a).is_file():
@@ -208,80 +197,127 @@ def run_sen2cor(
             f"GIPP file {gip_l2a} (config l2a.gip_l2a) does not exist; point it at "
             "a pinned L2A_GIPP.xml or set it to null for sen2cor's default"
         )
-    prepare_l1c_for_sen2cor(l1c_safe)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{final_name}.sen2cor-"))
+    for folder in recreate_empty_dirs(l1c_safe):
+        logger.info("%s: created empty %s for sen2cor", l1c.name, folder)
+    started = time.monotonic()
+    # sen2cor refuses an existing product folder, so it writes into the fresh
+    # staging folder; a rerun replaces the product only once the new one is valid.
+    with staged_directory(final, "sen2cor output", replace=True) as staging:
+        tail = _run_sen2cor_in(
+            staging.path,
+            l1c_safe,
+            l1c_name=l1c.name,
+            cmd=cmd,
+            gip_l2a=gip_l2a,
+            n_cores=n_cores,
+            timeout_s=timeout_s,
+            log_path=log_path,
+        )
+        produced = _single_product(staging.path, l1c.name, log_path, tail)
+        product_dir = _rename_product(produced, final.name)
+        try:
+            open_l2a(product_dir).validate()
+        except ProductLayoutError as exc:
+            raise Sen2CorError(
+                f"sen2cor output for {l1c.name} is incomplete: {exc}",
+                exit_code=0,
+                log_tail=tail,
+            ) from exc
+        _write_provenance(
+            product_dir,
+            version=version,
+            l1c_name=l1c.name,
+            sen2cor_name=produced.name,
+            gip_l2a=gip_l2a,
+        )
+        staging.commit(product_dir)
+    logger.info(
+        "sen2cor %s wrote %s in %.1f s", version, final.name, time.monotonic() - started
+    )
+    return final
+
+
+def _run_sen2cor_in(
+    scratch: Path,
+    l1c_safe: Path,
+    *,
+    l1c_name: str,
+    cmd: str,
+    gip_l2a: Path | None,
+    n_cores: int,
+    timeout_s: float,
+    log_path: Path,
+) -> str:
+    """Run sen2cor with ``--output_dir scratch``; return the tail of its output."""
     argv = [cmd, "--output_dir", str(scratch)]
     if gip_l2a is not None:
         argv += ["--GIP_L2A", str(Path(gip_l2a).resolve())]
     argv.append(str(l1c_safe.resolve()))
     offset = log_path.stat().st_size if log_path.exists() else 0
     logger.info("running %s (SEN2COR_N_CORES=%d)", " ".join(argv), n_cores)
-    started = time.monotonic()
     try:
-        try:
-            code = _run(
-                argv, env=_sen2cor_env(n_cores), log_path=log_path, timeout_s=timeout_s
-            )
-        except subprocess.TimeoutExpired as exc:
-            tail = _read_tail(log_path, offset)
-            raise Sen2CorError(
-                f"sen2cor on {l1c.name} exceeded the timeout of {timeout_s:.0f} s "
-                f"(config l2a.timeout_min) and was killed; see {log_path}. "
-                f"Last lines:\n{tail}",
-                log_tail=tail,
-            ) from exc
-        tail = _read_tail(log_path, offset)
-        if code != 0:
-            hint = ""
-            if _EXISTING_OUTPUT_SIGN in tail:
-                hint = (
-                    " (sen2cor's sign that the output product folder already "
-                    "existed; remove it and rerun)"
-                )
-            raise Sen2CorError(
-                f"sen2cor on {l1c.name} failed with exit code {code}{hint}; see "
-                f"{log_path}. Last lines:\n{tail}",
-                exit_code=code,
-                log_tail=tail,
-            )
-        produced = sorted(scratch.glob("*_MSIL2A_*.SAFE"))
-        if len(produced) != 1:
-            raise Sen2CorError(
-                f"sen2cor on {l1c.name} exited 0 but wrote {len(produced)} "
-                f"*_MSIL2A_*.SAFE products into {scratch} "
-                f"({', '.join(p.name for p in produced) or 'none'}), expected one; "
-                f"see {log_path}. Last lines:\n{tail}",
-                exit_code=code,
-                log_tail=tail,
-            )
-        _check_produced_name(produced[0].name, final_name, l1c.name)
-        product_dir = _rename_product(produced[0], final_name)
-        try:
-            open_l2a(product_dir).validate()
-        except ProductLayoutError as exc:
-            raise Sen2CorError(
-                f"sen2cor output for {l1c.name} is incomplete: {exc}",
-                exit_code=code,
-                log_tail=tail,
-            ) from exc
-        provenance = {
-            "processor": "sen2cor",
-            "version": version,
-            "source_l1c": f"{l1c.name}.SAFE",
-            "sen2cor_product_name": produced[0].name,
-            "gip_l2a": Path(gip_l2a).name if gip_l2a is not None else None,
-        }
-        (product_dir / PROVENANCE_FILE).write_text(
-            json.dumps(provenance, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        code = _run(
+            argv, env=_sen2cor_env(n_cores), log_path=log_path, timeout_s=timeout_s
         )
-        install_atomically(product_dir, out_dir / final_name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    logger.info(
-        "sen2cor %s wrote %s in %.1f s", version, final_name, time.monotonic() - started
+    except subprocess.TimeoutExpired as exc:
+        tail = _read_tail(log_path, offset)
+        raise Sen2CorError(
+            f"sen2cor on {l1c_name} exceeded the timeout of {timeout_s:.0f} s "
+            f"(config l2a.timeout_min) and was killed; see {log_path}. "
+            f"Last lines:\n{tail}",
+            log_tail=tail,
+        ) from exc
+    tail = _read_tail(log_path, offset)
+    if code != 0:
+        hint = ""
+        if _EXISTING_OUTPUT_SIGN in tail:
+            hint = (
+                " (sen2cor's sign that the output product folder already "
+                "existed; remove it and rerun)"
+            )
+        raise Sen2CorError(
+            f"sen2cor on {l1c_name} failed with exit code {code}{hint}; see "
+            f"{log_path}. Last lines:\n{tail}",
+            exit_code=code,
+            log_tail=tail,
+        )
+    return tail
+
+
+def _single_product(scratch: Path, l1c_name: str, log_path: Path, tail: str) -> Path:
+    """The one ``*_MSIL2A_*.SAFE`` sen2cor wrote, with an L2A name of the tile."""
+    produced = sorted(scratch.glob("*_MSIL2A_*.SAFE"))
+    if len(produced) != 1:
+        raise Sen2CorError(
+            f"sen2cor on {l1c_name} exited 0 but wrote {len(produced)} "
+            f"*_MSIL2A_*.SAFE products into {scratch} "
+            f"({', '.join(p.name for p in produced) or 'none'}), expected one; "
+            f"see {log_path}. Last lines:\n{tail}",
+            exit_code=0,
+            log_tail=tail,
+        )
+    _check_produced_name(produced[0].name, f"{l2a_name_for(l1c_name)}.SAFE", l1c_name)
+    return produced[0]
+
+
+def _write_provenance(
+    product_dir: Path,
+    *,
+    version: str,
+    l1c_name: str,
+    sen2cor_name: str,
+    gip_l2a: Path | None,
+) -> None:
+    provenance = {
+        "processor": "sen2cor",
+        "version": version,
+        "source_l1c": f"{l1c_name}.SAFE",
+        "sen2cor_product_name": sen2cor_name,
+        "gip_l2a": Path(gip_l2a).name if gip_l2a is not None else None,
+    }
+    (product_dir / PROVENANCE_FILE).write_text(
+        json.dumps(provenance, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-    return out_dir / final_name
 
 
 def _check_produced_name(produced: str, final_name: str, l1c_name: str) -> None:

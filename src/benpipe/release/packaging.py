@@ -25,22 +25,20 @@ All outputs are written under temporary names and renamed into place.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
 import queue
 import shutil
-import tarfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
-import click
 import zstandard
 
+from benpipe.dataset.layout import METADATA_FILES, TREES
 from benpipe.errors import DatasetCheckError, InputDataError
 from benpipe.fileio import (
     atomic_write_bytes,
@@ -49,36 +47,28 @@ from benpipe.fileio import (
     open_temp_sibling,
     temp_sibling,
 )
-from benpipe.hashing import METADATA_FILES
+from benpipe.log import ProgressCallback
+from benpipe.release.checksums import (
+    parse_checksum_lines,
+    render_hashes_txt,
+    render_sha256sums,
+)
+from benpipe.release.tar import (
+    BLOCK,
+    ZERO_BLOCK,
+    Member,
+    check_member_layout,
+    tar_header,
+    tar_stream_size,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the archive bytes change for the same inputs.
 ALGORITHM_VERSION = 1
 
-#: The three archived trees, in the order they are built.
-TREES: tuple[str, ...] = ("BigEarthNet-S1", "BigEarthNet-S2", "Reference_Maps")
-#: 2024-01-01T00:00:00Z, the reference's ``--mtime``.
-TAR_MTIME = 1_704_067_200
-#: Mode of every archived file.
-FILE_MODE = 0o644
 #: Size of the one staging buffer between the files and the compressor.
 BUFFER_SIZE = 1 << 20
-
-_BLOCK = tarfile.BLOCKSIZE  # 512
-_RECORD = tarfile.RECORDSIZE  # 10240
-_NAME_MAX = tarfile.LENGTH_NAME  # 100
-
-ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One archive entry: archive path, source file and size in bytes."""
-
-    arcname: str
-    path: str
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,141 +113,10 @@ def iter_members(dataset_dir: Path, tree: str) -> Iterator[Member]:
         yield Member(arcname, entry.path, entry.stat().st_size)
 
 
-def check_member_layout(member: Member) -> None:
-    """Raise :class:`DatasetCheckError` unless the path has the §6.2 shape.
-
-    ``<tree>/<dir>/<patch>/<file>.tif(f)``: exactly four components, the patch
-    folder name contains its parent's name (S2, reference maps) and the file
-    name contains the patch folder name.
-    """
-    parts = member.arcname.split("/")
-    problem = ""
-    if len(parts) != 4:
-        problem = f"has {len(parts)} path components, expected 4"
-    elif not parts[3].endswith((".tif", ".tiff")):
-        problem = "is not a .tif/.tiff file"
-    elif parts[2] not in parts[3]:
-        problem = f"file name does not contain its patch folder name {parts[2]!r}"
-    elif parts[0] != "BigEarthNet-S1" and parts[1] not in parts[2]:
-        problem = f"patch folder does not contain its tile folder name {parts[1]!r}"
-    elif parts[0] == "BigEarthNet-S1" and not parts[2].startswith(parts[1]):
-        problem = f"S1 folder does not start with its group name {parts[1]!r}"
-    if problem:
-        raise DatasetCheckError(
-            f"archive entry {member.arcname} ({member.path}) {problem}; expected "
-            f"{parts[0]}/<tile or S1 group>/<patch>/<patch>_<suffix>.tif as in "
-            "REFERENCE-PIPELINE.md §8.1 — fix the dataset tree (finalize_dataset)"
-        )
-
-
 def _checked(members: Iterable[Member]) -> Iterator[Member]:
     for member in members:
         check_member_layout(member)
         yield member
-
-
-def header_size(arcname: str) -> int:
-    """Bytes of the GNU header(s) ``tarfile`` writes for ``arcname``."""
-    n = len(arcname.encode("utf-8"))
-    if n <= _NAME_MAX:
-        return _BLOCK
-    return 2 * _BLOCK + -(-(n + 1) // _BLOCK) * _BLOCK
-
-
-def _padded(size: int) -> int:
-    return -(-size // _BLOCK) * _BLOCK
-
-
-def tar_stream_size(members: Iterable[Member]) -> tuple[int, int]:
-    """``(number of members, exact size of the tar stream)`` for ``members``."""
-    count = 0
-    total = 0
-    for member in members:
-        count += 1
-        total += header_size(member.arcname) + _padded(member.size)
-    total += 2 * _BLOCK
-    return count, -(-total // _RECORD) * _RECORD
-
-
-def tar_header_reference(member: Member) -> bytes:
-    """The normalised GNU header block(s) of ``member``, built by ``tarfile``."""
-    info = tarfile.TarInfo(member.arcname)
-    info.size = member.size
-    info.mtime = TAR_MTIME
-    info.mode = FILE_MODE
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
-
-
-def _octal(value: int, digits: int) -> bytes:
-    return b"%0*o\0" % (digits - 1, value)
-
-
-_ZERO8 = b"0000000\0"
-_ZERO_BLOCK = bytes(_BLOCK)
-
-
-@functools.cache
-def _block_tail(typeflag: bytes) -> bytes:
-    # Field layout of tarfile._create_header for GNU_FORMAT with uid/gid 0,
-    # empty uname/gname, no link name, no device numbers, empty prefix.
-    return (
-        typeflag
-        + bytes(100)  # link name
-        + tarfile.GNU_MAGIC
-        + bytes(64 + 16)  # uname, gname; devmajor/devminor empty (not a device)
-        + bytes(155 + 12)
-    )
-
-
-@functools.cache
-def _constant_sum(mode: int, mtime: int, typeflag: bytes) -> int:
-    # The checksum counts its own field as 8 spaces; everything but the name
-    # and the size is the same for every entry of one kind.
-    fixed = _octal(mode, 8) + _ZERO8 + _ZERO8 + _octal(mtime, 12)
-    return sum(fixed) + 8 * 0x20 + sum(_block_tail(typeflag))
-
-
-def _gnu_block(name: bytes, size: int, mode: int, mtime: int, typeflag: bytes) -> bytes:
-    name = name[:100]
-    size_field = _octal(size, 12)
-    chksum = sum(name) + sum(size_field) + _constant_sum(mode, mtime, typeflag)
-    return b"".join(
-        (
-            name.ljust(100, b"\0"),
-            _octal(mode, 8),
-            _ZERO8,
-            _ZERO8,
-            size_field,
-            _octal(mtime, 12),
-            b"%06o\0 " % chksum,
-            _block_tail(typeflag),
-        )
-    )
-
-
-def tar_header(member: Member) -> bytes:
-    """The normalised GNU header block(s) of ``member``.
-
-    Byte-identical to :func:`tar_header_reference` (``tarfile``'s GNU
-    header, tested), built without ``TarInfo`` because it runs once per file.
-    """
-    name = member.arcname.encode("utf-8", "surrogateescape")
-    if member.size >= 8**11:  # needs GNU base-256 size; rare, let tarfile do it
-        return tar_header_reference(member)
-    block = _gnu_block(name, member.size, FILE_MODE, TAR_MTIME, tarfile.REGTYPE)
-    if len(name) <= _NAME_MAX:
-        return block
-    n = len(name) + 1  # the name and its NUL, padded to whole blocks
-    return b"".join((_long_name_block(n), name, _ZERO_BLOCK[: 1 + -n % _BLOCK], block))
-
-
-@functools.cache
-def _long_name_block(payload_size: int) -> bytes:
-    # The ``././@LongLink`` header depends only on the long name's length.
-    return _gnu_block(b"././@LongLink", payload_size, 0, 0, tarfile.GNUTYPE_LONGNAME)
 
 
 # ---------------------------------------------------------------- streaming
@@ -392,9 +251,9 @@ class _Stager:
                 remaining -= n
         finally:
             os.close(fd)
-        pad = -size % _BLOCK
+        pad = -size % BLOCK
         if pad:
-            self.put(_ZERO_BLOCK[:pad])
+            self.put(ZERO_BLOCK[:pad])
         return size
 
 
@@ -427,13 +286,15 @@ def write_tar_zst(
     compressed bytes (the digests are then empty strings): benchmarks only.
     Raises :class:`DatasetCheckError` for layout violations and
     :class:`InputDataError` when the tree is missing, empty or changes while
-    being read.
+    being read.  The recipe: list and check the members (exact tar size) →
+    stream each file's header, bytes and padding through one buffer → pad the
+    tar → flush the zstd frame, collect the digests, rename.
     """
+    source = dataset_dir / tree
     count, tar_size = tar_stream_size(_checked(iter_members(dataset_dir, tree)))
     if count == 0:
         raise InputDataError(
-            f"{dataset_dir / tree} holds no files; build the dataset "
-            "(rule finalize_dataset) first"
+            f"{source} holds no files; build the dataset (rule finalize_dataset) first"
         )
     workers = resolve_threads(threads)
     logger.info(
@@ -444,137 +305,143 @@ def write_tar_zst(
         level,
         workers,
     )
+    with _ArchiveStream(
+        out_path,
+        source,
+        tar_size=tar_size,
+        level=level if compress else None,
+        workers=workers,
+        hashes=hashes,
+        progress=progress,
+    ) as stream:
+        stager = _Stager(stream.write, buffer_size)
+        seen = 0
+        for arcname, entry in _walk(dataset_dir, tree):
+            seen += 1
+            stager.put_file(arcname, entry.path)
+        tail = tar_size - stream.written - stager.fill
+        if tail >= 0:
+            stager.put(bytes(tail))
+        stager.flush()
+        if seen != count or stream.written != tar_size:
+            raise InputDataError(
+                f"{source} changed while being archived ({count} files listed, "
+                f"{seen} archived); do not modify the dataset during "
+                "package_release, then rerun"
+            )
+        return stream.finish(members=count)
 
-    tmp: Path | None = None
-    handle: BinaryIO | None = None
-    if out_path is not None:
-        tmp, handle = open_temp_sibling(out_path)
-    tar_digests = _Digests(f"{tree}.tar digests") if hashes else None
-    zst_digests = _Digests(f"{tree}.tar.zst digests") if hashes else None
-    try:
-        out_sink = _HashingSink(handle, zst_digests)
-        written = 0
-        writer = None
-        if compress:
+
+class _ArchiveStream:
+    """tar bytes → tar digests → zstd (optional) → archive digests → temp file.
+
+    A context manager: on leaving, the digest threads are stopped and an
+    unfinished temporary file is removed; :meth:`finish` renames it into place.
+    """
+
+    def __init__(
+        self,
+        out_path: Path | None,
+        source: Path,
+        *,
+        tar_size: int,
+        level: int | None,
+        workers: int,
+        hashes: bool,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.out_path = out_path
+        self.source = source
+        self.tar_size = tar_size
+        self.progress = progress
+        self.written = 0
+        self.tmp: Path | None = None
+        self.handle: BinaryIO | None = None
+        if out_path is not None:
+            self.tmp, self.handle = open_temp_sibling(out_path)
+        name = source.name
+        self.tar_digests = _Digests(f"{name}.tar digests") if hashes else None
+        self.zst_digests = _Digests(f"{name}.tar.zst digests") if hashes else None
+        self.out_sink = _HashingSink(self.handle, self.zst_digests)
+        self.writer = None
+        if level is not None:
             cctx = zstandard.ZstdCompressor(
                 level=level,
                 threads=workers,
                 write_checksum=True,
                 write_content_size=True,
             )
-            writer = cctx.stream_writer(
-                cast(IO[bytes], out_sink), size=tar_size, closefd=False
+            self.writer = cctx.stream_writer(
+                cast(IO[bytes], self.out_sink), size=tar_size, closefd=False
             )
-        downstream = writer.write if writer is not None else out_sink.write
 
-        def sink(chunk: memoryview) -> None:
-            nonlocal written
-            if tar_digests is not None:
-                tar_digests.update(bytes(chunk))  # the staging buffer is reused
-            try:
-                downstream(chunk)
-            except zstandard.ZstdError as exc:
-                raise InputDataError(
-                    f"{dataset_dir / tree} changed while being archived (more "
-                    f"than the {tar_size} tar bytes listed): {exc}; do not modify "
-                    "the dataset during package_release, then rerun"
-                ) from exc
-            written += len(chunk)
-            if progress is not None:
-                progress(written, tar_size)
+    def __enter__(self) -> _ArchiveStream:
+        return self
 
-        stager = _Stager(sink, buffer_size)
-        seen = 0
-        for arcname, entry in _walk(dataset_dir, tree):
-            seen += 1
-            stager.put_file(arcname, entry.path)
-        tail = tar_size - written - stager.fill
-        if tail >= 0:
-            stager.put(bytes(tail))
-        stager.flush()
-        if seen != count or written != tar_size:
-            raise InputDataError(
-                f"{dataset_dir / tree} changed while being archived ({count} files "
-                f"listed, {seen} archived); do not modify the dataset during "
-                "package_release, then rerun"
-            )
-        if writer is not None:
-            try:
-                writer.flush(zstandard.FLUSH_FRAME)
-            except zstandard.ZstdError as exc:
-                raise InputDataError(
-                    f"{dataset_dir / tree} changed while being archived: {exc}"
-                ) from exc
-        tar_md5, tar_sha256 = tar_digests.hexdigests() if tar_digests else ("", "")
-        zst_md5, zst_sha256 = zst_digests.hexdigests() if zst_digests else ("", "")
-        if handle is not None:
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-            handle = None
-        if tmp is not None and out_path is not None:
-            os.replace(tmp, out_path)
-            tmp = None
-    finally:
-        for digests in (tar_digests, zst_digests):
+    def __exit__(self, *exc_info: object) -> None:
+        for digests in (self.tar_digests, self.zst_digests):
             if digests is not None:
                 digests.close()
-        if handle is not None:
-            handle.close()
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-    return ArchiveDigests(
-        members=count,
-        tar_size=tar_size,
-        tar_md5=tar_md5,
-        tar_sha256=tar_sha256,
-        zst_size=out_sink.size,
-        zst_md5=zst_md5,
-        zst_sha256=zst_sha256,
-    )
+        if self.handle is not None:
+            self.handle.close()
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+    def _changed(self, detail: str) -> InputDataError:
+        return InputDataError(
+            f"{self.source} changed while being archived{detail}; do not modify "
+            "the dataset during package_release, then rerun"
+        )
+
+    def write(self, chunk: memoryview) -> None:
+        """Take the next tar bytes (a view of the reused staging buffer)."""
+        if self.tar_digests is not None:
+            self.tar_digests.update(bytes(chunk))
+        try:
+            if self.writer is not None:
+                self.writer.write(chunk)
+            else:
+                self.out_sink.write(chunk)
+        except zstandard.ZstdError as exc:
+            more = f" (more than the {self.tar_size} tar bytes listed): {exc}"
+            raise self._changed(more) from exc
+        self.written += len(chunk)
+        if self.progress is not None:
+            self.progress(self.written, self.tar_size)
+
+    def finish(self, *, members: int) -> ArchiveDigests:
+        """End the zstd frame, collect the digests, rename the archive into place."""
+        if self.writer is not None:
+            try:
+                self.writer.flush(zstandard.FLUSH_FRAME)
+            except zstandard.ZstdError as exc:
+                raise self._changed(f": {exc}") from exc
+        tar_md5, tar_sha256 = (
+            self.tar_digests.hexdigests() if self.tar_digests else ("", "")
+        )
+        zst_md5, zst_sha256 = (
+            self.zst_digests.hexdigests() if self.zst_digests else ("", "")
+        )
+        if self.handle is not None:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            self.handle = None
+        if self.tmp is not None and self.out_path is not None:
+            os.replace(self.tmp, self.out_path)
+            self.tmp = None
+        return ArchiveDigests(
+            members=members,
+            tar_size=self.tar_size,
+            tar_md5=tar_md5,
+            tar_sha256=tar_sha256,
+            zst_size=self.out_sink.size,
+            zst_md5=zst_md5,
+            zst_sha256=zst_sha256,
+        )
 
 
 # ---------------------------------------------------------------- hash lists
-def _release_order(name: str) -> tuple[str, str]:
-    # The reference hashes.txt lists names case-insensitively sorted.
-    return (name.casefold(), name)
-
-
-def render_hashes_txt(md5s: Mapping[str, str]) -> bytes:
-    """The reference ``hashes.txt``: ``md5 hashes:``, a blank line, md5sum lines.
-
-    Names are sorted case-insensitively and the file ends with a blank line,
-    exactly as the published file (REFERENCE-PIPELINE.md §7.3).
-    """
-    lines = [f"{md5s[name]}  {name}\n" for name in sorted(md5s, key=_release_order)]
-    return ("md5 hashes:\n\n" + "".join(lines) + "\n").encode("utf-8")
-
-
-def render_sha256sums(sha256s: Mapping[str, str]) -> bytes:
-    """``sha256sum`` format (``<hex>  <name>``), one line per file, same order."""
-    lines = [
-        f"{sha256s[name]}  {name}\n" for name in sorted(sha256s, key=_release_order)
-    ]
-    return "".join(lines).encode("utf-8")
-
-
-def parse_checksum_lines(text: str) -> dict[str, str]:
-    """``{name: hex}`` from md5sum/sha256sum lines; other lines are ignored.
-
-    Accepts the reference ``hashes.txt`` (its ``md5 hashes:`` title and blank
-    lines are skipped) and binary-mode ``*name`` markers.
-    """
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.strip().split(None, 1)
-        if len(parts) != 2 or not all(c in "0123456789abcdef" for c in parts[0]):
-            continue
-        if len(parts[0]) not in (32, 40, 64, 128):
-            continue
-        out[parts[1].lstrip("*").strip()] = parts[0]
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class ReleaseResult:
     """Archives written by :func:`package_release`, with their digests."""
@@ -720,60 +587,3 @@ def check_release(release_dir: Path) -> dict[str, str]:
             f"hashes: {', '.join(problems)}; re-download or rebuild them"
         )
     return status
-
-
-@click.command("package")
-@click.argument(
-    "dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--level", type=click.IntRange(1, 19), default=6, show_default=True)
-@click.option(
-    "--threads",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="zstd workers, 0 = all cores (the bytes do not depend on it).",
-)
-@click.option("--overwrite", is_flag=True, help="Replace existing archives.")
-def package_command(
-    dataset_dir: Path, out_dir: Path, level: int, threads: int, overwrite: bool
-) -> None:
-    """Write the deterministic .tar.zst archives of DATASET_DIR into OUT_DIR.
-
-    Examples:
-
-        benpipe package results/dataset /tmp/release --threads 2
-    """
-    existing = [t for t in TREES if (out_dir / f"{t}.tar.zst").exists()]
-    if existing and not overwrite:
-        raise click.BadParameter(
-            f"{out_dir} already holds {', '.join(existing)}.tar.zst; pass --overwrite",
-            param_hint="OUT_DIR",
-        )
-    from benpipe.log import Progress
-
-    result = package_release(
-        dataset_dir,
-        out_dir,
-        level=level,
-        threads=threads,
-        progress_factory=lambda what: Progress(what, unit="B", unit_scale=True),
-    )
-    for name, md5 in result.md5s.items():
-        click.echo(f"{md5}  {name}")
-
-
-@click.command("check-release")
-@click.argument(
-    "release_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
-def check_release_command(release_dir: Path) -> None:
-    """Re-hash a release folder against its sha256sums.txt / hashes.txt.
-
-    Examples:
-
-        benpipe check-release results/release
-    """
-    for name, state in check_release(release_dir).items():
-        click.echo(f"{state:8s} {name}")

@@ -23,24 +23,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from benpipe.clc import BEN19_CLASSES
-from benpipe.errors import NamingError
-from benpipe.finalize import (
+from benpipe.dataset.finalize import METADATA_SCHEMA
+from benpipe.dataset.layout import (
     FLAGGED_METADATA_FILE,
+    MAP_SUFFIXES,
     MAPS_TREE,
     METADATA_FILE,
-    METADATA_SCHEMA,
-    S1_POLARISATIONS,
+    S1_SUFFIXES,
     S1_TREE,
+    S2_SUFFIXES,
     S2_TREE,
     SPLITS,
 )
+from benpipe.errors import NamingError
+from benpipe.grid import PATCH_SIDE_M, patch_corner
 from benpipe.names import (
     BAND_RESOLUTION_M,
     BANDS,
     BEN_COUNTRIES,
+    PatchName,
     parse_patch_name,
     parse_s1_name,
     parse_v1_patch_name,
@@ -49,6 +51,7 @@ from benpipe.names import (
 logger = logging.getLogger(__name__)
 
 _BEN_COUNTRY_SET = frozenset(BEN_COUNTRIES)
+_BEN19_SET = frozenset(BEN19_CLASSES)
 _KEEP_PROBLEMS = 1000
 
 
@@ -82,37 +85,14 @@ class _Row:
 
 # --------------------------------------------------------------------- metadata
 def _check_parquet(path: Path, *, flagged: bool, report: CheckReport) -> list[_Row]:
-    import pyarrow.parquet as pq
-
-    name = path.name
-    try:
-        table = pq.read_table(path)
-    except (OSError, ValueError) as exc:
-        report.add(f"{name}: cannot be read as parquet: {exc}")
+    """Check one metadata parquet; return its rows for the tree checks."""
+    data = _read_metadata(path, report)
+    if data is None:
         return []
-    schema = table.schema
-    if schema.names != METADATA_SCHEMA.names:
-        report.add(f"{name}: columns {schema.names}, expected {METADATA_SCHEMA.names}")
-        return []
-    wrong_types = [
-        f"{name}: column {fld.name} has type {fld.type}, expected {want.type}"
-        for fld, want in zip(schema, METADATA_SCHEMA, strict=True)
-        if str(fld.type) != str(want.type)
-    ]
-    for problem in wrong_types:
-        report.add(problem)
-    if wrong_types:
-        return []
-    for column_name in schema.names:
-        nulls = table.column(column_name).null_count
-        if nulls:
-            report.add(f"{name}: column {column_name} holds {nulls} null(s)")
-    data = table.to_pydict()
     rows: list[_Row] = []
     previous: str | None = None
-    ben19 = set(BEN19_CLASSES)
     for i, pid in enumerate(data["patch_id"]):
-        where = f"{name} row {i} ({pid})"
+        where = f"{path.name} row {i} ({pid})"
         if pid is None:
             continue
         if previous is not None and pid <= previous:
@@ -123,51 +103,102 @@ def _check_parquet(path: Path, *, flagged: bool, report: CheckReport) -> list[_R
         except NamingError as exc:
             report.add(f"{where}: {exc}")
             continue
-        labels = data["labels"][i] or []
-        if not labels:
-            report.add(f"{where}: no labels")
-        if labels != sorted(set(labels)):
-            report.add(f"{where}: labels {labels} are not sorted and unique")
-        unknown = [label for label in labels if label not in ben19]
-        if unknown:
-            report.add(f"{where}: labels {unknown} are not BEN-19 class names")
-        if data["split"][i] not in SPLITS:
-            report.add(
-                f"{where}: split {data['split'][i]!r} is not one of {', '.join(SPLITS)}"
-            )
-        if data["country"][i] not in _BEN_COUNTRY_SET:
-            report.add(f"{where}: country {data['country'][i]!r} is not a BEN country")
-        s1_name = data["s1_name"][i] or ""
-        try:
-            s1 = parse_s1_name(s1_name)
-            if (s1.col, s1.row) != (patch.col, patch.row):
-                report.add(
-                    f"{where}: s1_name {s1_name} has x,y {s1.col},{s1.row}, expected {patch.col},{patch.row}"
-                )
-            if not patch.tile_dir.endswith(f"_T{s1.mgrs}"):
-                report.add(
-                    f"{where}: s1_name {s1_name} is on tile {s1.mgrs}, not on the patch's tile"
-                )
-        except NamingError as exc:
-            report.add(f"{where}: {exc}")
-        try:
-            v1 = parse_v1_patch_name(data["s2v1_name"][i] or "")
-            if (v1.col, v1.row) != (patch.col, patch.row):
-                report.add(
-                    f"{where}: s2v1_name {v1.name} has x,y {v1.col},{v1.row}, expected {patch.col},{patch.row}"
-                )
-        except NamingError as exc:
-            report.add(f"{where}: {exc}")
-        snow = data["contains_seasonal_snow"][i]
-        cloud = data["contains_cloud_or_shadow"][i]
-        if flagged and not (snow or cloud):
-            report.add(
-                f"{where}: neither contains_seasonal_snow nor contains_cloud_or_shadow is set"
-            )
-        if not flagged and (snow or cloud):
-            report.add(f"{where}: flagged patch in {METADATA_FILE}")
+        record = {column: values[i] for column, values in data.items()}
+        _check_labels_split_country(where, record, report)
+        _check_s1_and_v1_names(where, record, patch, report)
+        _check_flags(where, record, flagged=flagged, report=report)
+        s1_name = record["s1_name"] or ""
         rows.append(_Row(pid, s1_name, patch.tile_dir, patch.col, patch.row))
     return rows
+
+
+def _read_metadata(path: Path, report: CheckReport) -> dict[str, list[Any]] | None:
+    """The parquet's columns, or None (problems reported) if its schema is off."""
+    import pyarrow.parquet as pq
+
+    name = path.name
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        report.add(f"{name}: cannot be read as parquet: {exc}")
+        return None
+    schema = table.schema
+    if schema.names != METADATA_SCHEMA.names:
+        report.add(f"{name}: columns {schema.names}, expected {METADATA_SCHEMA.names}")
+        return None
+    wrong_types = [
+        f"{name}: column {fld.name} has type {fld.type}, expected {want.type}"
+        for fld, want in zip(schema, METADATA_SCHEMA, strict=True)
+        if str(fld.type) != str(want.type)
+    ]
+    for problem in wrong_types:
+        report.add(problem)
+    if wrong_types:
+        return None
+    for column_name in schema.names:
+        nulls = table.column(column_name).null_count
+        if nulls:
+            report.add(f"{name}: column {column_name} holds {nulls} null(s)")
+    data: dict[str, list[Any]] = table.to_pydict()
+    return data
+
+
+def _check_labels_split_country(
+    where: str, record: dict[str, Any], report: CheckReport
+) -> None:
+    labels = record["labels"] or []
+    if not labels:
+        report.add(f"{where}: no labels")
+    if labels != sorted(set(labels)):
+        report.add(f"{where}: labels {labels} are not sorted and unique")
+    unknown = [label for label in labels if label not in _BEN19_SET]
+    if unknown:
+        report.add(f"{where}: labels {unknown} are not BEN-19 class names")
+    if record["split"] not in SPLITS:
+        report.add(
+            f"{where}: split {record['split']!r} is not one of {', '.join(SPLITS)}"
+        )
+    if record["country"] not in _BEN_COUNTRY_SET:
+        report.add(f"{where}: country {record['country']!r} is not a BEN country")
+
+
+def _check_s1_and_v1_names(
+    where: str, record: dict[str, Any], patch: PatchName, report: CheckReport
+) -> None:
+    s1_name = record["s1_name"] or ""
+    try:
+        s1 = parse_s1_name(s1_name)
+        if (s1.col, s1.row) != (patch.col, patch.row):
+            report.add(
+                f"{where}: s1_name {s1_name} has x,y {s1.col},{s1.row}, expected {patch.col},{patch.row}"
+            )
+        if not patch.tile_dir.endswith(f"_T{s1.mgrs}"):
+            report.add(
+                f"{where}: s1_name {s1_name} is on tile {s1.mgrs}, not on the patch's tile"
+            )
+    except NamingError as exc:
+        report.add(f"{where}: {exc}")
+    try:
+        v1 = parse_v1_patch_name(record["s2v1_name"] or "")
+        if (v1.col, v1.row) != (patch.col, patch.row):
+            report.add(
+                f"{where}: s2v1_name {v1.name} has x,y {v1.col},{v1.row}, expected {patch.col},{patch.row}"
+            )
+    except NamingError as exc:
+        report.add(f"{where}: {exc}")
+
+
+def _check_flags(
+    where: str, record: dict[str, Any], *, flagged: bool, report: CheckReport
+) -> None:
+    snow = record["contains_seasonal_snow"]
+    cloud = record["contains_cloud_or_shadow"]
+    if flagged and not (snow or cloud):
+        report.add(
+            f"{where}: neither contains_seasonal_snow nor contains_cloud_or_shadow is set"
+        )
+    if not flagged and (snow or cloud):
+        report.add(f"{where}: flagged patch in {METADATA_FILE}")
 
 
 # --------------------------------------------------------------------- trees
@@ -231,7 +262,7 @@ def _check_s2_like(
 def _check_s1(tree: Path, expected: dict[str, _Row], report: CheckReport) -> set[str]:
     wanted_names = {row.s1_name: row for row in expected.values()}
     seen: set[str] = set()
-    suffixes = [f"_{pol}.tif" for pol in S1_POLARISATIONS]
+    suffixes = list(S1_SUFFIXES)
     for group, name, files in _scan_tree(tree, report):
         where = f"{tree.name}/{group}/{name}"
         try:
@@ -252,101 +283,124 @@ def _check_s1(tree: Path, expected: dict[str, _Row], report: CheckReport) -> set
 
 # --------------------------------------------------------------------- GeoTIFFs
 def _check_rasters(root: Path, rows: list[_Row], report: CheckReport) -> int:
+    """GeoTIFF properties of the patches' S2 bands, reference maps and S1 pairs."""
     import rasterio
 
     checked = 0
     tile_origins: dict[str, tuple[float, float, str]] = {}
     with rasterio.Env():
         for row in rows:
-            patch_dir = root / S2_TREE / row.tile_dir / row.patch_id
-            origin: tuple[float, float] | None = None
-            epsg: int | None = None
-            zone = row.tile_dir[-5:-3]
-            for band in BANDS:
-                path = patch_dir / f"{row.patch_id}_{band}.tif"
-                if not path.exists():
-                    continue
-                where = f"{S2_TREE}/{row.tile_dir}/{row.patch_id}/{path.name}"
-                res = BAND_RESOLUTION_M[band]
-                side = 1200 // res
-                with rasterio.open(path) as src:
-                    checked += 1
-                    problems = _raster_problems(src, side=side, res=res)
-                    if src.compression is not None:
-                        problems.append(
-                            f"compression {src.compression.value}, expected none"
-                        )
-                    if src.block_shapes[0][1] != src.width:
-                        problems.append("tiled, expected strips")
-                    here = (src.transform.c, src.transform.f)
-                    crs_epsg = src.crs.to_epsg() if src.crs else None
-                    if crs_epsg != 32600 + int(zone):
-                        problems.append(
-                            f"CRS EPSG:{crs_epsg}, expected EPSG:326{zone} (UTM)"
-                        )
-                    if origin is None:
-                        origin, epsg = here, crs_epsg
-                    elif here != origin or crs_epsg != epsg:
-                        problems.append(
-                            f"origin {here} differs from the other bands' {origin}"
-                        )
-                for problem in problems:
-                    report.add(f"{where}: {problem}")
+            origin, n = _check_s2_bands(root, row, report)
+            checked += n
             if origin is not None:
-                ul = (origin[0] - row.col * 1200, origin[1] + row.row * 1200)
-                known = tile_origins.setdefault(row.tile_dir, (*ul, row.patch_id))
-                if known[:2] != ul:
-                    report.add(
-                        f"{S2_TREE}/{row.tile_dir}/{row.patch_id}: origin {origin} is not "
-                        f"col·1200/row·1200 from the tile corner implied by {known[2]}"
-                    )
-            map_path = (
-                root
-                / MAPS_TREE
-                / row.tile_dir
-                / row.patch_id
-                / f"{row.patch_id}_reference_map.tif"
+                _check_tile_corner(row, origin, tile_origins, report)
+            checked += _check_reference_map(root, row, origin, report)
+            checked += _check_s1_pair(root, row, report)
+    return checked
+
+
+def _check_s2_bands(
+    root: Path, row: _Row, report: CheckReport
+) -> tuple[tuple[float, float] | None, int]:
+    """Check the 12 band files of a patch; return their common origin and count."""
+    import rasterio
+
+    patch_dir = root / S2_TREE / row.tile_dir / row.patch_id
+    origin: tuple[float, float] | None = None
+    epsg: int | None = None
+    zone = row.tile_dir[-5:-3]
+    checked = 0
+    for band in BANDS:
+        path = patch_dir / f"{row.patch_id}_{band}.tif"
+        if not path.exists():
+            continue
+        res = BAND_RESOLUTION_M[band]
+        with rasterio.open(path) as src:
+            checked += 1
+            problems = _raster_problems(src, side=PATCH_SIDE_M // res, res=res)
+            if src.compression is not None:
+                problems.append(f"compression {src.compression.value}, expected none")
+            if src.block_shapes[0][1] != src.width:
+                problems.append("tiled, expected strips")
+            here = (src.transform.c, src.transform.f)
+            crs_epsg = src.crs.to_epsg() if src.crs else None
+            if crs_epsg != 32600 + int(zone):
+                problems.append(f"CRS EPSG:{crs_epsg}, expected EPSG:326{zone} (UTM)")
+            if origin is None:
+                origin, epsg = here, crs_epsg
+            elif here != origin or crs_epsg != epsg:
+                problems.append(f"origin {here} differs from the other bands' {origin}")
+        where = f"{S2_TREE}/{row.tile_dir}/{row.patch_id}/{path.name}"
+        for problem in problems:
+            report.add(f"{where}: {problem}")
+    return origin, checked
+
+
+def _check_tile_corner(
+    row: _Row,
+    origin: tuple[float, float],
+    tile_origins: dict[str, tuple[float, float, str]],
+    report: CheckReport,
+) -> None:
+    """Every patch of a tile must sit col·1200/row·1200 from one tile corner."""
+    dx, dy = patch_corner(0.0, 0.0, col=row.col, row=row.row, side_m=PATCH_SIDE_M)
+    ul = (origin[0] - dx, origin[1] - dy)
+    known = tile_origins.setdefault(row.tile_dir, (*ul, row.patch_id))
+    if known[:2] != ul:
+        report.add(
+            f"{S2_TREE}/{row.tile_dir}/{row.patch_id}: origin {origin} is not "
+            f"col·1200/row·1200 from the tile corner implied by {known[2]}"
+        )
+
+
+def _check_reference_map(
+    root: Path, row: _Row, origin: tuple[float, float] | None, report: CheckReport
+) -> int:
+    import rasterio
+
+    name = f"{row.patch_id}{MAP_SUFFIXES[0]}"
+    path = root / MAPS_TREE / row.tile_dir / row.patch_id / name
+    if not path.exists():
+        return 0
+    with rasterio.open(path) as src:
+        problems = _raster_problems(src, side=120, res=10)
+        structure = src.tags(ns="IMAGE_STRUCTURE")
+        if (
+            structure.get("COMPRESSION") != "DEFLATE"
+            or structure.get("PREDICTOR") != "2"
+        ):
+            problems.append(
+                f"compression {structure.get('COMPRESSION')} predictor "
+                f"{structure.get('PREDICTOR')}, expected DEFLATE predictor 2"
             )
-            if map_path.exists():
-                with rasterio.open(map_path) as src:
-                    checked += 1
-                    problems = _raster_problems(src, side=120, res=10)
-                    structure = src.tags(ns="IMAGE_STRUCTURE")
-                    if (
-                        structure.get("COMPRESSION") != "DEFLATE"
-                        or structure.get("PREDICTOR") != "2"
-                    ):
-                        problems.append(
-                            f"compression {structure.get('COMPRESSION')} predictor "
-                            f"{structure.get('PREDICTOR')}, expected DEFLATE predictor 2"
-                        )
-                    if (
-                        origin is not None
-                        and (src.transform.c, src.transform.f) != origin
-                    ):
-                        problems.append("grid differs from the patch's 10 m bands")
-                for problem in problems:
-                    report.add(
-                        f"{MAPS_TREE}/{row.tile_dir}/{row.patch_id}/{map_path.name}: {problem}"
-                    )
-            s1 = parse_s1_name(row.s1_name) if row.s1_name else None
-            if s1 is not None:
-                shapes = set()
-                for pol in S1_POLARISATIONS:
-                    path = root / S1_TREE / s1.group / s1.name / f"{s1.name}_{pol}.tif"
-                    if path.exists():
-                        try:
-                            with rasterio.open(path) as src:
-                                checked += 1
-                                shapes.add((src.count, src.width, src.height))
-                        except rasterio.errors.RasterioIOError as exc:
-                            report.add(
-                                f"{S1_TREE}/{s1.group}/{s1.name}/{path.name}: unreadable: {exc}"
-                            )
-                if len(shapes) > 1:
-                    report.add(
-                        f"{S1_TREE}/{s1.group}/{s1.name}: VV and VH differ in shape {sorted(shapes)}"
-                    )
+        if origin is not None and (src.transform.c, src.transform.f) != origin:
+            problems.append("grid differs from the patch's 10 m bands")
+    for problem in problems:
+        report.add(f"{MAPS_TREE}/{row.tile_dir}/{row.patch_id}/{name}: {problem}")
+    return 1
+
+
+def _check_s1_pair(root: Path, row: _Row, report: CheckReport) -> int:
+    import rasterio
+
+    if not row.s1_name:
+        return 0
+    s1 = parse_s1_name(row.s1_name)
+    where = f"{S1_TREE}/{s1.group}/{s1.name}"
+    checked = 0
+    shapes = set()
+    for suffix in S1_SUFFIXES:
+        path = root / S1_TREE / s1.group / s1.name / f"{s1.name}{suffix}"
+        if not path.exists():
+            continue
+        try:
+            with rasterio.open(path) as src:
+                checked += 1
+                shapes.add((src.count, src.width, src.height))
+        except rasterio.errors.RasterioIOError as exc:
+            report.add(f"{where}/{path.name}: unreadable: {exc}")
+    if len(shapes) > 1:
+        report.add(f"{where}: VV and VH differ in shape {sorted(shapes)}")
     return checked
 
 
@@ -401,9 +455,9 @@ def check_dataset(
         if count > 1:
             report.add(f"S1 patch {name} is paired with {count} S2 patches")
     if (root / S2_TREE).is_dir():
-        _check_s2_like(root / S2_TREE, expected, [f"_{b}.tif" for b in BANDS], report)
+        _check_s2_like(root / S2_TREE, expected, list(S2_SUFFIXES), report)
     if (root / MAPS_TREE).is_dir():
-        _check_s2_like(root / MAPS_TREE, expected, ["_reference_map.tif"], report)
+        _check_s2_like(root / MAPS_TREE, expected, list(MAP_SUFFIXES), report)
     if (root / S1_TREE).is_dir():
         _check_s1(root / S1_TREE, expected, report)
     chosen = sorted(expected.values(), key=lambda r: r.patch_id)
@@ -434,65 +488,3 @@ def check_dataset(
         "geotiffs_checked": files_checked,
     }
     return report
-
-
-@click.command("check-dataset")
-@click.argument(
-    "dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
-@click.option(
-    "--sample",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Check GeoTIFF properties of N random patches (seeded) instead of all.",
-)
-@click.option(
-    "--max-problems",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="How many problems to print.",
-)
-def check_dataset_command(
-    dataset_dir: Path, sample: int | None, max_problems: int
-) -> None:
-    """Validate a reBEN dataset folder (ours or the published one).
-
-    Checks the three trees, names and nesting, 12 bands per patch, the
-    reference maps and S1 pairs, the metadata parquets (schema, order, splits,
-    labels, joins) and GeoTIFF properties.  Exits 1 and lists the first
-    problems when anything is off.
-
-    Examples:
-
-        benpipe check-dataset results/dataset
-
-        benpipe check-dataset /data/reBEN --sample 2000
-    """
-    report = check_dataset(dataset_dir, sample=sample)
-    summary = report.summary
-    if summary:
-        click.echo(f"dataset {dataset_dir}")
-        for entry, count in summary["patches"].items():
-            click.echo(f"  {entry}: {count} patches")
-        click.echo(f"  tiles: {summary['tiles']}, S1 groups: {summary['s1_groups']}")
-        click.echo(
-            "  split: " + ", ".join(f"{k} {v}" for k, v in summary["split"].items())
-        )
-        click.echo(
-            "  country: " + ", ".join(f"{k} {v}" for k, v in summary["country"].items())
-        )
-        click.echo(
-            f"  GeoTIFFs checked: {summary['geotiffs_checked']} "
-            f"({summary['patches_raster_checked']} patches)"
-        )
-    if report.ok:
-        click.echo("OK: the dataset follows the reBEN layout and metadata contract")
-        return
-    click.echo(
-        f"FAILED: {report.problem_count} problem(s); the first {min(max_problems, report.problem_count)}:",
-        err=True,
-    )
-    for problem in report.problems[:max_problems]:
-        click.echo(f"  - {problem}", err=True)
-    raise SystemExit(1)

@@ -32,12 +32,11 @@ from concurrent.futures import (
     ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import click
-
+from benpipe.dataset.layout import MAPS_TREE, METADATA_FILES, S1_TREE, S2_TREE
 from benpipe.errors import InputDataError
 from benpipe.fileio import (
     FileHashes,
@@ -46,7 +45,9 @@ from benpipe.fileio import (
     file_hashes,
     iter_sorted_tree,
     open_temp_sibling,
+    write_csv_atomic,
 )
+from benpipe.log import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +67,6 @@ TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
 HASH_CSV_HEADER = ("name", "hash-sha256")
 #: The header of the metadata hash CSV.
 METADATA_CSV_HEADER = ("name", "hash-sha256", "md5")
-#: The dataset files hashed into ``metadata_hashes.csv``.
-METADATA_FILES: tuple[str, ...] = (
-    "metadata.parquet",
-    "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
-)
-
-#: Called with the bytes hashed so far (the total is unknown while walking).
-ProgressCallback = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,19 +205,6 @@ def render_hash_csv(rows: Iterable[tuple[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def read_hash_csv(path: Path) -> dict[str, str]:
-    """Read a ``name,hash-sha256`` CSV into ``{name: hash}``."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or tuple(header[:2]) != HASH_CSV_HEADER:
-            raise InputDataError(
-                f"{path} is not a hash list: expected header "
-                f"{','.join(HASH_CSV_HEADER)!r}, found {header!r}"
-            )
-        return {row[0]: row[1] for row in reader if row}
-
-
 def _csv_line(name: str, digest: str) -> str:
     if "," in name or '"' in name or "\n" in name or "\r" in name:
         name = '"' + name.replace('"', '""') + '"'
@@ -271,72 +251,96 @@ def write_tree_hashes(
     digest_path = out_csv.with_name(out_csv.name + ".sha256")
     tmp, raw = open_temp_sibling(out_csv)
     try:
-        rows = 0
-        total_bytes = 0
-        in_order = True
-        last: str | None = None
-        dups: list[str] = []
-        n_dups = 0
-        csv_hash = hashlib.sha256()
         with raw as handle:
-            lines = [",".join(HASH_CSV_HEADER) + "\n"]
-            for path, digest, size in hash_tree_files(
+            hashed = hash_tree_files(
                 root, suffixes, workers=workers, batch_units=batch_units
-            ):
-                name = os.path.basename(path).rsplit(".", 1)[0]
-                if last is not None:
-                    if name == last:
-                        n_dups += 1
-                        if len(dups) < 10:
-                            dups.append(name)
-                    elif name < last:
-                        in_order = False
-                if last is None or name > last:
-                    last = name
-                lines.append(_csv_line(name, digest))
-                rows += 1
-                total_bytes += size
-                if len(lines) >= 4096:
-                    _flush_lines(lines, handle, csv_hash)
-                    if progress is not None:
-                        progress(total_bytes)
-            _flush_lines(lines, handle, csv_hash)
-        if not in_order:
-            # Unusual layout: stems do not follow path order; sort in memory.
-            with tmp.open(newline="", encoding="utf-8") as handle:
-                reader = csv.reader(handle)
-                next(reader)
-                all_rows = sorted((r[0], r[1]) for r in reader)
-            names = [r[0] for r in all_rows]
-            dup_set = sorted(
-                {a for a, b in zip(names, names[1:], strict=False) if a == b}
             )
-            n_dups = sum(1 for a, b in zip(names, names[1:], strict=False) if a == b)
-            dups = dup_set
-            data = render_hash_csv(all_rows)
-            tmp.write_bytes(data)
-            csv_hash = hashlib.sha256(data)
-        if n_dups:
-            _duplicates_error(out_csv, root, dups, n_dups)
-        digest = csv_hash.hexdigest()
+            tally = _stream_rows(hashed, handle, progress)
+        if not tally.in_order:
+            # Unusual layout: stems do not follow path order; sort in memory.
+            _sort_rows(tmp, tally)
+        if tally.n_dups:
+            _duplicates_error(out_csv, root, tally.dups, tally.n_dups)
+        digest = tally.csv_hash.hexdigest()
         os.replace(tmp, out_csv)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     atomic_write_bytes(digest_path, digest.encode("ascii"))
     if progress is not None:
-        progress(total_bytes)
+        progress(tally.total_bytes, None)
     logger.info(
         "hashed %d files (%.1f MB) under %s -> %s (sha256 %s)",
-        rows,
-        total_bytes / 1e6,
+        tally.rows,
+        tally.total_bytes / 1e6,
         root,
         out_csv,
         digest,
     )
-    if rows == 0:
+    if tally.rows == 0:
         logger.warning("no %s files under %s", "/".join(suffixes), root)
-    return HashListResult(out_csv, digest_path, digest, rows, total_bytes)
+    return HashListResult(out_csv, digest_path, digest, tally.rows, tally.total_bytes)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What writing a hash list has seen: counts, order, duplicate stems."""
+
+    csv_hash: Any = field(default_factory=hashlib.sha256)
+    rows: int = 0
+    total_bytes: int = 0
+    in_order: bool = True
+    last: str | None = None
+    dups: list[str] = field(default_factory=list)
+    n_dups: int = 0
+
+    def add(self, name: str, size: int) -> None:
+        if self.last is not None:
+            if name == self.last:
+                self.n_dups += 1
+                if len(self.dups) < 10:
+                    self.dups.append(name)
+            elif name < self.last:
+                self.in_order = False
+        if self.last is None or name > self.last:
+            self.last = name
+        self.rows += 1
+        self.total_bytes += size
+
+
+def _stream_rows(
+    hashed: Iterable[tuple[str, str, int]],
+    handle: BinaryIO,
+    progress: ProgressCallback | None,
+) -> _Tally:
+    """Write the header and a ``stem,sha256`` row per file, as they arrive."""
+    tally = _Tally()
+    lines = [",".join(HASH_CSV_HEADER) + "\n"]
+    for path, digest, size in hashed:
+        name = os.path.basename(path).rsplit(".", 1)[0]
+        tally.add(name, size)
+        lines.append(_csv_line(name, digest))
+        if len(lines) >= 4096:
+            _flush_lines(lines, handle, tally.csv_hash)
+            if progress is not None:
+                progress(tally.total_bytes, None)
+    _flush_lines(lines, handle, tally.csv_hash)
+    return tally
+
+
+def _sort_rows(tmp: Path, tally: _Tally) -> None:
+    """Rewrite ``tmp`` sorted by stem; recount the duplicates and the digest."""
+    with tmp.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        all_rows = sorted((r[0], r[1]) for r in reader)
+    names = [r[0] for r in all_rows]
+    pairs = list(zip(names, names[1:], strict=False))
+    tally.dups = sorted({a for a, b in pairs if a == b})
+    tally.n_dups = sum(1 for a, b in pairs if a == b)
+    data = render_hash_csv(all_rows)
+    tmp.write_bytes(data)
+    tally.csv_hash = hashlib.sha256(data)
 
 
 def write_metadata_hashes(paths: Sequence[Path], out_csv: Path) -> list[FileHashes]:
@@ -348,11 +352,9 @@ def write_metadata_hashes(paths: Sequence[Path], out_csv: Path) -> list[FileHash
             "(rule finalize_dataset) first"
         )
     rows = sorted((file_hashes(p) for p in paths), key=lambda r: r.name)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(METADATA_CSV_HEADER)
-    writer.writerows((r.name, r.sha256, r.md5) for r in rows)
-    atomic_write_bytes(out_csv, out.getvalue().encode("utf-8"))
+    write_csv_atomic(
+        out_csv, METADATA_CSV_HEADER, ((r.name, r.sha256, r.md5) for r in rows)
+    )
     return rows
 
 
@@ -392,53 +394,17 @@ def hash_outputs(
     def progress(what: str) -> ProgressCallback | None:
         return progress_factory(what) if progress_factory else None
 
-    patches = write_tree_hashes(
-        dataset_dir / "BigEarthNet-S2",
-        patch_csv,
-        workers=workers,
-        progress=progress("S2 bytes hashed"),
-    )
-    maps = write_tree_hashes(
-        dataset_dir / "Reference_Maps",
-        reference_maps_csv,
-        workers=workers,
-        progress=progress("reference-map bytes hashed"),
-    )
-    s1 = write_tree_hashes(
-        dataset_dir / "BigEarthNet-S1",
-        s1_csv,
-        workers=workers,
-        progress=progress("S1 bytes hashed"),
+    patches, maps, s1 = (
+        write_tree_hashes(
+            dataset_dir / tree, out_csv, workers=workers, progress=progress(what)
+        )
+        for tree, out_csv, what in (
+            (S2_TREE, patch_csv, "S2 bytes hashed"),
+            (MAPS_TREE, reference_maps_csv, "reference-map bytes hashed"),
+            (S1_TREE, s1_csv, "S1 bytes hashed"),
+        )
     )
     metadata = write_metadata_hashes(
         [dataset_dir / name for name in METADATA_FILES], metadata_csv
     )
     return HashOutputsResult(patches, maps, s1, metadata)
-
-
-@click.command("hash-tree")
-@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out_csv", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_CSV.")
-def hash_tree_command(root: Path, out_csv: Path, workers: int, overwrite: bool) -> None:
-    """Hash every .tif/.tiff under ROOT into OUT_CSV (+ OUT_CSV.sha256).
-
-    The reference tiff-hasher format: name (file stem),hash-sha256, sorted.
-
-    Examples:
-
-        benpipe hash-tree results/dataset/BigEarthNet-S2 /tmp/patch_hashes.csv
-    """
-    if out_csv.exists() and not overwrite:
-        raise click.BadParameter(
-            f"{out_csv} exists; pass --overwrite to replace it", param_hint="OUT_CSV"
-        )
-    from benpipe.log import Progress
-
-    progress = Progress("bytes hashed", unit="B", unit_scale=True)
-    try:
-        result = write_tree_hashes(root, out_csv, workers=workers, progress=progress)
-    finally:
-        progress.close()
-    click.echo(f"{result.rows} files, sha256 of {out_csv.name}: {result.digest}")

@@ -1,4 +1,4 @@
-"""The L2A/L1C reader: metadata, band paths, quality flags and validation."""
+"""The L1C/L2A reader (benpipe.l2a.products): metadata, band paths, quality, validation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from affine import Affine
 
 from benpipe.errors import ProductLayoutError
 from benpipe.l2a.fallback import convert_fallback
-from benpipe.l2a.reader import open_l1c, open_l2a
+from benpipe.l2a.products import open_l1c, open_l2a
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 
 from .l2a_fixture import L1C_NAME, L2A_NAME, PASSED_ALL, make_l1c_safe

@@ -1,4 +1,4 @@
-"""Patch grid, validity windows and `benpipe grid` (pure parts of benpipe.patching)."""
+"""Patch grid, validity windows and `benpipe grid` (benpipe.dataset.tile_grid)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from benpipe.cli import main
-from benpipe.errors import CrsMismatchError, GridError
-from benpipe.names import BAND_RESOLUTION_M, BANDS, parse_patch_name
-from benpipe.patching import (
+from benpipe.dataset.tile_grid import (
     TileGrid,
     check_tile,
     grid_csv_rows,
     grid_rows,
     invalid_windows,
-    validity_mask,
 )
+from benpipe.errors import CrsMismatchError, GridError
+from benpipe.names import parse_patch_name
 
 PRODUCT = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"
 REFERENCE = (
@@ -56,29 +55,6 @@ def test_invalid_windows_flags_only_windows_with_a_zero() -> None:
         [False, False, False],
         [True, False, False],
     ]
-
-
-def test_validity_mask_combines_all_bands_at_their_resolution() -> None:
-    grid = small_grid(2400)  # 2x2 patches; 240/120/40 px
-    arrays = {
-        band: np.ones((2400 // BAND_RESOLUTION_M[band],) * 2, dtype=np.uint16)
-        for band in BANDS
-    }
-    arrays["B01"][25, 5] = 0  # 60 m: 20 px windows -> patch (row 1, col 0)
-    arrays["B05"][10, 70] = 0  # 20 m: 60 px windows -> patch (row 0, col 1)
-    valid = validity_mask(arrays.__getitem__, grid)
-    assert valid.tolist() == [[True, False], [False, True]]
-
-
-def test_validity_mask_refuses_a_band_of_the_wrong_size() -> None:
-    grid = small_grid(2400)
-    arrays = {
-        band: np.ones((2400 // BAND_RESOLUTION_M[band],) * 2, dtype=np.uint16)
-        for band in BANDS
-    }
-    arrays["B12"] = np.ones((100, 100), dtype=np.uint16)
-    with pytest.raises(GridError, match="B12.*expected 120x120"):
-        validity_mask(arrays.__getitem__, grid)
 
 
 def test_check_tile_refuses_bad_side_and_crs() -> None:

@@ -23,7 +23,6 @@ is compared; otherwise the status is ``match`` with ``basis: input``.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -31,11 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import click
-
+from benpipe.csvdiff import diff_keyed, read_keyed_csv
 from benpipe.errors import InputDataError, VerificationError
 from benpipe.fileio import atomic_write_bytes, sha256_file
-from benpipe.packaging import parse_checksum_lines
+from benpipe.release.checksums import parse_checksum_lines
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +65,14 @@ class ArtifactSpec:
 
     ``kind``: ``table`` (CSV keyed by its first column), ``digest`` (a hash CSV
     with a ``.sha256`` digest file; the full CSV is compared too when
-    tracked), ``checksums`` (md5sum/sha256sum lines).  ``produced`` may be
-    optional (``required=False``: a missing one is not a failure).
+    tracked), ``checksums`` (md5sum/sha256sum lines).  A tracked copy may
+    have a ``fallback_tracked`` source (the parquets' md5s in ``hashes.txt``).
     """
 
     name: str
     kind: Kind
     produced: Path
     tracked: str
-    required: bool = True
     fallback_tracked: str | None = None
 
 
@@ -113,7 +110,6 @@ def default_specs(produced: ProducedPaths) -> list[ArtifactSpec]:
             "table",
             produced.search_tile_ids,
             "bigearthnet_s2_tile_ids.csv",
-            required=False,
         ),
         ArtifactSpec(
             "l1c_hashes", "table", produced.l1c_hashes, "ben_s2_l1c_hashes.csv"
@@ -192,20 +188,6 @@ class VerificationReport:
 
 
 # ---------------------------------------------------------------- readers
-def read_keyed_csv(path: Path) -> tuple[list[str], dict[str, tuple[str, ...]]]:
-    """``(header, {first column: rest of the row})`` of a CSV with a header."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise InputDataError(f"{path} is empty; expected a CSV with a header")
-        rows: dict[str, tuple[str, ...]] = {}
-        for row in reader:
-            if row:
-                rows[row[0]] = tuple(row[1:])
-    return header, rows
-
-
 def read_checksums(path: Path) -> dict[str, tuple[str, ...]]:
     """``{file name: (hex,)}`` of a ``hashes.txt``/``sha256sums.txt`` file."""
     parsed = parse_checksum_lines(path.read_text(encoding="utf-8"))
@@ -231,11 +213,7 @@ def diff_rows(
     columns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Counts and the first ``max_listed`` added, removed and changed rows."""
-    added = sorted(produced.keys() - tracked.keys())
-    removed = sorted(tracked.keys() - produced.keys())
-    changed = sorted(
-        k for k in produced.keys() & tracked.keys() if produced[k] != tracked[k]
-    )
+    diff = diff_keyed(produced, tracked)
     value_cols = list(columns[1:]) if columns else []
 
     def show(values: tuple[str, ...]) -> str | dict[str, str]:
@@ -248,14 +226,14 @@ def diff_rows(
     return {
         "rows_produced": len(produced),
         "rows_tracked": len(tracked),
-        "added": len(added),
-        "removed": len(removed),
-        "changed": len(changed),
-        "added_rows": added[:max_listed],
-        "removed_rows": removed[:max_listed],
+        "added": len(diff.added),
+        "removed": len(diff.removed),
+        "changed": len(diff.changed),
+        "added_rows": diff.added[:max_listed],
+        "removed_rows": diff.removed[:max_listed],
         "changed_rows": [
             {"name": k, "produced": show(produced[k]), "tracked": show(tracked[k])}
-            for k in changed[:max_listed]
+            for k in diff.changed[:max_listed]
         ],
     }
 
@@ -532,73 +510,3 @@ def verify(
             "review the diff); otherwise find what changed the outputs"
         )
     return report
-
-
-def freeze_artifacts(pairs: Sequence[tuple[Path, Path]]) -> None:
-    """Copy each produced artifact to its tracked path (atomically).
-
-    Raises :class:`InputDataError` naming a missing source; nothing is copied
-    then.
-    """
-    missing = [str(src) for src, _ in pairs if not src.is_file()]
-    if missing:
-        raise InputDataError(
-            f"cannot freeze: {', '.join(missing)} missing; run the pipeline "
-            "(hash_outputs, package_release) first"
-        )
-    for src, dst in pairs:
-        atomic_write_bytes(dst, src.read_bytes())
-        logger.info("froze %s -> %s", src, dst)
-
-
-@click.command("verify")
-@click.option(
-    "--results",
-    "results_base",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Snakemake working directory holding results/.",
-)
-@click.option(
-    "--tracked",
-    "tracked_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Tracked artifacts folder (config key tracked_artifacts_dir).",
-)
-@click.option("--strict", is_flag=True, help="Exit non-zero when anything differs.")
-@click.option("--max-listed", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where verification.md/.json go (default: <results>/results).",
-)
-def verify_command(
-    results_base: Path,
-    tracked_dir: Path,
-    strict: bool,
-    max_listed: int,
-    out_dir: Path | None,
-) -> None:
-    """Compare produced hash lists with the tracked artifacts.
-
-    Examples:
-
-        benpipe verify --tracked tracked-artifacts/demo
-
-        benpipe verify --results /scratch/run1 --tracked tracked-artifacts/production --strict
-    """
-    out = out_dir or results_base / "results"
-    report = verify(
-        tracked_dir=tracked_dir,
-        out_md=out / "verification.md",
-        out_json=out / "verification.json",
-        produced=ProducedPaths.under(results_base),
-        max_listed=max_listed,
-        strict=strict,
-    )
-    for a in report.artifacts:
-        click.echo(f"{a.name:24s} {a.status}")
-    click.echo(f"all_match: {str(report.all_match).lower()}  (report: {out})")

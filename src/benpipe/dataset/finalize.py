@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,22 +36,27 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benpipe.dataset.layout import (
+    FLAGGED_METADATA_FILE,
+    MAP_SUFFIXES,
+    MAPS_TREE,
+    METADATA_FILE,
+    S1_POLARISATIONS,
+    S1_SUFFIXES,
+    S1_TREE,
+    S2_SUFFIXES,
+    S2_TREE,
+    SPLITS,
+)
 from benpipe.errors import InputDataError
-from benpipe.fileio import stage_directory
+from benpipe.fileio import staged_directory, write_json_atomic
+from benpipe.log import ProgressCallback
 from benpipe.names import BANDS, parse_patch_name, parse_s1_name
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the parquet bytes or the assembled tree change.
 ALGORITHM_VERSION = 1
-
-METADATA_FILE = "metadata.parquet"
-FLAGGED_METADATA_FILE = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
-S2_TREE = "BigEarthNet-S2"
-S1_TREE = "BigEarthNet-S1"
-MAPS_TREE = "Reference_Maps"
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
-S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
 
 #: The reference's Arrow schema (both parquets; every field nullable).
 METADATA_SCHEMA = pa.schema(
@@ -171,8 +176,37 @@ def _load_name_list(path: Path) -> set[str]:
     return {r[0] for r in rows}
 
 
+#: One metadata row: the columns of METADATA_SCHEMA, in order.
+_MetadataRow = tuple[str, list[str], str, str, str, str, bool, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """The seven inputs, validated: labels per patch, mappings, v1 lists."""
+
+    labels: dict[str, list[str]]
+    split: dict[str, str]
+    s2v1: dict[str, str]
+    country: dict[str, str]
+    s1s2: dict[str, str]
+    snow: set[str]
+    cloud: set[str]
+
+
 def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
     """Load, validate and join the inputs into the two metadata tables."""
+    loaded = _load_inputs(inputs)
+    rows, missing = _join(loaded)
+    if missing:
+        raise _join_gaps_error(inputs, missing)
+    if not rows:
+        raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
+    clean = [r for r in rows if not (r[6] or r[7])]
+    flagged = [r for r in rows if r[6] or r[7]]
+    return MetadataTables(clean=_to_table(clean), flagged=_to_table(flagged))
+
+
+def _load_inputs(inputs: FinalizeInputs) -> _Loaded:
     label_rows = _read_rows(inputs.label_mapping, header=("patch_id", "label"), width=2)
     _unique_keys(
         inputs.label_mapping,
@@ -190,25 +224,36 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
                 f"{inputs.split_mapping} line {line}: split {value!r} of {pid} is "
                 f"not one of {', '.join(SPLITS)}"
             )
-    country = _load_mapping(inputs.country_mapping, header=("patch_id", "country"))
-    s1s2 = _load_mapping(inputs.s1s2_mapping, header=None, unique_value=True)
-    snow = _load_name_list(inputs.seasonal_snow_list)
-    cloud = _load_name_list(inputs.cloud_shadow_list)
-
     labels: dict[str, list[str]] = {}
     for pid, label in label_rows:
         labels.setdefault(pid, []).append(label)
+    return _Loaded(
+        labels=labels,
+        split=split,
+        s2v1=s2v1,
+        country=_load_mapping(inputs.country_mapping, header=("patch_id", "country")),
+        s1s2=_load_mapping(inputs.s1s2_mapping, header=None, unique_value=True),
+        snow=_load_name_list(inputs.seasonal_snow_list),
+        cloud=_load_name_list(inputs.cloud_shadow_list),
+    )
 
+
+def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
+    """One row per labelled patch, and the patches missing from each table."""
     missing: dict[str, list[str]] = {}
-    rows: list[tuple[str, list[str], str, str, str, str, bool, bool]] = []
-    for pid in sorted(labels):
+    rows: list[_MetadataRow] = []
+    for pid in sorted(loaded.labels):
         lacks = [
             what
-            for what, table in (("split", split), ("s2v1", s2v1), ("country", country))
+            for what, table in (
+                ("split", loaded.split),
+                ("s2v1", loaded.s2v1),
+                ("country", loaded.country),
+            )
             if pid not in table
         ]
-        s2v1_name = s2v1.get(pid)
-        if s2v1_name is not None and s2v1_name not in s1s2:
+        s2v1_name = loaded.s2v1.get(pid)
+        if s2v1_name is not None and s2v1_name not in loaded.s1s2:
             lacks.append("s1s2")
         for what in lacks:
             missing.setdefault(what, []).append(pid)
@@ -217,41 +262,39 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
         rows.append(
             (
                 pid,
-                sorted(labels[pid], key=lambda s: s.encode("utf-8")),
-                split[pid],
-                country[pid],
-                s1s2[s2v1_name],
+                sorted(loaded.labels[pid], key=lambda s: s.encode("utf-8")),
+                loaded.split[pid],
+                loaded.country[pid],
+                loaded.s1s2[s2v1_name],
                 s2v1_name,
-                s2v1_name in snow,
-                s2v1_name in cloud,
+                s2v1_name in loaded.snow,
+                s2v1_name in loaded.cloud,
             )
         )
-    if missing:
-        sources = {
-            "split": inputs.split_mapping,
-            "s2v1": inputs.s2v1_mapping,
-            "country": inputs.country_mapping,
-            "s1s2": inputs.s1s2_mapping,
-        }
-        details = "; ".join(
-            f"{len(pids)} without an entry in {sources[what]} (first: {pids[:3]})"
-            for what, pids in missing.items()
-        )
-        raise InputDataError(
-            f"{sum(map(len, missing.values()))} join gap(s) for labelled patches: "
-            f"{details}. Every labelled patch needs a split, an s2v1 name, a country "
-            "and an S1 name; regenerate the metadata CSVs or fix the v1 inputs"
-        )
-    if not rows:
-        raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
-    clean = [r for r in rows if not (r[6] or r[7])]
-    flagged = [r for r in rows if r[6] or r[7]]
-    return MetadataTables(clean=_to_table(clean), flagged=_to_table(flagged))
+    return rows, missing
 
 
-def _to_table(
-    rows: list[tuple[str, list[str], str, str, str, str, bool, bool]],
-) -> pa.Table:
+def _join_gaps_error(
+    inputs: FinalizeInputs, missing: dict[str, list[str]]
+) -> InputDataError:
+    sources = {
+        "split": inputs.split_mapping,
+        "s2v1": inputs.s2v1_mapping,
+        "country": inputs.country_mapping,
+        "s1s2": inputs.s1s2_mapping,
+    }
+    details = "; ".join(
+        f"{len(pids)} without an entry in {sources[what]} (first: {pids[:3]})"
+        for what, pids in missing.items()
+    )
+    return InputDataError(
+        f"{sum(map(len, missing.values()))} join gap(s) for labelled patches: "
+        f"{details}. Every labelled patch needs a split, an s2v1 name, a country "
+        "and an S1 name; regenerate the metadata CSVs or fix the v1 inputs"
+    )
+
+
+def _to_table(rows: list[_MetadataRow]) -> pa.Table:
     rows = sorted(rows, key=lambda r: r[0].encode("utf-8"))
     arrays = [
         pa.array([row[i] for row in rows], type=fld.type)
@@ -322,78 +365,34 @@ def finalize_dataset(
     s1_root: Path,
     out_dir: Path,
     manifest_path: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> FinalizeResult:
-    """Write the two parquets and the three trees of the published layout."""
-    from benpipe.fileio import write_json_atomic
+    """Write the two parquets and the three trees of the published layout.
 
+    The recipe: join the metadata → write both parquets into the staging
+    folder → link the kept patches' files from the staging trees → manifest.
+    """
     tables = build_metadata(inputs)
     out_dir = Path(out_dir)
-    tmp = stage_directory(out_dir, "dataset directory")
-    write_metadata_parquet(tables.clean, tmp / METADATA_FILE)
-    write_metadata_parquet(tables.flagged, tmp / FLAGGED_METADATA_FILE)
-
-    keep: list[tuple[str, str]] = sorted(
-        (pid, s1)
-        for table in (tables.clean, tables.flagged)
-        for pid, s1 in zip(
-            table.column("patch_id").to_pylist(),
-            table.column("s1_name").to_pylist(),
-            strict=True,
-        )
-    )
     s2_index = _index_tile_dirs(s2_roots, "S2 export")
     map_index = _index_tile_dirs(reference_map_roots, "reference-map")
     link = _Linker()
-    problems: list[str] = []
-    total = len(keep)
-    for done, (pid, s1_name) in enumerate(keep, start=1):
-        tile_dir = parse_patch_name(pid).tile_dir
-        s2_files = [f"{pid}_{band}.tif" for band in BANDS]
-        map_files = [f"{pid}_reference_map.tif"]
-        group = parse_s1_name(s1_name).group
-        s1_files = [f"{s1_name}_{pol}.tif" for pol in S1_POLARISATIONS]
-        jobs = (
-            (s2_index.get(tile_dir), tile_dir, pid, s2_files, S2_TREE, tile_dir, pid),
-            (
-                map_index.get(tile_dir),
-                tile_dir,
-                pid,
-                map_files,
-                MAPS_TREE,
-                tile_dir,
-                pid,
-            ),
-            (Path(s1_root), "", s1_name, s1_files, S1_TREE, group, s1_name),
-        )
-        for src_root, src_sub, src_leaf, files, tree, dst_sub, dst_leaf in jobs:
-            if src_root is None:
-                problems.append(
-                    f"{tree}: no staging folder for tile {tile_dir} ({pid})"
-                )
-                continue
-            src_dir = src_root / src_sub / src_leaf if src_sub else src_root / src_leaf
-            dst_dir = tmp / tree / dst_sub / dst_leaf
-            dst_dir.mkdir(parents=True, exist_ok=True)
-            for file in files:
-                try:
-                    link(src_dir / file, dst_dir / file)
-                except FileNotFoundError:
-                    problems.append(f"{tree}: missing {src_dir / file}")
-        if progress is not None and (done % 1000 == 0 or done == total):
-            progress(done, total)
-    if problems:
-        shown = "\n  ".join(problems[:20])
-        raise InputDataError(
-            f"{len(problems)} file(s) of the kept patches are missing from the staging "
-            f"trees or the S1 root {s1_root}:\n  {shown}\nRe-run the export rules or "
-            "check inputs.s1_root (the extracted BigEarthNet-S1 v1.0 archive)"
+    with staged_directory(out_dir, "dataset directory") as staging:
+        write_metadata_parquet(tables.clean, staging.path / METADATA_FILE)
+        write_metadata_parquet(tables.flagged, staging.path / FLAGGED_METADATA_FILE)
+        _link_trees(
+            staging.path,
+            _kept_patches(tables),
+            s2_index=s2_index,
+            map_index=map_index,
+            s1_root=Path(s1_root),
+            link=link,
+            progress=progress,
         )
     exported = sum(
         1 for tile_dir, root in s2_index.items() for _ in (root / tile_dir).iterdir()
     )
     manifest = _manifest(tables, exported=exported, link=link)
-    os.replace(tmp, out_dir)
     if manifest_path is not None:
         write_json_atomic(manifest_path, manifest, ensure_ascii=True)
     logger.info(
@@ -408,6 +407,71 @@ def finalize_dataset(
         ALGORITHM_VERSION,
     )
     return FinalizeResult(out_dir=out_dir, manifest=manifest)
+
+
+def _kept_patches(tables: MetadataTables) -> list[tuple[str, str]]:
+    """Sorted (patch_id, s1_name) of both parquets: the patches of the trees."""
+    return sorted(
+        (pid, s1)
+        for table in (tables.clean, tables.flagged)
+        for pid, s1 in zip(
+            table.column("patch_id").to_pylist(),
+            table.column("s1_name").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _link_trees(
+    root: Path,
+    keep: Sequence[tuple[str, str]],
+    *,
+    s2_index: dict[str, Path],
+    map_index: dict[str, Path],
+    s1_root: Path,
+    link: _Linker,
+    progress: ProgressCallback | None,
+) -> None:
+    """Link the files of each kept patch into the three trees under ``root``."""
+    problems: list[str] = []
+    total = len(keep)
+    for done, (pid, s1_name) in enumerate(keep, start=1):
+        tile_dir = parse_patch_name(pid).tile_dir
+        s2_root, map_root = s2_index.get(tile_dir), map_index.get(tile_dir)
+        group = parse_s1_name(s1_name).group
+        sources = (
+            (S2_TREE, s2_root and s2_root / tile_dir / pid, tile_dir, pid, S2_SUFFIXES),
+            (
+                MAPS_TREE,
+                map_root and map_root / tile_dir / pid,
+                tile_dir,
+                pid,
+                MAP_SUFFIXES,
+            ),
+            (S1_TREE, s1_root / s1_name, group, s1_name, S1_SUFFIXES),
+        )
+        for tree, src_dir, dst_sub, leaf, suffixes in sources:
+            if src_dir is None:
+                problems.append(
+                    f"{tree}: no staging folder for tile {tile_dir} ({pid})"
+                )
+                continue
+            dst_dir = root / tree / dst_sub / leaf
+            dst_dir.mkdir(parents=True, exist_ok=True)
+            for file in (f"{leaf}{suffix}" for suffix in suffixes):
+                try:
+                    link(src_dir / file, dst_dir / file)
+                except FileNotFoundError:
+                    problems.append(f"{tree}: missing {src_dir / file}")
+        if progress is not None and (done % 1000 == 0 or done == total):
+            progress(done, total)
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        raise InputDataError(
+            f"{len(problems)} file(s) of the kept patches are missing from the staging "
+            f"trees or the S1 root {s1_root}:\n  {shown}\nRe-run the export rules or "
+            "check inputs.s1_root (the extracted BigEarthNet-S1 v1.0 archive)"
+        )
 
 
 def _manifest(

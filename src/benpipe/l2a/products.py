@@ -87,8 +87,8 @@ def read_raster(
 
 
 @dataclass(frozen=True, slots=True)
-class L2AProduct:
-    """Metadata and file locations of one L2A product (sen2cor or fallback)."""
+class SafeProduct:
+    """What L1C and L2A products share: tile geocoding, sensing time, quality."""
 
     name: str
     path: Path
@@ -98,7 +98,6 @@ class L2AProduct:
     tile_side_m: float
     sensing_time: datetime
     quality_checks: dict[str, str]
-    processor: str
     granule_dir: Path
     geocoding: TileGeocoding = field(repr=False)
 
@@ -106,6 +105,13 @@ class L2AProduct:
     def fails_quality(self) -> bool:
         """Any of GEOMETRIC/GENERAL/RADIOMETRIC/SENSOR_QUALITY not PASSED."""
         return fails_quality(self.quality_checks)
+
+
+@dataclass(frozen=True, slots=True)
+class L2AProduct(SafeProduct):
+    """Metadata and file locations of one L2A product (sen2cor or fallback)."""
+
+    processor: str
 
     @property
     def is_fallback(self) -> bool:
@@ -143,10 +149,6 @@ class L2AProduct:
         1 when several products are read in parallel).
         """
         return read_raster(self.band_path(band), threads=threads)
-
-    def read_scl(self, *, threads: int | None = None) -> np.ndarray:
-        """Decode the whole 20 m scene classification layer (uint8)."""
-        return read_raster(self.scl_path, threads=threads, dtype="uint8")
 
     def validate(self) -> None:
         """Check metadata, the 12 bands + SCL, their CRS and sizes.
@@ -239,8 +241,8 @@ def _open_safe(
     """Parse what L1C and L2A products share: the product MTD (start time,
     quality checks) and the granule's ``MTD_TL.xml`` (EPSG, corner, sizes).
 
-    Returns the SAFE path, the parsed product MTD root and the shared fields
-    of :class:`L1CProduct` and :class:`L2AProduct`.
+    Returns the SAFE path, the parsed product MTD root and the fields of
+    :class:`SafeProduct`.
     """
     safe = Path(path)
     name = safe.name.removesuffix(".SAFE")
@@ -288,27 +290,13 @@ L1C_BAND_IDS: dict[str, int] = {band: idx for idx, band in enumerate(L1C_BANDS)}
 
 
 @dataclass(frozen=True, slots=True)
-class L1CProduct:
+class L1CProduct(SafeProduct):
     """Metadata and file locations of one extracted L1C product."""
 
-    name: str
-    path: Path
-    epsg: int
-    ulx: float
-    uly: float
-    tile_side_m: float
-    sensing_time: datetime
-    quality_checks: dict[str, str]
     processing_baseline: str
     quantification_value: int
     #: band -> RADIO_ADD_OFFSET (0 for baselines before 04.00, which lack it)
     radio_add_offset: dict[str, int]
-    granule_dir: Path
-    geocoding: TileGeocoding = field(repr=False)
-
-    @property
-    def fails_quality(self) -> bool:
-        return fails_quality(self.quality_checks)
 
     def band_path(self, band: str) -> Path:
         """Path of an L1C band (13 bands incl. B10) at its native resolution."""

@@ -1,0 +1,293 @@
+"""The ``label_patches`` rule: CORINE labels and reference maps of one product.
+
+The recipe (docs/labelling.md): read the product's grid and the CLC polygons
+that intersect its tile from PostGIS → burn them once onto the tile's 10 m
+grid → count pixels per code and window → label each valid patch and write
+its reference map into the staging folder → replace the product's labelling
+rows in one transaction → receipt.  The rule itself is pure and lives in
+:mod:`benpipe.dataset.labels`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from benpipe.dataset import sql
+from benpipe.dataset.labels import (
+    ClcShape,
+    burn_clc,
+    label_window,
+    reference_map,
+    window_counts,
+)
+from benpipe.db.lifecycle import DbSettings, connect
+from benpipe.errors import DatabaseError
+from benpipe.fileio import staged_directory, write_json_atomic
+from benpipe.geotiff import write_geotiff
+from benpipe.grid import patch_corner
+from benpipe.log import Progress
+
+log = logging.getLogger(__name__)
+
+ALGORITHM_VERSION = 1
+
+
+def write_reference_map(
+    path: Path,
+    data: np.ndarray,
+    *,
+    epsg: int,
+    left: float,
+    top: float,
+    res_m: float = 10,
+) -> None:
+    """Write one reference map GeoTIFF (UInt16, DEFLATE + predictor 2, nodata 0).
+
+    Uses :mod:`benpipe.geotiff` (fixed layout, deterministic bytes): GDAL's
+    per-file overhead would dominate the labelling of a product otherwise.
+    """
+    write_geotiff(path, data, epsg=epsg, left=left, top=top, res_m=res_m, nodata=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tile:
+    """What the labelling needs of a product's grid (from ``products``)."""
+
+    product_id: str
+    tile_dir: str
+    epsg: int
+    ulx: float
+    uly: float
+    fails_quality: bool
+    #: complete patches per side, patch side in m and in 10 m pixels
+    n: int
+    patch_side_m: float
+    res_m: float
+    window_px: int
+
+
+def label_patches(
+    settings: DbSettings,
+    product_id: str,
+    *,
+    out_dir: Path,
+    unlabeled_max_fraction: float = 0.25,
+    patch_side_m: float = 1200,
+    res_m: float = 10,
+    receipt: Path | None = None,
+) -> dict[str, Any]:
+    """Burn CLC for one product, write its reference maps and store its labels.
+
+    ``out_dir`` (``results/export/reference_maps/<product>``) receives
+    ``<tile_dir>/<patch>/<patch>_reference_map.tif`` for every valid patch
+    with CLC coverage.  DB rows of the product are replaced in one transaction.
+    """
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    tile, patches, shapes = _read_inputs(
+        settings, product_id, patch_side_m=patch_side_m, res_m=res_m
+    )
+    timings["query_s"] = time.monotonic() - started
+    # replace=True: rerunning by hand (or in tests) replaces the maps, as it
+    # replaces the product's rows; Snakemake deletes the output before a job.
+    with staged_directory(out_dir, "reference-map directory", replace=True) as staging:
+        if shapes:
+            labelled = _label_and_map(
+                tile,
+                patches,
+                shapes,
+                staging.path,
+                unlabeled_max_fraction=unlabeled_max_fraction,
+                timings=timings,
+            )
+        else:
+            log.warning(
+                "%s: no CLC polygon intersects the tile; the product gets no "
+                "reference maps and no labels",
+                product_id,
+            )
+            labelled = []
+        t1 = time.monotonic()
+        _store(settings, tile, labelled, clc_polygons=len(shapes))
+        timings["db_s"] = time.monotonic() - t1
+    info = _receipt(
+        tile,
+        labelled,
+        clc_polygons=len(shapes),
+        valid_patches=len(patches),
+        unlabeled_max_fraction=unlabeled_max_fraction,
+    )
+    log.info(
+        "%s: %d CLC polygons, %d valid patches, %d maps, %d kept (%s)",
+        product_id,
+        len(shapes),
+        len(patches),
+        info["reference_maps"],
+        info["kept"],
+        ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
+    )
+    if receipt is not None:
+        write_json_atomic(receipt, info)
+    return {**info, "timings_s": timings}
+
+
+def _read_inputs(
+    settings: DbSettings, product_id: str, *, patch_side_m: float, res_m: float
+) -> tuple[_Tile, list[tuple[str, int, int]], list[ClcShape]]:
+    """The product's grid, its valid patches (id, col, row) and its CLC polygons."""
+    with connect(settings) as conn:
+        row = conn.execute(sql.SELECT_PRODUCT_GRID, (product_id,)).fetchone()
+        if row is None:
+            raise DatabaseError(
+                f"product {product_id} has no patch grid in the database; run the "
+                "build_patch_grid rule for it first"
+            )
+        epsg, ulx, uly, tile_side_m, fails_quality, tile_dir = row
+        clc_rows = conn.execute(sql.COUNT_CLC_POLYGONS).fetchone()
+        if not clc_rows or not clc_rows[0]:
+            raise DatabaseError(
+                "table clc_polygons is empty: the CORINE data is not in this database "
+                "(a fresh cluster?); delete results/db/receipts/clc.json and rerun so "
+                "that ingest_clc loads it"
+            )
+        patches = [
+            (str(pid), int(col), int(prow))
+            for pid, col, prow in conn.execute(
+                sql.SELECT_VALID_PATCHES, (product_id,)
+            ).fetchall()
+        ]
+        tile = _Tile(
+            product_id=product_id,
+            tile_dir=tile_dir,
+            epsg=epsg,
+            ulx=ulx,
+            uly=uly,
+            fails_quality=bool(fails_quality),
+            n=int(tile_side_m // patch_side_m),
+            patch_side_m=patch_side_m,
+            res_m=res_m,
+            window_px=int(round(patch_side_m / res_m)),
+        )
+        extent_m = tile.n * patch_side_m
+        shapes = sql.clc_shapes(
+            conn,
+            epsg=epsg,
+            left=ulx,
+            bottom=uly - extent_m,
+            right=ulx + extent_m,
+            top=uly,
+        )
+    return tile, patches, shapes
+
+
+def _label_and_map(
+    tile: _Tile,
+    patches: Sequence[tuple[str, int, int]],
+    shapes: Sequence[ClcShape],
+    root: Path,
+    *,
+    unlabeled_max_fraction: float,
+    timings: dict[str, float],
+) -> list[sql.LabelledPatch]:
+    """Burn, count and label; write a reference map for every covered patch."""
+    t1 = time.monotonic()
+    side_px = tile.n * tile.window_px
+    transform = Affine(tile.res_m, 0.0, tile.ulx, 0.0, -tile.res_m, tile.uly)
+    burned = burn_clc(shapes, transform=transform, height=side_px, width=side_px)
+    timings["burn_s"] = time.monotonic() - t1
+    t1 = time.monotonic()
+    counts = window_counts(burned, n=tile.n, window_px=tile.window_px)
+    timings["count_s"] = time.monotonic() - t1
+    t1 = time.monotonic()
+    labelled: list[sql.LabelledPatch] = []
+    progress = Progress(
+        f"{tile.product_id}: reference maps", total=len(patches), logger=log
+    )
+    for done, (patch_id, col, row) in enumerate(patches, start=1):
+        labels, covered = label_window(
+            counts[row * tile.n + col],
+            unlabeled_max_fraction=unlabeled_max_fraction,
+            fails_quality=tile.fails_quality,
+        )
+        if covered:
+            _write_map(tile, root, burned, patch_id, col=col, row=row)
+        labelled.append(sql.LabelledPatch(patch_id, labels, covered))
+        progress(done, len(patches))
+    progress.close()
+    timings["maps_s"] = time.monotonic() - t1
+    return labelled
+
+
+def _write_map(
+    tile: _Tile, root: Path, burned: np.ndarray, patch_id: str, *, col: int, row: int
+) -> None:
+    folder = root / tile.tile_dir / patch_id
+    folder.mkdir(parents=True, exist_ok=True)
+    w = tile.window_px
+    window = burned[row * w : (row + 1) * w, col * w : (col + 1) * w]
+    left, top = patch_corner(
+        tile.ulx, tile.uly, col=col, row=row, side_m=tile.patch_side_m
+    )
+    write_reference_map(
+        folder / f"{patch_id}_reference_map.tif",
+        reference_map(window),
+        epsg=tile.epsg,
+        left=left,
+        top=top,
+        res_m=tile.res_m,
+    )
+
+
+def _store(
+    settings: DbSettings,
+    tile: _Tile,
+    labelled: Sequence[sql.LabelledPatch],
+    *,
+    clc_polygons: int,
+) -> None:
+    """Replace the product's labelling rows in one transaction."""
+    with connect(settings) as conn, conn.transaction():
+        sql.replace_labels(
+            conn,
+            tile.product_id,
+            labelled,
+            has_clc=clc_polygons > 0,
+            clc_polygons=clc_polygons,
+            fails_quality=tile.fails_quality,
+        )
+
+
+def _receipt(
+    tile: _Tile,
+    labelled: Sequence[sql.LabelledPatch],
+    *,
+    clc_polygons: int,
+    valid_patches: int,
+    unlabeled_max_fraction: float,
+) -> dict[str, Any]:
+    return {
+        "product": tile.product_id,
+        "has_clc": clc_polygons > 0,
+        "clc_polygons": clc_polygons,
+        "fails_quality": tile.fails_quality,
+        "valid_patches": valid_patches,
+        "reference_maps": sum(1 for p in labelled if p.covered),
+        "kept": sum(1 for p in labelled if p.labels.kept),
+        "label_rows": sum(len(p.labels.labels) for p in labelled),
+        "unlabeled_max_fraction": unlabeled_max_fraction,
+        "tables": [
+            "patch_labelling",
+            "patch_class_counts",
+            "patch_labels",
+            "product_labelling",
+        ],
+        "algorithm_version": ALGORITHM_VERSION,
+    }

@@ -1,0 +1,36 @@
+"""The published dataset layout: the one home of its folder and file names.
+
+REFERENCE-PIPELINE.md §6.1, §6.2, §8.1::
+
+    <root>/metadata.parquet
+    <root>/metadata_for_patches_with_snow_cloud_or_shadow.parquet
+    <root>/BigEarthNet-S2/<tile>/<patch>/<patch>_<band>.tif        12 per patch
+    <root>/Reference_Maps/<tile>/<patch>/<patch>_reference_map.tif
+    <root>/BigEarthNet-S1/<s1 group>/<s1 name>/<s1 name>_{VV,VH}.tif
+
+Pure constants; the finalizer builds this layout, ``check-dataset`` checks it
+and the release stage hashes and archives it.
+"""
+
+from __future__ import annotations
+
+from benpipe.names import BANDS
+
+METADATA_FILE = "metadata.parquet"
+FLAGGED_METADATA_FILE = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
+#: The two metadata parquets, in the order the hash lists name them.
+METADATA_FILES: tuple[str, ...] = (METADATA_FILE, FLAGGED_METADATA_FILE)
+
+S2_TREE = "BigEarthNet-S2"
+S1_TREE = "BigEarthNet-S1"
+MAPS_TREE = "Reference_Maps"
+#: The three trees, in the order the release archives are built.
+TREES: tuple[str, ...] = (S1_TREE, S2_TREE, MAPS_TREE)
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
+
+#: File name suffixes of one patch folder (after the patch or S1 name).
+S2_SUFFIXES: tuple[str, ...] = tuple(f"_{band}.tif" for band in BANDS)
+MAP_SUFFIXES: tuple[str, ...] = ("_reference_map.tif",)
+S1_SUFFIXES: tuple[str, ...] = tuple(f"_{pol}.tif" for pol in S1_POLARISATIONS)

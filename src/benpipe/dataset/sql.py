@@ -1,0 +1,417 @@
+"""The dataset stage's SQL, in one place: named statements and the few
+functions that run several of them (COPY loads, delete-and-insert).
+
+Every function takes an open psycopg connection; the caller owns the
+transaction (``with connect(settings) as conn, conn.transaction():``), so a
+step's rows are replaced all at once or not at all.  Tables: ``V002__tables.sql``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from benpipe.dataset.labels import ClcShape, PatchLabels
+from benpipe.db.copy import copy_rows
+
+Connection = psycopg.Connection[Any]
+
+
+# ---------------------------------------------------------------- build_patch_grid
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """One row of ``products``."""
+
+    product_id: str
+    tile_dir: str
+    epsg: int
+    ulx: float
+    uly: float
+    tile_side_m: float
+    sensing_time: datetime
+    season: str
+    quality_checks: dict[str, str]
+    fails_quality: bool
+    processor: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatchGridRow:
+    """One row of ``patches`` (``geom_3035`` is derived in SQL)."""
+
+    patch_id: str
+    col: int
+    row: int
+    split: str
+    valid: bool
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+
+DELETE_PRODUCT = "DELETE FROM products WHERE product_id = %s"
+INSERT_PRODUCT = (
+    "INSERT INTO products (product_id, tile_dir, epsg, ulx, uly, tile_side_m,"
+    " sensing_time, season, quality_checks, fails_quality, processor)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+CREATE_PATCHES_STAGING = (
+    "CREATE TEMP TABLE patches_staging (LIKE patches INCLUDING DEFAULTS) ON COMMIT DROP"
+)
+PATCHES_STAGING_ALLOW_NULL_3035 = (
+    "ALTER TABLE patches_staging ALTER geom_3035 DROP NOT NULL"
+)
+COPY_PATCHES_STAGING = (
+    'COPY patches_staging (patch_id, product_id, col, "row", epsg, season,'
+    " split, valid, geom) FROM STDIN"
+)
+INSERT_PATCHES_FROM_STAGING = (
+    'INSERT INTO patches (patch_id, product_id, col, "row", epsg, season, split,'
+    ' valid, geom, geom_3035) SELECT patch_id, product_id, col, "row", epsg,'
+    " season, split, valid, geom, ST_Transform(geom, 3035)"
+    " FROM patches_staging ORDER BY patch_id"
+)
+
+
+def patch_ewkt(p: PatchGridRow, epsg: int) -> str:
+    """The patch square as EWKT in the tile's UTM."""
+    return (
+        f"SRID={epsg};POLYGON(({p.left} {p.bottom},{p.left} {p.top},"
+        f"{p.right} {p.top},{p.right} {p.bottom},{p.left} {p.bottom}))"
+    )
+
+
+def replace_product_grid(
+    conn: Connection, product: ProductRow, patches: Iterable[PatchGridRow]
+) -> None:
+    """Replace the product's row and its patches (deleting cascades to its rows)."""
+    conn.execute(DELETE_PRODUCT, (product.product_id,))
+    conn.execute(
+        INSERT_PRODUCT,
+        (
+            product.product_id,
+            product.tile_dir,
+            product.epsg,
+            product.ulx,
+            product.uly,
+            product.tile_side_m,
+            product.sensing_time,
+            product.season,
+            json.dumps(product.quality_checks, sort_keys=True),
+            product.fails_quality,
+            product.processor,
+        ),
+    )
+    conn.execute(CREATE_PATCHES_STAGING)
+    conn.execute(PATCHES_STAGING_ALLOW_NULL_3035)
+    copy_rows(
+        conn,
+        COPY_PATCHES_STAGING,
+        (
+            (
+                p.patch_id,
+                product.product_id,
+                p.col,
+                p.row,
+                product.epsg,
+                product.season,
+                p.split,
+                p.valid,
+                patch_ewkt(p, product.epsg),
+            )
+            for p in patches
+        ),
+    )
+    conn.execute(INSERT_PATCHES_FROM_STAGING)
+
+
+# ---------------------------------------------------------------- label_patches
+SELECT_PRODUCT_GRID = (
+    "SELECT epsg, ulx, uly, tile_side_m, fails_quality, tile_dir FROM products"
+    " WHERE product_id = %s"
+)
+COUNT_CLC_POLYGONS = "SELECT count(*) FROM clc_polygons"
+SELECT_VALID_PATCHES = (
+    'SELECT patch_id, col, "row" FROM patches WHERE product_id = %s AND valid'
+    ' ORDER BY "row", col'
+)
+#: CLC polygons intersecting a UTM box (segmentized and buffered by 100 m in
+#: EPSG:3035), transformed to the box's EPSG, in the burn order.
+SELECT_CLC_SHAPES = """
+WITH tile AS (
+    SELECT ST_Buffer(
+        ST_Transform(ST_Segmentize(ST_MakeEnvelope(%(left)s, %(bottom)s, %(right)s,
+                                                   %(top)s, %(epsg)s), 1000), 3035),
+        100) AS g
+)
+SELECT c.code_18, c.clc_id, c.part, ST_AsBinary(ST_Transform(c.geom, %(epsg)s))
+FROM clc_polygons c, tile
+WHERE ST_Intersects(c.geom, tile.g)
+ORDER BY c.code_18, c.clc_id COLLATE "C", c.part
+"""
+DELETE_PATCH_LABELS = (
+    "DELETE FROM patch_labels WHERE patch_id IN"
+    " (SELECT patch_id FROM patches WHERE product_id = %s)"
+)
+DELETE_PATCH_CLASS_COUNTS = (
+    "DELETE FROM patch_class_counts WHERE patch_id IN"
+    " (SELECT patch_id FROM patches WHERE product_id = %s)"
+)
+DELETE_PATCH_LABELLING = (
+    "DELETE FROM patch_labelling WHERE patch_id IN"
+    " (SELECT patch_id FROM patches WHERE product_id = %s)"
+)
+DELETE_PRODUCT_LABELLING = "DELETE FROM product_labelling WHERE product_id = %s"
+COPY_PATCH_LABELLING = (
+    "COPY patch_labelling (patch_id, unlabeled_fraction, kept, has_reference_map)"
+    " FROM STDIN"
+)
+COPY_PATCH_CLASS_COUNTS = (
+    "COPY patch_class_counts (patch_id, code_18, pixels) FROM STDIN"
+)
+COPY_PATCH_LABELS = "COPY patch_labels (patch_id, label) FROM STDIN"
+INSERT_PRODUCT_LABELLING = (
+    "INSERT INTO product_labelling (product_id, has_clc, clc_polygons,"
+    " fails_quality, maps, kept) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPatch:
+    """The labelling result of one valid patch."""
+
+    patch_id: str
+    labels: PatchLabels
+    #: True when CLC covers at least one pixel (the patch has a reference map).
+    covered: bool
+
+
+def clc_shapes(
+    conn: Connection,
+    *,
+    epsg: int,
+    left: float,
+    bottom: float,
+    right: float,
+    top: float,
+) -> list[ClcShape]:
+    """CLC polygons intersecting a UTM box, transformed to its EPSG."""
+    import shapely
+
+    rows = conn.execute(
+        SELECT_CLC_SHAPES,
+        {"left": left, "bottom": bottom, "right": right, "top": top, "epsg": epsg},
+    ).fetchall()
+    if not rows:
+        return []
+    geoms = shapely.from_wkb([bytes(r[3]) for r in rows])
+    return [
+        ClcShape(code_18=int(r[0]), clc_id=str(r[1]), part=int(r[2]), geometry=g)
+        for r, g in zip(rows, geoms, strict=True)
+    ]
+
+
+def replace_labels(
+    conn: Connection,
+    product_id: str,
+    patches: Sequence[LabelledPatch],
+    *,
+    has_clc: bool,
+    clc_polygons: int,
+    fails_quality: bool,
+) -> None:
+    """Replace the product's rows in the four labelling tables."""
+    for statement in (
+        DELETE_PATCH_LABELS,
+        DELETE_PATCH_CLASS_COUNTS,
+        DELETE_PATCH_LABELLING,
+        DELETE_PRODUCT_LABELLING,
+    ):
+        conn.execute(statement, (product_id,))
+    copy_rows(
+        conn,
+        COPY_PATCH_LABELLING,
+        (
+            (p.patch_id, p.labels.unlabeled_fraction, p.labels.kept, p.covered)
+            for p in patches
+        ),
+    )
+    copy_rows(
+        conn,
+        COPY_PATCH_CLASS_COUNTS,
+        (
+            (p.patch_id, code, px)
+            for p in patches
+            for code, px in p.labels.counts.items()
+        ),
+    )
+    copy_rows(
+        conn,
+        COPY_PATCH_LABELS,
+        ((p.patch_id, label) for p in patches for label in p.labels.labels),
+    )
+    conn.execute(
+        INSERT_PRODUCT_LABELLING,
+        (
+            product_id,
+            has_clc,
+            clc_polygons,
+            fails_quality,
+            sum(1 for p in patches if p.covered),
+            sum(1 for p in patches if p.labels.kept),
+        ),
+    )
+
+
+# ---------------------------------------------------------------- align_v1
+#: The cross-product tables ``align_v1`` replaces, in the order it fills them.
+CROSS_PRODUCT_TABLES: tuple[str, ...] = (
+    "patch_alignment",
+    "patch_country",
+    "patch_overlaps",
+)
+TRUNCATE_CROSS_PRODUCT_TABLES = (
+    "TRUNCATE patch_alignment, patch_country, patch_overlaps"
+)
+
+ALIGN_V1 = """
+INSERT INTO patch_alignment (patch_id, s2v1_name)
+SELECT DISTINCT ON (p.patch_id) p.patch_id, v.patch_name
+FROM patches p
+JOIN v1_footprints v
+  ON v.epsg = p.epsg
+ AND v.season = p.season
+ AND v.geom && p.geom
+ AND CASE WHEN ST_SRID(v.geom) = ST_SRID(p.geom)
+          THEN ST_Equals(v.geom, p.geom) ELSE false END
+ORDER BY p.patch_id, v.patch_name COLLATE "C"
+"""
+
+# Country, in two statements with the same result as one nearest-country
+# query per patch, about 30x faster: patches that touch a BEN country take
+# the one they share the most area with (distance 0).  The join runs country
+# by country, so PostGIS reuses each prepared country polygon for
+# ST_Intersects/ST_Covers, and a patch inside a country needs no
+# ST_Intersection.  Only the rest (at sea, in other countries) is measured
+# against all ten.
+COUNTRY_INSIDE = """
+INSERT INTO patch_country (patch_id, country, distance_m)
+SELECT DISTINCT ON (patch_id) patch_id, name, 0
+FROM (
+    SELECT p.patch_id, c.name,
+           CASE WHEN ST_Covers(c.geom, p.geom) THEN ST_Area(p.geom)
+                ELSE ST_Area(ST_Intersection(p.geom, c.geom)) END AS area
+    FROM countries_utm c
+    JOIN patches p ON p.epsg = c.epsg AND ST_Intersects(c.geom, p.geom)
+) AS touching
+ORDER BY patch_id, area DESC, name COLLATE "C"
+"""
+
+COUNTRY_NEAREST = """
+INSERT INTO patch_country (patch_id, country, distance_m)
+SELECT p.patch_id, best.name, best.distance_m
+FROM patches p
+CROSS JOIN LATERAL (
+    SELECT c.name, ST_Distance(p.geom, c.geom) AS distance_m
+    FROM countries_utm c
+    WHERE c.epsg = p.epsg
+    ORDER BY 2, c.name COLLATE "C"
+    LIMIT 1
+) AS best
+WHERE NOT EXISTS (SELECT 1 FROM patch_country pc WHERE pc.patch_id = p.patch_id)
+"""
+
+OVERLAPS = """
+INSERT INTO patch_overlaps (patch_id, other_patch_id, share)
+SELECT a.patch_id, b.patch_id,
+       ST_Area(ST_Intersection(a.geom_3035, b.geom_3035))
+         / (ST_Area(a.geom_3035) + ST_Area(b.geom_3035))
+FROM patches a
+JOIN patches b
+  ON a.geom_3035 && b.geom_3035
+ AND a.season = b.season
+ AND a.product_id <> b.product_id
+WHERE ST_Intersects(a.geom_3035, b.geom_3035)
+  AND ST_Area(ST_Intersection(a.geom_3035, b.geom_3035))
+        / (ST_Area(a.geom_3035) + ST_Area(b.geom_3035)) > 0.5 * %(threshold)s
+"""
+
+#: Every BEN country in the UTM zone of each product (dropped at commit).
+CREATE_COUNTRIES_UTM = (
+    "CREATE TEMP TABLE countries_utm ON COMMIT DROP AS"
+    " SELECT e.epsg, c.name, ST_Transform(c.geom, e.epsg) AS geom"
+    " FROM countries c, (SELECT DISTINCT epsg FROM patches) e"
+)
+INDEX_COUNTRIES_UTM = "CREATE INDEX ON countries_utm (epsg)"
+#: Counts for the align_v1 receipt, in the order of ALIGN_V1_STATS_KEYS.
+ALIGN_V1_STATS = """
+SELECT (SELECT count(*) FROM patches),
+       (SELECT count(*) FROM patches WHERE valid),
+       (SELECT count(*) FROM patch_alignment),
+       (SELECT count(*) FROM patch_alignment a JOIN patches p USING (patch_id)
+         WHERE p.valid),
+       (SELECT count(*) FROM patch_country),
+       (SELECT count(*) FROM patch_overlaps),
+       (SELECT count(DISTINCT patch_id) FROM patch_overlaps),
+       (SELECT count(*) FROM products),
+       (SELECT count(*) FROM v1_footprints),
+       (SELECT count(*) FROM countries)
+"""
+ALIGN_V1_STATS_KEYS: tuple[str, ...] = (
+    "patches",
+    "valid",
+    "aligned",
+    "valid_aligned",
+    "with_country",
+    "overlap_pairs",
+    "overlapping_patches",
+    "products",
+    "v1_footprints",
+    "countries",
+)
+
+
+# ---------------------------------------------------------------- export_metadata_tables
+#: file name -> (header, SQL).  Sorting is by patch_id, then the second
+#: column, in byte order (COLLATE "C"), as the reference's text sort.
+METADATA_TABLES: dict[str, tuple[tuple[str, str], str]] = {
+    "patch_id_label_mapping.csv": (
+        ("patch_id", "label"),
+        """
+        SELECT l.patch_id, l.label
+        FROM patch_labels l
+        JOIN patches p USING (patch_id)
+        JOIN products pr USING (product_id)
+        JOIN patch_labelling pl USING (patch_id)
+        JOIN patch_alignment a USING (patch_id)
+        WHERE p.valid AND pl.kept AND NOT pr.fails_quality
+        ORDER BY l.patch_id COLLATE "C", l.label COLLATE "C"
+        """,
+    ),
+    "patch_id_s2v1_mapping.csv": (
+        ("patch_id", "s2v1_name"),
+        """
+        SELECT a.patch_id, a.s2v1_name
+        FROM patch_alignment a JOIN patches p USING (patch_id)
+        WHERE p.valid
+        ORDER BY a.patch_id COLLATE "C", a.s2v1_name COLLATE "C"
+        """,
+    ),
+    "patch_id_split_mapping.csv": (
+        ("patch_id", "split"),
+        'SELECT patch_id, split FROM patches ORDER BY patch_id COLLATE "C", split COLLATE "C"',
+    ),
+    "patch_id_country_mapping.csv": (
+        ("patch_id", "country"),
+        """
+        SELECT patch_id, country FROM patch_country
+        ORDER BY patch_id COLLATE "C", country COLLATE "C"
+        """,
+    ),
+}

@@ -1,0 +1,1 @@
+"""The release stage: hash lists, deterministic archives, verification, freezing."""

@@ -1,0 +1,150 @@
+"""``benpipe hash-tree``, ``package``, ``check-release`` and ``verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from benpipe.dataset.layout import TREES
+from benpipe.release.hashing import write_tree_hashes
+from benpipe.release.packaging import check_release, package_release
+from benpipe.release.verify import ProducedPaths, verify
+
+
+@click.command("hash-tree")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_CSV.")
+def hash_tree_command(root: Path, out_csv: Path, workers: int, overwrite: bool) -> None:
+    """Hash every .tif/.tiff under ROOT into OUT_CSV (+ OUT_CSV.sha256).
+
+    The reference tiff-hasher format: name (file stem),hash-sha256, sorted.
+
+    Examples:
+
+        benpipe hash-tree results/dataset/BigEarthNet-S2 /tmp/patch_hashes.csv
+    """
+    if out_csv.exists() and not overwrite:
+        raise click.BadParameter(
+            f"{out_csv} exists; pass --overwrite to replace it", param_hint="OUT_CSV"
+        )
+    from benpipe.log import Progress
+
+    progress = Progress("bytes hashed", unit="B", unit_scale=True)
+    try:
+        result = write_tree_hashes(root, out_csv, workers=workers, progress=progress)
+    finally:
+        progress.close()
+    click.echo(f"{result.rows} files, sha256 of {out_csv.name}: {result.digest}")
+
+
+@click.command("package")
+@click.argument(
+    "dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--level", type=click.IntRange(1, 19), default=6, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="zstd workers, 0 = all cores (the bytes do not depend on it).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing archives.")
+def package_command(
+    dataset_dir: Path, out_dir: Path, level: int, threads: int, overwrite: bool
+) -> None:
+    """Write the deterministic .tar.zst archives of DATASET_DIR into OUT_DIR.
+
+    Examples:
+
+        benpipe package results/dataset /tmp/release --threads 2
+    """
+    existing = [t for t in TREES if (out_dir / f"{t}.tar.zst").exists()]
+    if existing and not overwrite:
+        raise click.BadParameter(
+            f"{out_dir} already holds {', '.join(existing)}.tar.zst; pass --overwrite",
+            param_hint="OUT_DIR",
+        )
+    from benpipe.log import Progress
+
+    result = package_release(
+        dataset_dir,
+        out_dir,
+        level=level,
+        threads=threads,
+        progress_factory=lambda what: Progress(what, unit="B", unit_scale=True),
+    )
+    for name, md5 in result.md5s.items():
+        click.echo(f"{md5}  {name}")
+
+
+@click.command("check-release")
+@click.argument(
+    "release_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+def check_release_command(release_dir: Path) -> None:
+    """Re-hash a release folder against its sha256sums.txt / hashes.txt.
+
+    Examples:
+
+        benpipe check-release results/release
+    """
+    for name, state in check_release(release_dir).items():
+        click.echo(f"{state:8s} {name}")
+
+
+@click.command("verify")
+@click.option(
+    "--results",
+    "results_base",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Snakemake working directory holding results/.",
+)
+@click.option(
+    "--tracked",
+    "tracked_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Tracked artifacts folder (config key tracked_artifacts_dir).",
+)
+@click.option("--strict", is_flag=True, help="Exit non-zero when anything differs.")
+@click.option("--max-listed", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where verification.md/.json go (default: <results>/results).",
+)
+def verify_command(
+    results_base: Path,
+    tracked_dir: Path,
+    strict: bool,
+    max_listed: int,
+    out_dir: Path | None,
+) -> None:
+    """Compare produced hash lists with the tracked artifacts.
+
+    Examples:
+
+        benpipe verify --tracked tracked-artifacts/demo
+
+        benpipe verify --results /scratch/run1 --tracked tracked-artifacts/production --strict
+    """
+    out = out_dir or results_base / "results"
+    report = verify(
+        tracked_dir=tracked_dir,
+        out_md=out / "verification.md",
+        out_json=out / "verification.json",
+        produced=ProducedPaths.under(results_base),
+        max_listed=max_listed,
+        strict=strict,
+    )
+    for a in report.artifacts:
+        click.echo(f"{a.name:24s} {a.status}")
+    click.echo(f"all_match: {str(report.all_match).lower()}  (report: {out})")
