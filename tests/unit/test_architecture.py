@@ -40,7 +40,6 @@ SHARED: dict[str, int] = {
     "benpipe.names": SHARED_CORE,
     "benpipe.grid": SHARED_CORE,
     "benpipe.clc": SHARED_CORE,
-    "benpipe.config_checks": SHARED_CORE,
     "benpipe.log": SHARED_IO,
     "benpipe.fileio": SHARED_IO,
     "benpipe.geotiff": SHARED_IO,
@@ -48,6 +47,9 @@ SHARED: dict[str, int] = {
     # run settings from the environment (issue 12 item 4, branch params)
     "benpipe.runsettings": SHARED_IO,
     "benpipe.cli": CLI,
+    # Entry point of the workflow, like the click group: the checks the schema
+    # cannot express gather rules of several stages (e.g. db.url's URL form).
+    "benpipe.config_checks": CLI,
 }
 #: Stage packages.  Their ``cli`` module is on the cli floor, the modules
 #: below on the stage-core floor, every other module (``__init__``, I/O edges,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import URL
 
+from benpipe.config_checks import check_config
 from benpipe.db.lifecycle import DbSettings
 from benpipe.db.url import (
     embedded_url,
@@ -14,7 +15,6 @@ from benpipe.db.url import (
     render_url,
 )
 from benpipe.errors import ConfigError
-from benpipe.config_checks import check_config
 
 SECRET = "s3cr3t-Pa55"
 
