@@ -33,7 +33,7 @@ from benpipe.cdse.download import (
     is_trusted_redirect,
 )
 from benpipe.cdse.emulator import EmulatorServer, parse_faults
-from benpipe.cdse.world import make_synthetic_world, write_catalogue
+from benpipe.cdse.emulator.synthetic_products import make_synthetic_world, write_catalogue
 from benpipe.errors import (
     AuthenticationError,
     CatalogueError,

@@ -13,7 +13,8 @@ import yaml
 
 from benpipe.cdse.catalogue import read_sidecar
 from benpipe.cdse.emulator import EmulatorServer
-from benpipe.cdse.world import DEMO_PASSWORD, make_synthetic_world
+from benpipe.cdse.emulator import DEMO_PASSWORD
+from benpipe.cdse.emulator.synthetic_products import make_synthetic_world
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "snakemake"

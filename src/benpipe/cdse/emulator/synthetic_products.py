@@ -1,16 +1,19 @@
-"""Tiny synthetic CDSE worlds for tests and benchmarks.
+"""Synthetic L1C products for the emulator: small, fast, for any product name.
 
-The full demo world comes from ``benpipe demo-world``; this module only makes
-what the emulator needs to serve bytes: SAFE-like product zips under
-``<root>/cdse/products/``, ``<root>/cdse/catalogue.json`` and
-``<root>/cdse.netrc`` (DESIGN.md §4 layout, same id rule).
+``benpipe demo-world`` writes the full demo world (real JPEG 2000 bands, CLC,
+v1 files); tests and benchmarks that only need the emulator to serve bytes use
+this instead: SAFE zips whose bands are random bytes of a chosen size, with
+the demo world's own SAFE metadata writers (``MTD_MSIL1C.xml``,
+``MTD_TL.xml``, an XFDU ``manifest.safe`` listing every file), so the
+emulator derives the same kind of catalogue entity from them.  Written under
+``<root>/cdse/products/``, with ``<root>/cdse/catalogue.json`` and
+``<root>/cdse.netrc`` (DESIGN.md §4 layout, the demo world's id rule).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,24 +21,55 @@ from pathlib import Path
 import blake3
 import numpy as np
 
+from benpipe.cdse.emulator.realm import DEMO_PASSWORD, DEMO_USERNAME
+from benpipe.demo.safe import (
+    ZIP_DATE_TIME,
+    manifest_safe_xml,
+    mtd_msil1c_xml,
+    mtd_tl_xml,
+    product_start_time,
+    safe_names,
+)
+from benpipe.demo.spec import ProductSpec, layout_for
+from benpipe.demo.world import product_id
 from benpipe.names import L1C_BANDS, parse_product_name
 
-DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo-password"  # noqa: S105 (the documented demo credential)
-
-_FIXED_TIME = (2024, 1, 1, 0, 0, 0)
-
-
-def product_id_for(safe_name: str) -> str:
-    """The demo-world CDSE id: ``uuid5(NAMESPACE_URL, "benpipe-demo:" + name.SAFE)``."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "benpipe-demo:" + safe_name))
+#: Synthetic tiles sit at this UTM corner of their zone (north / south).
+_CORNER_NORTH = (300_000.0, 5_400_000.0)
+_CORNER_SOUTH = (300_000.0, 7_000_000.0)
+_TILE_SIZE_PX = 1200
 
 
-def _member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-    info.compress_type = zipfile.ZIP_STORED
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
+def _spec(name: str) -> ProductSpec:
+    tile = parse_product_name(name).tile
+    north = tile[2] >= "N"
+    ulx, uly = _CORNER_NORTH if north else _CORNER_SOUTH
+    return ProductSpec(
+        key=name,
+        name=name,
+        epsg=(32600 if north else 32700) + int(tile[:2]),
+        real_ulx=ulx,
+        real_uly=uly,
+        season="summer",
+        abs_orbit=10000,
+        failed_checks=(),
+        has_clc=False,
+        v1_time_offset_s=0,
+        v1_malformed=False,
+        nodata_strip=False,
+    )
+
+
+def _write_stored(path: Path, files: Mapping[str, bytes]) -> None:
+    """A deterministic zip of stored members (no folder entries, as CDSE's)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for member in sorted(files):
+            info = zipfile.ZipInfo(member, date_time=ZIP_DATE_TIME)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, files[member])
+    tmp.replace(path)
 
 
 def make_product_zip(
@@ -46,7 +80,7 @@ def make_product_zip(
     seed: int = 0,
     extra_preview: bool = False,
 ) -> Path:
-    """Write a SAFE-like L1C zip (stored, deterministic) of about ``payload_bytes``.
+    """Write a SAFE zip (stored, deterministic) of about ``payload_bytes``.
 
     Members: ``manifest.safe``, ``MTD_MSIL1C.xml``, one granule with
     ``MTD_TL.xml`` and 13 band "JP2s" of random bytes, one datastrip with
@@ -54,37 +88,28 @@ def make_product_zip(
     as CDSE does.  ``extra_preview`` adds an HTML file and a preview JP2 (what
     CDSE added to some zips later).
     """
-    parsed = parse_product_name(name)
-    safe = parsed.safe_name
+    layout = layout_for(_spec(name), _TILE_SIZE_PX)
+    names = safe_names(layout)
     rng = np.random.default_rng(seed)
-    granule = f"L1C_T{parsed.tile}_A010000_{parsed.discriminator}"
-    datastrip = f"DS_SGS__{parsed.discriminator}_S{parsed.discriminator}"
     per_band = max(1, payload_bytes // len(L1C_BANDS))
+    files: dict[str, bytes] = {
+        names.band_member(band): rng.bytes(per_band) for band in L1C_BANDS
+    }
+    files[f"{names.root}/MTD_MSIL1C.xml"] = mtd_msil1c_xml(layout, names).encode()
+    files[f"{names.root}/GRANULE/{names.granule}/MTD_TL.xml"] = mtd_tl_xml(
+        layout, names
+    ).encode()
+    files[f"{names.root}/DATASTRIP/{names.datastrip}/MTD_DS.xml"] = b"<Datastrip/>\n"
+    if extra_preview:
+        files[f"{names.root}/HTML/UserProduct_index.html"] = b"<html></html>\n"
+        files[
+            f"{names.root}/GRANULE/{names.granule}/QI_DATA/"
+            f"T{names.tile}_{names.datatake}_PVI.jp2"
+        ] = rng.bytes(1024)
+    manifest = manifest_safe_xml(names, dict(files))
+    files[f"{names.root}/manifest.safe"] = manifest.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as archive:
-        _member(
-            archive, f"{safe}/manifest.safe", f"<manifest name='{safe}'/>\n".encode()
-        )
-        _member(
-            archive, f"{safe}/MTD_MSIL1C.xml", f"<MTD product='{name}'/>\n".encode()
-        )
-        _member(archive, f"{safe}/GRANULE/{granule}/MTD_TL.xml", b"<Tile_Geocoding/>\n")
-        for band in L1C_BANDS:
-            _member(
-                archive,
-                f"{safe}/GRANULE/{granule}/IMG_DATA/T{parsed.tile}_{parsed.datatake}_{band}.jp2",
-                rng.bytes(per_band),
-            )
-        _member(archive, f"{safe}/DATASTRIP/{datastrip}/MTD_DS.xml", b"<Datastrip/>\n")
-        if extra_preview:
-            _member(archive, f"{safe}/HTML/UserProduct_index.html", b"<html></html>\n")
-            _member(
-                archive,
-                f"{safe}/GRANULE/{granule}/QI_DATA/T{parsed.tile}_{parsed.datatake}_PVI.jp2",
-                rng.bytes(1024),
-            )
-    tmp.replace(path)
+    _write_stored(path, files)
     return path
 
 
@@ -125,18 +150,15 @@ def write_catalogue(
             )
             if algorithm in wanted
         ]
+        start = product_start_time(name)
         entries.append(
             {
-                "Id": product_id_for(f"{name}.SAFE"),
+                "Id": product_id(name),
                 "Name": f"{name}.SAFE",
                 "ContentLength": zip_path.stat().st_size,
                 "Checksum": values,
                 "Online": name not in offline_set,
-                "ContentDate": {
-                    "Start": parse_product_name(name).sensing_time.strftime(
-                        "%Y-%m-%dT%H:%M:%S.000Z"
-                    )
-                },
+                "ContentDate": {"Start": start, "End": start},
             }
         )
     (Path(root) / "cdse" / "catalogue.json").write_text(
@@ -146,6 +168,7 @@ def write_catalogue(
 
 
 def write_netrc(root: Path, host: str = "127.0.0.1") -> Path:
+    """``<root>/cdse.netrc`` with the emulator's demo account for ``host``."""
     path = Path(root) / "cdse.netrc"
     path.write_text(
         f"machine {host} login {DEMO_USERNAME} password {DEMO_PASSWORD}\n",
