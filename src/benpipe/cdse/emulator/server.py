@@ -98,6 +98,8 @@ class EmulatorStats:
     catalogue_queries: int = 0
     redirects: int = 0
     quota_rejections: int = 0
+    filters: list[str] = field(default_factory=list)
+    """The ``$filter`` of every Products query, as received."""
     responses: list[tuple[int, str, int, str]] = field(default_factory=list)
     """(request number, id, status, Range header) per download request."""
     sent_by_request: dict[int, int] = field(default_factory=dict)
@@ -301,6 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- catalogue
     def _query(self, params: dict[str, str], raw_query: str) -> None:
         self.server.count("catalogue_queries")
+        with self.server.lock:
+            self.server.stats.filters.append(params.get("$filter", ""))
         try:
             query = odata.parse_query(params)
         except odata.ODataError as exc:

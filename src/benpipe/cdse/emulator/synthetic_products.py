@@ -20,6 +20,7 @@ from pathlib import Path
 
 import blake3
 import numpy as np
+from pyproj import Transformer
 
 from benpipe.cdse.emulator.realm import DEMO_PASSWORD, DEMO_USERNAME
 from benpipe.demo.safe import (
@@ -34,20 +35,24 @@ from benpipe.demo.spec import ProductSpec, layout_for
 from benpipe.demo.world import product_id
 from benpipe.names import L1C_BANDS, parse_product_name
 
-#: Synthetic tiles sit at this UTM corner of their zone (north / south).
-_CORNER_NORTH = (300_000.0, 5_400_000.0)
-_CORNER_SOUTH = (300_000.0, 7_000_000.0)
+_LATITUDE_BANDS = "CDEFGHJKLMNPQRSTUVWX"
 _TILE_SIZE_PX = 1200
 
 
 def _spec(name: str) -> ProductSpec:
+    """A tile near the middle of its MGRS zone and latitude band (not its real corner)."""
     tile = parse_product_name(name).tile
+    zone, band = int(tile[:2]), _LATITUDE_BANDS.index(tile[2])
     north = tile[2] >= "N"
-    ulx, uly = _CORNER_NORTH if north else _CORNER_SOUTH
+    epsg = (32600 if north else 32700) + zone
+    x, y = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True).transform(
+        -180 + 6 * zone - 4, -80 + 8 * band + 4
+    )
+    ulx, uly = round(x, -4), round(y, -4)
     return ProductSpec(
         key=name,
         name=name,
-        epsg=(32600 if north else 32700) + int(tile[:2]),
+        epsg=epsg,
         real_ulx=ulx,
         real_uly=uly,
         season="summer",
