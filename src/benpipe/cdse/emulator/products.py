@@ -66,10 +66,6 @@ class SafeNode:
     size: int
     children: tuple[str, ...] = ()
 
-    @property
-    def is_folder(self) -> bool:
-        return self.member is None
-
 
 @dataclass(frozen=True, slots=True)
 class ServedProduct:

@@ -709,11 +709,6 @@ class EmulatorServer:
         with self._server.lock:
             return list(self._server.realm.issued_tokens)
 
-    def expire_tokens(self) -> None:
-        """Revoke every access token now (refresh tokens stay valid)."""
-        with self._server.lock:
-            self._server.realm.expire_access_tokens()
-
     def start(self) -> EmulatorServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="cdse-emulator", daemon=True
