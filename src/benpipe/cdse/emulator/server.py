@@ -80,6 +80,7 @@ _PRODUCT_RE = re.compile(
 )
 _NODE_RE = re.compile(r"/Nodes\(([^)]*)\)")
 _RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_TOKEN_PARAM_RE = re.compile(r"([?&]token=)[^&\s]*")
 _SLOW_CHUNK = 64 << 10
 
 
@@ -173,7 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "benpipe-cdse-emulator"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        logger.debug("%s %s", self.address_string(), format % args)
+        line = _TOKEN_PARAM_RE.sub(r"\1***", format % args)  # never log a token
+        logger.debug("%s %s", self.address_string(), line)
 
     # -- request facts
     @property
