@@ -20,6 +20,7 @@ from benpipe.cdse.emulator import (
 )
 from benpipe.cdse.emulator.synthetic_products import make_synthetic_world
 from benpipe.cdse.session import new_session
+from benpipe.errors import InputDataError
 
 pytestmark = pytest.mark.usefixtures("isolated_cdse_env")
 
@@ -306,6 +307,11 @@ def test_malformed_queries_get_json_errors_and_the_emulator_stays_up(
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json()["detail"]
     assert _products(emu, **{"$filter": f"Name eq '{P1}.SAFE'"}).json()["value"]
+
+
+def test_a_missing_world_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(InputDataError, match="benpipe demo-world"):
+        EmulatorServer(tmp_path, tls=True)
 
 
 def test_filter_list_and_unknown_paths(emu: EmulatorServer) -> None:

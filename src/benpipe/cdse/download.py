@@ -7,18 +7,22 @@
   complete, verified file is renamed to ``dest`` (``os.replace``);
 * 429 (honouring ``Retry-After``), 5xx, timeouts, connection resets and
   truncated bodies (checked against ``Content-Length``/``Content-Range``) are
-  retried with exponential backoff and jitter, at most ``max_attempts`` times;
+  retried with exponential backoff and jitter, at most ``max_attempts`` times
+  (:func:`benpipe.cdse.retry.call_with_retries`, the one retry loop);
 * a 401 triggers a token refresh, then one new password grant, then an
   :class:`AuthenticationError` (these renewals do not count as attempts);
 * redirects are followed by hand so the ``Authorization`` header survives the
-  catalogue → download host hop (``requests`` drops it across hosts) but is
-  only ever sent to the configured CDSE hosts, their sibling hosts (same parent
-  domain, e.g. ``*.dataspace.copernicus.eu``) or loopback;
+  catalogue → download host hop (CDSE answers ``301``; ``requests`` drops the
+  header across hosts) but is only ever sent to the configured CDSE hosts,
+  their sibling hosts (same parent domain, e.g. ``*.dataspace.copernicus.eu``)
+  or loopback; the session never adds ``~/.netrc`` credentials
+  (:mod:`benpipe.cdse.session`);
 * the bytes are hashed while they stream (a resumed ``.part`` prefix is
   hashed from disk first) and checked against the frozen sidecar or, when it
   has no checksum for the id, the live catalogue: BLAKE3 when the entry has
   one (~10x cheaper than MD5), else MD5, else no check (logged); on a
-  mismatch the file is deleted and downloaded once more, then
+  mismatch the file is deleted and downloaded once more (a new budget of
+  attempts), then
   :class:`ChecksumMismatchError` naming the algorithm and both values;
 * an offline product (``Online: false``) raises :class:`ProductUnavailableError`.
 """

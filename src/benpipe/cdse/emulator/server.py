@@ -135,7 +135,11 @@ class _Server(ThreadingHTTPServer):
         self.active_downloads: dict[str, int] = {}
         self.products: dict[str, ServedProduct] = {}
         self.records: dict[str, odata.Record] = {}
-        self.reload()
+        try:
+            self.reload()
+        except BaseException:
+            self.server_close()
+            raise
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Run the handler; with TLS, handshake in this worker thread first."""
@@ -666,14 +670,19 @@ class EmulatorServer:
             self._tmp = Path(tempfile.mkdtemp(prefix="cdse-emulator-"))
             self.ca_cert_path = self._tmp / "emulator-ca.pem"
             self.ca_cert_path.write_bytes(ca_pem)
-        self._server = _Server(
-            (host, port),
-            Path(root),
-            spec,
-            token_lifetime_s=token_lifetime_s,
-            refresh_lifetime_s=refresh_lifetime_s,
-            tls=context,
-        )
+        try:
+            self._server = _Server(
+                (host, port),
+                Path(root),
+                spec,
+                token_lifetime_s=token_lifetime_s,
+                refresh_lifetime_s=refresh_lifetime_s,
+                tls=context,
+            )
+        except BaseException:
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
         self._thread: threading.Thread | None = None
 
     @property
