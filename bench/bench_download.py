@@ -32,7 +32,7 @@ from pathlib import Path
 
 from benpipe.cdse.auth import TokenManager
 from benpipe.cdse.download import CdseSettings, Downloader, download_many
-from benpipe.cdse.world import make_synthetic_world
+from benpipe.cdse.emulator.synthetic_products import make_synthetic_world
 
 NAMES = [
     "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608",

@@ -16,6 +16,23 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture
+def isolated_cdse_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No real CDSE credentials, ~/.netrc or token cache: a private HOME and cache."""
+    for name in (
+        "CDSE_USERNAME",
+        "CDSE_PASSWORD",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return home
+
+
 @pytest.fixture(scope="session")
 def reference_artifacts() -> Path:
     """../shared/reference-artifacts, or skip when it is not there."""

@@ -19,6 +19,7 @@ import pytest
 from benpipe.cdse.auth import TokenManager, find_credentials
 from benpipe.cdse.catalogue import (
     CatalogueEntry,
+    query_products,
     read_sidecar,
     search_cdse,
     search_product,
@@ -33,7 +34,10 @@ from benpipe.cdse.download import (
     is_trusted_redirect,
 )
 from benpipe.cdse.emulator import EmulatorServer, parse_faults
-from benpipe.cdse.world import make_synthetic_world, write_catalogue
+from benpipe.cdse.emulator.synthetic_products import (
+    make_synthetic_world,
+    write_catalogue,
+)
 from benpipe.errors import (
     AuthenticationError,
     CatalogueError,
@@ -51,12 +55,7 @@ NAMES = [P1, P2, P3]
 CHUNK = 64 << 10
 
 
-@pytest.fixture(autouse=True)
-def _isolated_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("CDSE_USERNAME", raising=False)
-    monkeypatch.delenv("CDSE_PASSWORD", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("isolated_cdse_env")
 
 
 @pytest.fixture(scope="module")
@@ -400,9 +399,13 @@ def test_bad_password_is_an_auth_error_without_the_secret(
     assert "wrong-secret-123" not in repr(find_credentials("http://127.0.0.1/t"))
 
 
-def test_missing_credentials_message_says_where_to_put_them(tmp_path: Path) -> None:
-    with pytest.raises(AuthenticationError, match="CDSE_USERNAME"):
+def test_missing_credentials_message_says_where_to_put_them(
+    isolated_cdse_env: Path,
+) -> None:
+    with pytest.raises(AuthenticationError, match="CDSE_USERNAME") as info:
         find_credentials("https://identity.dataspace.copernicus.eu/x")
+    assert str(isolated_cdse_env / ".netrc") in str(info.value)
+    assert "machine identity.dataspace.copernicus.eu" in str(info.value)
 
 
 def test_parallel_downloads_share_one_login(world, tmp_path: Path) -> None:
@@ -534,3 +537,216 @@ def test_fault_spec_grammar() -> None:
     assert parse_faults("bad-checksum:X*2").bad_md5 == {"X": 2}
     with pytest.raises(ConfigError, match="418@2"):
         parse_faults("418@2")
+
+
+def test_netrc_in_home_never_replaces_the_bearer_token(
+    world, tmp_path: Path, isolated_cdse_env: Path
+) -> None:
+    """~/.netrc with the token host (where benpipe reads its credentials) and a
+    default line: requests would send them as Basic auth to the token endpoint
+    (Keycloak: invalid_client) and over the Bearer token of every download."""
+    root, ids = world
+    netrc = isolated_cdse_env / ".netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login demo password demo-password\n"
+        "default login someone@example.org password other-secret\n"
+    )
+    netrc.chmod(0o600)
+    with EmulatorServer(root, faults="redirect") as emu:  # 127.0.0.1 -> localhost
+        settings = _settings(emu, root, netrc=None)
+        result = fetch_l1c(P1, ids[P1], tmp_path / "x.zip", settings=settings)
+        assert emu.stats.password_grants == 1 and emu.stats.redirects == 1
+    assert result.checksum == _blake3(_served(root, P1))
+    assert (tmp_path / "x.zip").read_bytes() == _served(root, P1)
+
+
+_LOGIN_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from benpipe.cdse.download import CdseSettings, fetch_l1c
+    url, token_url, name, pid, dest, errors = sys.argv[1:]
+    settings = CdseSettings(url, url, token_url, max_attempts=2, timeout_s=10)
+    try:
+        fetch_l1c(name, pid, Path(dest), settings=settings, error_csv=Path(errors))
+    except Exception as exc:
+        print(exc)
+    """
+)
+
+
+def test_one_refused_login_stops_all_logins_of_the_run(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, ids = world
+    monkeypatch.setenv("CDSE_USERNAME", "demo")
+    monkeypatch.setenv("CDSE_PASSWORD", "wrong-secret-123")
+    errors = tmp_path / "download_errors.csv"
+    with EmulatorServer(root) as emu:
+        settings = _settings(emu, root, netrc=None)
+        messages = []
+        # jobs of one run: each with its own token manager, and Snakemake retries
+        for name in (P1, P2, P1):
+            with pytest.raises(AuthenticationError) as info:
+                fetch_l1c(
+                    name, ids[name], tmp_path / f"{name}.zip",
+                    settings=settings, error_csv=errors,
+                )  # fmt: skip
+            messages.append(str(info.value))
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _LOGIN_CHILD,
+                emu.catalogue_url,
+                emu.token_url,
+                P3,
+                ids[P3],
+                str(tmp_path / f"{P3}.zip"),
+                str(errors),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ.copy(),
+        )
+        messages.append(child.stdout)
+        assert (emu.stats.login_failures, emu.stats.password_grants) == (1, 0)
+        marker = next(
+            (tmp_path / "xdg-cache" / "benpipe" / "cdse-tokens").glob(
+                "*.login-refused.json"
+            )
+        )
+        assert "wrong-secret-123" not in marker.read_text()
+        assert marker.stat().st_mode & 0o777 == 0o600
+        # corrected credentials log in again, and the record is gone
+        monkeypatch.setenv("CDSE_PASSWORD", "demo-password")
+        fetch_l1c(P1, ids[P1], tmp_path / f"{P1}.zip", settings=settings)
+        assert emu.stats.password_grants == 1
+    assert not marker.exists()
+    for message in messages:
+        assert "account 'demo'" in message, message
+        assert "CDSE_USERNAME/CDSE_PASSWORD" in message, message
+        assert "wrong-secret-123" not in message
+    assert "refused at" in messages[0] and "HTTP 401" in messages[0]
+    assert all("already refused" in m for m in messages[1:])
+    with errors.open(newline="") as handle:
+        rows = {row["product"]: row for row in csv.DictReader(handle)}
+    assert sorted(rows) == sorted(NAMES)
+    assert all(r["error"].startswith("AuthenticationError:") for r in rows.values())
+
+
+_FULL_DISK_CHILD = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from pathlib import Path
+    from benpipe.cdse.download import CdseSettings, fetch_l1c
+    url, token_url, netrc, name, pid, dest, errors = sys.argv[1:]
+    errors_size = 64 << 10
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (errors_size, errors_size))
+    settings = CdseSettings(url, url, token_url, netrc=Path(netrc), timeout_s=10)
+    try:
+        fetch_l1c(name, pid, Path(dest), settings=settings, error_csv=Path(errors))
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+    """
+)
+
+
+def test_local_write_failure_is_recorded_in_the_error_csv(
+    world, tmp_path: Path
+) -> None:
+    """A disk that fills up (here: a file size limit) is a recorded, named failure."""
+    root, ids = world
+    errors = tmp_path / "download_errors.csv"
+    with EmulatorServer(root) as emu:
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _FULL_DISK_CHILD,
+                emu.catalogue_url,
+                emu.token_url,
+                str(root / "cdse.netrc"),
+                P1,
+                ids[P1],
+                str(tmp_path / f"{P1}.zip"),
+                str(errors),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ.copy(),
+        )
+    assert child.stdout.startswith("DownloadError"), child.stdout + child.stderr
+    assert "free space" in child.stdout and str(tmp_path) in child.stdout
+    with errors.open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["product"] == P1 and row["error"].startswith("DownloadError:")
+    assert "File too large" in row["error"]
+    assert not (tmp_path / f"{P1}.zip").exists()
+
+
+def test_rotated_refresh_tokens_are_kept_and_a_stale_one_falls_back_to_login(
+    world, tmp_path: Path
+) -> None:
+    root, _ = world
+    cache = tmp_path / "tok.json"
+    with EmulatorServer(root, token_lifetime_s=20) as emu:
+        tm = TokenManager(
+            emu.token_url, netrc_path=root / "cdse.netrc", cache_path=cache
+        )
+        tm.get_token()
+        stale = cache.read_text()
+        tm.get_token()  # 20 s tokens are inside the 30 s margin: refresh each time
+        tm.get_token()
+        assert (emu.stats.password_grants, emu.stats.refresh_grants) == (1, 2)
+        assert emu.stats.refresh_failures == 0  # each refresh used the newest token
+        # another process still holding the first refresh token (a separate cache)
+        other_cache = tmp_path / "other.json"
+        other_cache.write_text(stale)
+        other = TokenManager(
+            emu.token_url, netrc_path=root / "cdse.netrc", cache_path=other_cache
+        )
+        assert other.get_token()
+        assert emu.stats.refresh_failures == 1  # CDSE refused the reused token
+        assert (emu.stats.password_grants, other.password_grants) == (2, 1)
+
+
+def test_quota_429s_are_retried_until_every_download_is_done(
+    world, tmp_path: Path
+) -> None:
+    root, ids = world
+    with EmulatorServer(root, faults="concurrent:1,slow:5,retry-after:0") as emu:
+        results = download_many(
+            [(n, ids[n]) for n in NAMES],
+            tmp_path,
+            settings=_settings(emu, root, max_attempts=40),
+            workers=3,
+        )
+        assert emu.stats.quota_rejections > 0
+    assert all(not isinstance(r, Exception) for r in results), results
+    for name in NAMES:
+        assert (tmp_path / f"{name}.zip").read_bytes() == _served(root, name)
+
+
+def test_search_sends_the_documented_filter_and_follows_next_links(world) -> None:
+    root, ids = world
+    with EmulatorServer(root) as emu:
+        entry = search_product(f"{P2}.SAFE", catalogue_url=emu.catalogue_url)
+        assert emu.stats.filters == [
+            f"Collection/Name eq 'SENTINEL-2' and Name eq '{P2}.SAFE'"
+        ]
+        everything = list(
+            query_products(
+                "Collection/Name eq 'SENTINEL-2'",
+                catalogue_url=emu.catalogue_url,
+                top=1,
+            )
+        )
+        assert emu.stats.catalogue_queries == 1 + 3
+    assert entry.id == ids[P2]
+    assert sorted(item["Name"] for item in everything) == sorted(
+        f"{n}.SAFE" for n in NAMES
+    )

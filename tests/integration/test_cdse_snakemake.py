@@ -12,18 +12,21 @@ import pytest
 import yaml
 
 from benpipe.cdse.catalogue import read_sidecar
-from benpipe.cdse.emulator import EmulatorServer
-from benpipe.cdse.world import DEMO_PASSWORD, make_synthetic_world
+from benpipe.cdse.emulator import DEMO_PASSWORD, EmulatorServer
+from benpipe.cdse.emulator.synthetic_products import make_synthetic_world
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "snakemake"
 P1 = "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"
 P2 = "S2B_MSIL1C_20180525T094029_N0206_R036_T35VNK_20180525T114839"
 
-pytestmark = pytest.mark.skipif(
-    not SNAKEMAKE.exists() and shutil.which("snakemake") is None,
-    reason="snakemake is not installed",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not SNAKEMAKE.exists() and shutil.which("snakemake") is None,
+        reason="snakemake is not installed",
+    ),
+    pytest.mark.usefixtures("isolated_cdse_env"),
+]
 
 
 def _run(
@@ -92,7 +95,7 @@ def test_rules_download_and_hash_without_leaking_secrets(tmp_path: Path) -> None
         for targets in (("search_cdse", "freeze_tile_ids"), ("hash_l1c",)):
             proc = _run(work, env, *targets)
             assert proc.returncode == 0, proc.stderr[-3000:]
-        tokens = set(emu._server.issued_tokens)
+        tokens = set(emu.issued_tokens)
         assert emu.stats.password_grants == 1
 
     ids = {str(e["Name"]): str(e["Id"]) for e in entries}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benpipe.cdse.world import make_product_zip
+from benpipe.cdse.emulator.synthetic_products import make_product_zip
 from benpipe.errors import InputDataError
 from benpipe.fileio import sha256_file
 from benpipe.l1c.extract import extract_l1c

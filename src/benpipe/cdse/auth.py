@@ -9,8 +9,18 @@ One Keycloak password grant per run: the tokens are kept in a cache file
 (mode 0600) under ``$XDG_CACHE_HOME/benpipe/cdse-tokens/`` (default
 ``~/.cache``), keyed by token URL and user, and guarded with ``fcntl.flock``
 so concurrent downloads in threads *and* processes share one session.  An
-access token near expiry is refreshed with the refresh token; a new password
-grant happens only when the refresh token is expired or rejected.
+access token near expiry is refreshed with the refresh token (CDSE rotates
+it: the new one replaces the old in the cache under the lock, so no two
+processes ever refresh with the same token); a new password grant happens
+only when the refresh token is expired or refused.
+
+One refused login stops every later login with the same credentials: the
+refusal is recorded next to the token cache (``<key>.login-refused.json``,
+with a salted hash of the password, never the password), and every job of
+the run (Snakemake retries included) then fails at once naming the account
+and where its credentials come from, instead of trying again and risking
+a lock-out of the account.  Changing the credentials, or deleting that file,
+allows a new attempt.
 """
 
 from __future__ import annotations
@@ -32,6 +42,13 @@ from urllib.parse import urlparse
 
 import requests
 
+from benpipe.cdse.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    is_transient,
+)
+from benpipe.cdse.session import new_session
 from benpipe.errors import AuthenticationError
 from benpipe.fileio import atomic_write_text
 
@@ -48,11 +65,27 @@ _THREAD_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Credentials:
-    """A CDSE user name and password; the password never shows in ``repr``."""
+    """A CDSE user name and password; the password never shows in ``repr``.
+
+    ``source`` is ``"environment"`` or the netrc file they were read from.
+    """
 
     username: str
     password: str = field(repr=False)
     source: str = "environment"
+
+    def where(self) -> str:
+        """Where the credentials come from, for error messages."""
+        if self.source == "environment":
+            return f"the environment variables {ENV_USERNAME}/{ENV_PASSWORD}"
+        return f"the netrc file {self.source}"
+
+    def fingerprint(self, token_url: str) -> str:
+        """A salted, slow hash of the password (to recognise it, never to recover it)."""
+        salt = f"benpipe-cdse\n{token_url}\n{self.username}".encode()
+        return hashlib.pbkdf2_hmac(
+            "sha256", self.password.encode(), salt, 100_000
+        ).hex()
 
 
 def find_credentials(token_url: str, netrc_path: Path | None = None) -> Credentials:
@@ -117,13 +150,23 @@ class _TokenState:
         return bool(self.refresh_token) and now < self.refresh_expires_at - 5.0
 
 
+class _Refused(AuthenticationError):
+    """The identity service refused a grant (4xx other than 429)."""
+
+    def __init__(self, message: str, *, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
 class TokenManager:
     """Hands out CDSE access tokens, shared across threads and processes.
 
     ``credentials`` is looked up lazily (only when a password grant is
     needed).  ``cache_path`` defaults to a file under :func:`default_cache_dir`
     keyed by token URL and user name.  Counters ``password_grants`` and
-    ``refresh_grants`` count the grants *this* manager made.
+    ``refresh_grants`` count the grants *this* manager made.  Token requests
+    that meet a 429, a 5xx or a network error are retried with ``policy``.
     """
 
     def __init__(
@@ -136,14 +179,16 @@ class TokenManager:
         cache_path: Path | None = None,
         session: requests.Session | None = None,
         timeout_s: float = 60.0,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self._netrc_path = netrc_path
         self._credentials = credentials
         self._cache_path = cache_path
-        self._session = session or requests.Session()
+        self._session = session or new_session()
         self.timeout_s = timeout_s
+        self.policy = policy or RetryPolicy(timeout_s=timeout_s)
         self.password_grants = 0
         self.refresh_grants = 0
 
@@ -162,6 +207,11 @@ class TokenManager:
             ).hexdigest()[:20]
             self._cache_path = default_cache_dir() / f"{key}.json"
         return self._cache_path
+
+    @property
+    def refusal_path(self) -> Path:
+        """Where a refused login is recorded (next to the token cache)."""
+        return self.cache_path.with_suffix(".login-refused.json")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -192,25 +242,34 @@ class TokenManager:
         atomic_write_text(self.cache_path, json.dumps(state.__dict__), mode=0o600)
 
     # -- grants
-    def _grant(self, data: dict[str, str], what: str) -> _TokenState:
-        started = time.time()
+    def _post(self, data: dict[str, str]) -> requests.Response:
         try:
             resp = self._session.post(self.token_url, data=data, timeout=self.timeout_s)
         except requests.RequestException as exc:
-            raise AuthenticationError(
-                f"{what} at {self.token_url} failed: {exc.__class__.__name__}; "
-                "check the network and cdse.token_url"
-            ) from exc
+            raise TransientError(exc.__class__.__name__) from exc
+        if is_transient(resp.status_code):
+            raise TransientError.from_response(resp)
+        return resp
+
+    def _grant(self, data: dict[str, str], what: str) -> _TokenState:
+        started = time.time()
+        resp = call_with_retries(
+            lambda: self._post(data),
+            policy=self.policy,
+            what=f"{what} at {self.token_url}",
+            advice="the CDSE identity service may be down, try again later",
+            exhausted=AuthenticationError,
+        )
         if resp.status_code != 200:
             detail = _error_detail(resp)
-            raise AuthenticationError(
-                f"{what} at {self.token_url} refused (HTTP {resp.status_code}: "
-                f"{detail}); check the CDSE credentials (an account with 2FA "
-                "cannot use the password grant)"
+            raise _Refused(
+                f"{what} at {self.token_url} refused (HTTP {resp.status_code}: {detail})",
+                status=resp.status_code,
+                detail=detail,
             )
         try:
             body: dict[str, Any] = resp.json()
-            state = _TokenState(
+            return _TokenState(
                 access_token=str(body["access_token"]),
                 access_expires_at=started + float(body.get("expires_in", 600)),
                 refresh_token=str(body.get("refresh_token", "")),
@@ -221,20 +280,51 @@ class TokenManager:
                 f"{what} at {self.token_url} gave an unexpected answer "
                 f"(no access_token); check cdse.token_url"
             ) from exc
-        return state
+
+    def _check_not_refused(self, creds: Credentials) -> None:
+        """Raise if these credentials were already refused (see the module docstring)."""
+        try:
+            record = json.loads(self.refusal_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if record.get("fingerprint") != creds.fingerprint(self.token_url):
+            return
+        raise AuthenticationError(
+            f"CDSE login for account {creds.username!r} (credentials from "
+            f"{creds.where()}) was already refused at {self.token_url} "
+            f"({record.get('refusal', 'refused')}); benpipe does not send the same "
+            "credentials again, so that the account is not locked. Fix them in "
+            f"{creds.where()} and rerun (to try the same ones again, delete "
+            f"{self.refusal_path})"
+        )
 
     def _password_grant(self) -> _TokenState:
         creds = self.credentials
+        self._check_not_refused(creds)
         logger.info("CDSE login (password grant) as %s", creds.username)
-        state = self._grant(
-            {
-                "grant_type": "password",
-                "username": creds.username,
-                "password": creds.password,
-                "client_id": self.client_id,
-            },
-            "password grant",
-        )
+        data = {
+            "grant_type": "password",
+            "username": creds.username,
+            "password": creds.password,
+            "client_id": self.client_id,
+        }
+        try:
+            state = self._grant(data, "password grant")
+        except _Refused as exc:
+            refusal = f"HTTP {exc.status}: {exc.detail}"
+            record = {
+                "fingerprint": creds.fingerprint(self.token_url),
+                "refusal": refusal,
+            }
+            atomic_write_text(self.refusal_path, json.dumps(record), mode=0o600)
+            raise AuthenticationError(
+                f"CDSE login for account {creds.username!r} (credentials from "
+                f"{creds.where()}) refused at {self.token_url} ({refusal}); check "
+                "the user name and password (an account with 2FA cannot use the "
+                "password grant). Later logins of this run with the same "
+                f"credentials are skipped (recorded in {self.refusal_path})"
+            ) from None
+        self.refusal_path.unlink(missing_ok=True)
         self.password_grants += 1
         return state
 
@@ -258,8 +348,8 @@ class TokenManager:
         if not force_login and state.refresh_valid(now):
             try:
                 new = self._refresh_grant(state.refresh_token)
-            except AuthenticationError as exc:
-                logger.info("token refresh failed (%s); logging in again", exc)
+            except _Refused as exc:
+                logger.info("token refresh refused (%s); logging in again", exc.detail)
                 new = self._password_grant()
         else:
             new = self._password_grant()

@@ -1,8 +1,10 @@
 """CDSE OData catalogue: exact-name search, the frozen id table and its sidecar.
 
-One anonymous query per product (REFERENCE-PIPELINE.md §2):
-``GET {catalogue_url}/Products?$filter=Name eq '<name>.SAFE'``; exactly one
-match is required.  Results are written as
+One anonymous query per product (REFERENCE-PIPELINE.md §2), in the form the
+CDSE documentation recommends (the collection first, for performance):
+``GET {catalogue_url}/Products?$filter=Collection/Name eq 'SENTINEL-2' and
+Name eq '<name>.SAFE'``, following ``@odata.nextLink`` until the last page;
+exactly one match is required.  Results are written as
 
 * ``bigearthnet_s2_tile_ids.csv``: ``tile,id`` sorted by tile, LF (the
   reference format), and
@@ -16,16 +18,24 @@ plus ``diff.md`` comparing both with their tracked copies.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
-from benpipe.cdse.retry import RetryPolicy, TransientHTTPError, call_with_retries
+from benpipe.cdse.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    is_transient,
+)
+from benpipe.cdse.session import new_session
 from benpipe.csvdiff import diff_keyed_csv
 from benpipe.errors import CatalogueError, InputDataError
 from benpipe.fileio import atomic_write_text
@@ -85,16 +95,38 @@ def entry_from_json(item: Mapping[str, Any]) -> CatalogueEntry:
     )
 
 
-def _odata_quote(value: str) -> str:
+#: CDSE collection of a product, from the first two letters of its name.
+COLLECTIONS = {"S1": "SENTINEL-1", "S2": "SENTINEL-2", "S3": "SENTINEL-3"}
+
+
+def odata_quote(value: str) -> str:
+    """An OData string literal (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
 
 
+def name_filter(name: str) -> str:
+    """The documented exact-name filter: collection first, then ``Name eq``."""
+    collection = COLLECTIONS.get(name[:2])
+    exact = f"Name eq {odata_quote(name)}"
+    return (
+        f"Collection/Name eq {odata_quote(collection)} and {exact}"
+        if collection
+        else exact
+    )
+
+
 def _get_json(
-    session: requests.Session, url: str, params: Mapping[str, str], timeout_s: float
+    session: requests.Session,
+    url: str,
+    params: Mapping[str, str] | None,
+    timeout_s: float,
 ) -> Any:
-    resp = session.get(url, params=params, timeout=timeout_s)
-    if resp.status_code == 429 or resp.status_code >= 500:
-        raise TransientHTTPError(resp)
+    try:
+        resp = session.get(url, params=params, timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise TransientError(exc.__class__.__name__) from exc
+    if is_transient(resp.status_code):
+        raise TransientError.from_response(resp)
     if resp.status_code == 404:
         return None
     if resp.status_code != 200:
@@ -110,6 +142,44 @@ def _get_json(
         ) from exc
 
 
+def query_products(
+    odata_filter: str,
+    *,
+    catalogue_url: str,
+    session: requests.Session | None = None,
+    policy: RetryPolicy | None = None,
+    top: int = 20,
+    what: str = "catalogue query",
+) -> Iterator[dict[str, Any]]:
+    """Every product matching ``odata_filter``, page by page (``@odata.nextLink``).
+
+    A next link is followed only on the catalogue's own host.
+    """
+    session = session or new_session()
+    policy = policy or RetryPolicy()
+    url: str | None = f"{catalogue_url.rstrip('/')}/Products"
+    params: dict[str, str] | None = {"$filter": odata_filter, "$top": str(top)}
+    host = urlparse(catalogue_url).hostname
+    while url is not None:
+        body = call_with_retries(
+            functools.partial(_get_json, session, url, params, policy.timeout_s),
+            policy=policy,
+            what=what,
+        )
+        values = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(values, list):
+            raise CatalogueError(
+                f"{what} returned no 'value' list; check cdse.catalogue_url"
+            )
+        yield from values
+        url, params = body.get("@odata.nextLink"), None
+        if url is not None and urlparse(url).hostname != host:
+            raise CatalogueError(
+                f"{what}: the next page link points to another host "
+                f"({urlparse(url).hostname}); check cdse.catalogue_url"
+            )
+
+
 def search_product(
     name: str,
     *,
@@ -118,21 +188,15 @@ def search_product(
     policy: RetryPolicy | None = None,
 ) -> CatalogueEntry:
     """Look up one product by exact name (with ``.SAFE``); exactly one match."""
-    session = session or requests.Session()
-    policy = policy or RetryPolicy()
-    url = f"{catalogue_url.rstrip('/')}/Products"
-    params = {"$filter": f"Name eq {_odata_quote(name)}"}
-    body = call_with_retries(
-        lambda: _get_json(session, url, params, policy.timeout_s),
-        policy=policy,
-        what=f"catalogue search for {name}",
-    )
-    values = body.get("value") if isinstance(body, dict) else None
-    if not isinstance(values, list):
-        raise CatalogueError(
-            f"catalogue search for {name} returned no 'value' list; check "
-            "cdse.catalogue_url"
+    values = list(
+        query_products(
+            name_filter(name),
+            catalogue_url=catalogue_url,
+            session=session,
+            policy=policy,
+            what=f"catalogue search for {name}",
         )
+    )
     if len(values) != 1:
         candidates = (
             ", ".join(f"{v.get('Name')} ({v.get('Id')})" for v in values[:10]) or "none"
@@ -160,7 +224,7 @@ def lookup_product_by_id(
     policy: RetryPolicy | None = None,
 ) -> CatalogueEntry | None:
     """The live catalogue entry of ``product_id``, or None if it is unknown."""
-    session = session or requests.Session()
+    session = session or new_session()
     policy = policy or RetryPolicy()
     url = f"{catalogue_url.rstrip('/')}/Products({product_id})"
     body = call_with_retries(
@@ -185,7 +249,7 @@ def search_products(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[CatalogueEntry]:
     """Search every name; collect all failures into one :class:`CatalogueError`."""
-    session = requests.Session()
+    session = new_session()
     entries: list[CatalogueEntry] = []
     failures: list[str] = []
     for done, name in enumerate(sorted(set(names)), start=1):

@@ -7,18 +7,22 @@
   complete, verified file is renamed to ``dest`` (``os.replace``);
 * 429 (honouring ``Retry-After``), 5xx, timeouts, connection resets and
   truncated bodies (checked against ``Content-Length``/``Content-Range``) are
-  retried with exponential backoff and jitter, at most ``max_attempts`` times;
+  retried with exponential backoff and jitter, at most ``max_attempts`` times
+  (:func:`benpipe.cdse.retry.call_with_retries`, the one retry loop);
 * a 401 triggers a token refresh, then one new password grant, then an
   :class:`AuthenticationError` (these renewals do not count as attempts);
 * redirects are followed by hand so the ``Authorization`` header survives the
-  catalogue → download host hop (``requests`` drops it across hosts) but is
-  only ever sent to the configured CDSE hosts, their sibling hosts (same parent
-  domain, e.g. ``*.dataspace.copernicus.eu``) or loopback;
+  catalogue → download host hop (CDSE answers ``301``; ``requests`` drops the
+  header across hosts) but is only ever sent to the configured CDSE hosts,
+  their sibling hosts (same parent domain, e.g. ``*.dataspace.copernicus.eu``)
+  or loopback; the session never adds ``~/.netrc`` credentials
+  (:mod:`benpipe.cdse.session`);
 * the bytes are hashed while they stream (a resumed ``.part`` prefix is
   hashed from disk first) and checked against the frozen sidecar or, when it
   has no checksum for the id, the live catalogue: BLAKE3 when the entry has
   one (~10x cheaper than MD5), else MD5, else no check (logged); on a
-  mismatch the file is deleted and downloaded once more, then
+  mismatch the file is deleted and downloaded once more (a new budget of
+  attempts), then
   :class:`ChecksumMismatchError` naming the algorithm and both values;
 * an offline product (``Online: false``) raises :class:`ProductUnavailableError`.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import hashlib
 import http.client
 import io
@@ -51,7 +56,13 @@ from benpipe.cdse.catalogue import (
     lookup_product_by_id,
     read_sidecar,
 )
-from benpipe.cdse.retry import RetryPolicy, parse_retry_after
+from benpipe.cdse.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    is_transient,
+)
+from benpipe.cdse.session import new_session
 from benpipe.errors import (
     AuthenticationError,
     BenpipeError,
@@ -59,7 +70,6 @@ from benpipe.errors import (
     ChecksumMismatchError,
     DownloadError,
     ProductUnavailableError,
-    QuotaExceededError,
 )
 from benpipe.fileio import atomic_write_text
 
@@ -206,21 +216,8 @@ class DownloadResult:
     elapsed_s: float
 
 
-class _Retryable(Exception):
-    def __init__(
-        self,
-        reason: str,
-        *,
-        status: int | None = None,
-        retry_after_s: float | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.retry_after_s = retry_after_s
-
-
 class _Unauthorized(Exception):
-    pass
+    """The download service answered 401 (internal)."""
 
 
 def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -231,6 +228,12 @@ def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | Non
         return None
     total = None if match.group(3) == "*" else int(match.group(3))
     return int(match.group(1)), int(match.group(2)), total
+
+
+def _unsatisfied_total(value: str | None) -> int | None:
+    """The size in a 416 answer's ``Content-Range: bytes */<size>``."""
+    match = re.match(r"bytes \*/(\d+)", value or "")
+    return int(match.group(1)) if match else None
 
 
 def is_trusted_redirect(src: str, dst: str, trusted_hosts: set[str]) -> bool:
@@ -250,6 +253,22 @@ def is_trusted_redirect(src: str, dst: str, trusted_hosts: set[str]) -> bool:
     return False
 
 
+@dataclass
+class _Transfer:
+    """One download in progress: its URL, partial file, checksum and token."""
+
+    url: str
+    part: Path
+    label: str
+    stats: DownloadStats
+    progress: Callable[[int, int], None] | None
+    algorithm: str | None
+    token: str
+
+    def count_attempt(self, attempt: int) -> None:
+        self.stats.attempts += 1
+
+
 class Downloader:
     """Downloads CDSE products by id; share one instance across threads."""
 
@@ -267,14 +286,194 @@ class Downloader:
             client_id=settings.client_id,
             netrc_path=settings.netrc,
             timeout_s=settings.timeout_s,
+            policy=settings.policy,
         )
         self.chunk_bytes = chunk_bytes
         self._trusted = settings.trusted_hosts()
 
-    # -- HTTP
+    # -- public
+    def download(
+        self,
+        product_id: str,
+        dest: Path,
+        *,
+        name: str | None = None,
+        expected: CatalogueEntry | None = None,
+        check_catalogue: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        stats: DownloadStats | None = None,
+    ) -> DownloadResult:
+        """Download one product to ``dest`` (see the module docstring).
+
+        ``expected`` (a frozen sidecar row) gives the checksum to verify;
+        without one the live catalogue's is used (BLAKE3 preferred over MD5,
+        see :func:`choose_checksum`).  ``check_catalogue=False`` skips the live
+        lookup (no offline check, no verification unless ``expected`` has a
+        checksum).  ``progress(done, total)`` is called as bytes arrive.
+        ``stats`` is filled in as the download goes, also when it fails.
+        """
+        started = time.monotonic()
+        stats = stats if stats is not None else DownloadStats()
+        label = f"{name or 'product'} ({product_id})"
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        with new_session() as session:
+            live = (
+                self._live_entry(session, product_id, label)
+                if check_catalogue
+                else None
+            )
+            algorithm, expected_hex = self._checksum_plan(
+                label, expected, live, check_catalogue
+            )
+            if part.exists():
+                logger.info(
+                    "%s: found partial file %s (%d bytes)",
+                    label,
+                    part,
+                    part.stat().st_size,
+                )
+            transfer = _Transfer(
+                url=f"{self.settings.download_url.rstrip('/')}/Products({product_id})/$value",
+                part=part,
+                label=label,
+                stats=stats,
+                progress=progress,
+                algorithm=algorithm,
+                token=self.tokens.get_token(),
+            )
+            digest, size = self._fetch_verified(session, transfer, expected_hex)
+        os.replace(part, dest)
+        elapsed = time.monotonic() - started
+        logger.info(
+            "%s: %d bytes in %.1f s (%d attempts, %d transferred, %s)",
+            label,
+            size,
+            elapsed,
+            stats.attempts,
+            stats.bytes_transferred,
+            f"{algorithm} verified" if algorithm else "not verified",
+        )
+        return DownloadResult(
+            product_id=product_id,
+            name=name or product_id,
+            path=dest,
+            size_bytes=size,
+            checksum_algorithm=algorithm,
+            checksum=digest,
+            attempts=stats.attempts,
+            bytes_transferred=stats.bytes_transferred,
+            resumed_from=stats.resumed_from,
+            elapsed_s=elapsed,
+        )
+
+    # -- the steps of a download
+    def _live_entry(
+        self, session: requests.Session, product_id: str, label: str
+    ) -> CatalogueEntry:
+        """The live catalogue entry; unknown or offline products fail here."""
+        live = lookup_product_by_id(
+            product_id,
+            catalogue_url=self.settings.catalogue_url,
+            session=session,
+            policy=self.policy,
+        )
+        if live is None:
+            raise ProductUnavailableError(
+                f"{label} is not in the CDSE catalogue (deleted or "
+                "re-processed?); rerun search_cdse and review its diff.md"
+            )
+        if not live.online:
+            raise ProductUnavailableError(f"{label}: {_OFFLINE_HELP}")
+        return live
+
+    @staticmethod
+    def _checksum_plan(
+        label: str,
+        expected: CatalogueEntry | None,
+        live: CatalogueEntry | None,
+        check_catalogue: bool,
+    ) -> tuple[str | None, str | None]:
+        """``(algorithm, expected hex)`` to verify with, logged; ``(None, None)`` if none."""
+        checksum = choose_checksum(label, expected, live)
+        if checksum:
+            logger.info("%s: verifying with %s %s", label, *checksum)
+            return checksum
+        if not check_catalogue:
+            logger.info(
+                "%s: no frozen checksum and no catalogue lookup: not verified", label
+            )
+        else:
+            logger.warning(
+                "%s: the catalogue has no MD5 or BLAKE3 checksum; the download "
+                "is not verified",
+                label,
+            )
+        return None, None
+
+    def _fetch_verified(
+        self, session: requests.Session, t: _Transfer, expected_hex: str | None
+    ) -> tuple[str | None, int]:
+        """Download into ``t.part`` until its bytes match ``expected_hex`` (two rounds)."""
+        for round_ in (1, 2):
+            digest, size = call_with_retries(
+                functools.partial(self._attempt_authorised, session, t),
+                policy=self.policy,
+                what=f"{t.label}: download",
+                advice=(
+                    f"the partial file {t.part.name} is kept and a rerun resumes "
+                    "it; if this persists, contact CDSE support"
+                ),
+                on_attempt=t.count_attempt,
+            )
+            if not expected_hex or digest == expected_hex.lower():
+                return digest, size
+            t.part.unlink(missing_ok=True)
+            if round_ == 1:
+                t.stats.checksum_redownloads += 1
+                logger.warning(
+                    "%s: %s %s does not match the catalogue %s; deleted, "
+                    "downloading once more",
+                    t.label,
+                    t.algorithm,
+                    digest,
+                    expected_hex,
+                )
+        raise ChecksumMismatchError(
+            f"{t.label}: {t.algorithm} {digest} of the downloaded bytes "
+            f"differs from the catalogue {t.algorithm} {expected_hex} twice; "
+            "the file was deleted. If CDSE re-packaged the product, rerun "
+            "search_cdse, review diff.md and freeze_tile_ids; otherwise "
+            "contact CDSE support"
+        )
+
+    def _attempt_authorised(
+        self, session: requests.Session, t: _Transfer
+    ) -> tuple[str | None, int]:
+        """One attempt; a 401 refreshes the token, a second one logs in again."""
+        for renewal in range(3):
+            try:
+                return self._attempt(session, t)
+            except _Unauthorized:
+                if renewal == 2:
+                    break
+                t.stats.auth_renewals += 1
+                if renewal == 0:
+                    logger.info("%s: token rejected (401); refreshing", t.label)
+                else:
+                    logger.info("%s: token rejected again; logging in again", t.label)
+                t.token = self.tokens.renew(t.token, force_login=renewal == 1)
+        raise AuthenticationError(
+            f"{t.label}: the download service rejected a fresh token "
+            "(HTTP 401 after refresh and a new login); check the "
+            "account and cdse.download_url"
+        )
+
     def _get(
         self, session: requests.Session, url: str, headers: dict[str, str]
     ) -> requests.Response:
+        """GET, following redirects by hand so the token survives trusted hops."""
         hdrs = dict(headers)
         for _ in range(6):
             resp = session.get(
@@ -302,122 +501,121 @@ class Downloader:
         raise DownloadError(f"too many redirects fetching {url.split('?')[0]}")
 
     def _attempt(
-        self,
-        session: requests.Session,
-        url: str,
-        token: str,
-        part: Path,
-        label: str,
-        stats: DownloadStats,
-        progress: Callable[[int, int], None] | None,
-        algorithm: str | None,
+        self, session: requests.Session, t: _Transfer
     ) -> tuple[str | None, int]:
-        """One GET; returns (hex digest with ``algorithm`` or None, size)."""
-        offset = part.stat().st_size if part.exists() else 0
-        headers = {"Authorization": f"Bearer {token}"}
+        """One GET (resuming ``t.part``); returns (hex digest or None, size)."""
+        offset = t.part.stat().st_size if t.part.exists() else 0
+        headers = {"Authorization": f"Bearer {t.token}"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:
-            resp = self._get(session, url, headers)
+            resp = self._get(session, t.url, headers)
         except requests.RequestException as exc:
-            raise _Retryable(exc.__class__.__name__) from exc
+            raise TransientError(exc.__class__.__name__) from exc
         with resp:
-            status = resp.status_code
-            stats.statuses.append(status)
-            if status == 401:
-                raise _Unauthorized()
-            if status == 416 and offset:
-                cr = _parse_content_range(resp.headers.get("Content-Range"))
-                total = cr[2] if cr else None
-                if total is None:
-                    match = re.match(
-                        r"bytes \*/(\d+)", resp.headers.get("Content-Range", "")
-                    )
-                    total = int(match.group(1)) if match else None
-                if total == offset:
-                    return (hash_file(part, algorithm) if algorithm else None), offset
-                part.unlink(missing_ok=True)
-                raise _Retryable("HTTP 416 (stale partial file discarded)", status=416)
-            if status == 429 or status >= 500:
-                raise _Retryable(
-                    f"HTTP {status}",
-                    status=status,
-                    retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
-                )
-            if status == 404:
-                raise ProductUnavailableError(
-                    f"{label}: the download service does not know this id (HTTP "
-                    "404); the product may have been deleted; rerun search_cdse "
-                    "and review the diff"
-                )
-            if status in (409, 422):
-                raise ProductUnavailableError(
-                    f"{label}: the download service refused it (HTTP {status}: "
-                    f"{resp.text[:200]!r}); {_OFFLINE_HELP}"
-                )
-            if status == 403:
-                raise AuthenticationError(
-                    f"{label}: access forbidden (HTTP 403: {resp.text[:200]!r}); "
-                    "check that the account may download this product"
-                )
-            if status not in (200, 206):
-                raise DownloadError(
-                    f"{label}: unexpected HTTP {status} from the download service",
-                    status_code=status,
-                )
-            hasher = _new_hasher(algorithm) if algorithm else None
-            if status == 206:
-                cr = _parse_content_range(resp.headers.get("Content-Range"))
-                if cr is None or cr[0] != offset:
-                    part.unlink(missing_ok=True)
-                    raise _Retryable("unexpected Content-Range; restarting", status=206)
-                total = cr[2]
-                mode = "ab"
-                if hasher is not None:
-                    _update_from_file(hasher, part)
-                if stats.resumed_from == 0:
-                    stats.resumed_from = offset
-                logger.info("%s: resuming at byte %d", label, offset)
-            else:
-                if offset:
-                    logger.info("%s: server ignored Range; restarting at byte 0", label)
-                offset = 0
-                total = None
-                mode = "wb"
-            length_header = resp.headers.get("Content-Length")
-            length = (
-                int(length_header)
-                if length_header and length_header.isdigit()
-                else None
+            t.stats.statuses.append(resp.status_code)
+            complete = self._check_answer(resp, t, offset)
+            if complete is not None:
+                return complete
+            return self._receive(resp, t, offset)
+
+    def _check_answer(
+        self, resp: requests.Response, t: _Transfer, offset: int
+    ) -> tuple[str | None, int] | None:
+        """Raise for an answer without the bytes; a (digest, size) if already complete."""
+        status = resp.status_code
+        if status in (200, 206):
+            return None
+        if status == 401:
+            raise _Unauthorized()
+        if status == 416 and offset:
+            cr = _parse_content_range(resp.headers.get("Content-Range"))
+            total = (
+                cr[2] if cr else _unsatisfied_total(resp.headers.get("Content-Range"))
             )
-            if total is None and length is not None:
-                total = offset + length
-            received = 0
-            with open(part, mode) as out:
-                for chunk in self._chunks(resp, offset):
-                    out.write(chunk)
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    received += len(chunk)
-                    stats.bytes_transferred += len(chunk)
-                    if progress is not None and total:
-                        progress(offset + received, total)
-            size = offset + received
-            if (length is not None and received < length) or (
-                total is not None and size < total
-            ):
-                raise _Retryable(f"truncated body ({size} of {total} bytes)")
-            if total is not None and size > total:
-                part.unlink(missing_ok=True)
-                raise _Retryable(
-                    f"body longer than announced ({size} > {total}); restarting"
-                )
-            return (str(hasher.hexdigest()) if hasher is not None else None), size
+            if total == offset:
+                return (hash_file(t.part, t.algorithm) if t.algorithm else None), offset
+            t.part.unlink(missing_ok=True)
+            raise TransientError("HTTP 416 (stale partial file discarded)", status=416)
+        if is_transient(status):
+            raise TransientError.from_response(resp)
+        if status == 404:
+            raise ProductUnavailableError(
+                f"{t.label}: the download service does not know this id (HTTP "
+                "404); the product may have been deleted; rerun search_cdse "
+                "and review the diff"
+            )
+        if status in (409, 422):
+            raise ProductUnavailableError(
+                f"{t.label}: the download service refused it (HTTP {status}: "
+                f"{resp.text[:200]!r}); {_OFFLINE_HELP}"
+            )
+        if status == 403:
+            raise AuthenticationError(
+                f"{t.label}: access forbidden (HTTP 403: {resp.text[:200]!r}); "
+                "check that the account may download this product"
+            )
+        raise DownloadError(
+            f"{t.label}: unexpected HTTP {status} from the download service",
+            status_code=status,
+        )
+
+    def _start_point(
+        self, resp: requests.Response, t: _Transfer, offset: int
+    ) -> tuple[int, int | None, str, Any]:
+        """(offset, total size or None, file mode, hasher) for a 200 or 206 answer."""
+        hasher = _new_hasher(t.algorithm) if t.algorithm else None
+        total: int | None = None
+        if resp.status_code == 206:
+            cr = _parse_content_range(resp.headers.get("Content-Range"))
+            if cr is None or cr[0] != offset:
+                t.part.unlink(missing_ok=True)
+                raise TransientError("unexpected Content-Range; restarting", status=206)
+            total = cr[2]
+            if hasher is not None:
+                _update_from_file(hasher, t.part)
+            if t.stats.resumed_from == 0:
+                t.stats.resumed_from = offset
+            logger.info("%s: resuming at byte %d", t.label, offset)
+            mode = "ab"
+        else:
+            if offset:
+                logger.info("%s: server ignored Range; restarting at byte 0", t.label)
+            offset, mode = 0, "wb"
+        length_header = resp.headers.get("Content-Length")
+        if total is None and length_header and length_header.isdigit():
+            total = offset + int(length_header)
+        return offset, total, mode, hasher
+
+    def _receive(
+        self, resp: requests.Response, t: _Transfer, offset: int
+    ) -> tuple[str | None, int]:
+        """Write the body to ``t.part`` while hashing it; check its length."""
+        offset, total, mode, hasher = self._start_point(resp, t, offset)
+        received = 0
+        with open(t.part, mode) as out:
+            for chunk in self._chunks(resp, offset):
+                out.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                received += len(chunk)
+                t.stats.bytes_transferred += len(chunk)
+                if t.progress is not None and total:
+                    t.progress(offset + received, total)
+        size = offset + received
+        if total is not None and size < total:
+            raise TransientError(f"truncated body ({size} of {total} bytes)")
+        if total is not None and size > total:
+            t.part.unlink(missing_ok=True)
+            raise TransientError(
+                f"body longer than announced ({size} > {total}); restarting"
+            )
+        return (str(hasher.hexdigest()) if hasher is not None else None), size
 
     def _chunks(
         self, resp: requests.Response, offset: int
     ) -> Iterator[memoryview | bytes]:
-        """Body chunks; network errors become :class:`_Retryable`.
+        """Body chunks; network errors become :class:`TransientError`.
 
         Fast path: ``readinto`` a reused buffer straight from the underlying
         ``http.client`` response (no per-chunk allocation); falls back to
@@ -443,194 +641,10 @@ class Downloader:
                     received += len(chunk)
                     yield chunk
         except (requests.RequestException, OSError, http.client.HTTPException) as exc:
-            raise _Retryable(
+            raise TransientError(
                 f"stream interrupted at byte {offset + received} "
                 f"({exc.__class__.__name__})"
             ) from exc
-
-    # -- public
-    def download(
-        self,
-        product_id: str,
-        dest: Path,
-        *,
-        name: str | None = None,
-        expected: CatalogueEntry | None = None,
-        check_catalogue: bool = True,
-        progress: Callable[[int, int], None] | None = None,
-        stats: DownloadStats | None = None,
-    ) -> DownloadResult:
-        """Download one product to ``dest`` (see the module docstring).
-
-        ``expected`` (a frozen sidecar row) gives the checksum to verify;
-        without one the live catalogue's is used (BLAKE3 preferred over MD5,
-        see :func:`choose_checksum`).  ``check_catalogue=False`` skips the live
-        lookup (no offline check, no verification unless ``expected`` has a
-        checksum).
-        ``stats`` is filled in as the download goes, also when it fails.
-        """
-        with requests.Session() as session:
-            return self._download(
-                session,
-                product_id,
-                dest,
-                name=name,
-                expected=expected,
-                check_catalogue=check_catalogue,
-                progress=progress,
-                stats=stats,
-            )
-
-    def _download(
-        self,
-        session: requests.Session,
-        product_id: str,
-        dest: Path,
-        *,
-        name: str | None,
-        expected: CatalogueEntry | None,
-        check_catalogue: bool,
-        progress: Callable[[int, int], None] | None,
-        stats: DownloadStats | None,
-    ) -> DownloadResult:
-        started = time.monotonic()
-        stats = stats if stats is not None else DownloadStats()
-        label = f"{name or 'product'} ({product_id})"
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
-        live: CatalogueEntry | None = None
-        if check_catalogue:
-            live = lookup_product_by_id(
-                product_id,
-                catalogue_url=self.settings.catalogue_url,
-                session=session,
-                policy=self.policy,
-            )
-            if live is None:
-                raise ProductUnavailableError(
-                    f"{label} is not in the CDSE catalogue (deleted or "
-                    "re-processed?); rerun search_cdse and review its diff.md"
-                )
-            if not live.online:
-                raise ProductUnavailableError(f"{label}: {_OFFLINE_HELP}")
-        checksum = choose_checksum(label, expected, live)
-        algorithm, expected_hex = checksum if checksum else (None, None)
-        if algorithm:
-            logger.info("%s: verifying with %s %s", label, algorithm, expected_hex)
-        elif not check_catalogue:
-            logger.info(
-                "%s: no frozen checksum and no catalogue lookup: not verified", label
-            )
-        else:
-            logger.warning(
-                "%s: the catalogue has no MD5 or BLAKE3 checksum; the download "
-                "is not verified",
-                label,
-            )
-        if part.exists():
-            logger.info(
-                "%s: found partial file %s (%d bytes)", label, part, part.stat().st_size
-            )
-        url = f"{self.settings.download_url.rstrip('/')}/Products({product_id})/$value"
-        token = self.tokens.get_token()
-        consecutive_401 = 0
-        redownloaded = False
-        last: _Retryable | None = None
-        while True:
-            if stats.attempts >= self.policy.max_attempts:
-                message = (
-                    f"{label}: download failed after {stats.attempts} attempts "
-                    f"(last: {last}); the partial file {part.name} is kept and a "
-                    "rerun resumes it; if this persists, contact CDSE support"
-                )
-                if last is not None and last.status == 429:
-                    raise QuotaExceededError(message) from last
-                raise DownloadError(
-                    message, status_code=last.status if last else None
-                ) from last
-            stats.attempts += 1
-            try:
-                digest, size = self._attempt(
-                    session, url, token, part, label, stats, progress, algorithm
-                )
-            except _Unauthorized:
-                stats.attempts -= 1
-                consecutive_401 += 1
-                stats.auth_renewals += 1
-                if consecutive_401 == 1:
-                    logger.info("%s: token rejected (401); refreshing", label)
-                    token = self.tokens.renew(token)
-                elif consecutive_401 == 2:
-                    logger.info("%s: token rejected again; logging in again", label)
-                    token = self.tokens.renew(token, force_login=True)
-                else:
-                    raise AuthenticationError(
-                        f"{label}: the download service rejected a fresh token "
-                        "(HTTP 401 after refresh and a new login); check the "
-                        "account and cdse.download_url"
-                    ) from None
-                continue
-            except _Retryable as exc:
-                consecutive_401 = 0
-                last = exc
-                if stats.attempts < self.policy.max_attempts:
-                    delay = self.policy.delay_s(stats.attempts, exc.retry_after_s)
-                    logger.warning(
-                        "%s: attempt %d/%d failed (%s); retrying in %.1f s",
-                        label,
-                        stats.attempts,
-                        self.policy.max_attempts,
-                        exc,
-                        delay,
-                    )
-                    time.sleep(delay)
-                continue
-            consecutive_401 = 0
-            if expected_hex and digest != expected_hex.lower():
-                part.unlink(missing_ok=True)
-                if not redownloaded:
-                    redownloaded = True
-                    stats.checksum_redownloads += 1
-                    logger.warning(
-                        "%s: %s %s does not match the catalogue %s; deleted, "
-                        "downloading once more",
-                        label,
-                        algorithm,
-                        digest,
-                        expected_hex,
-                    )
-                    continue
-                raise ChecksumMismatchError(
-                    f"{label}: {algorithm} {digest} of the downloaded bytes "
-                    f"differs from the catalogue {algorithm} {expected_hex} twice; "
-                    "the file was deleted. If CDSE re-packaged the product, rerun "
-                    "search_cdse, review diff.md and freeze_tile_ids; otherwise "
-                    "contact CDSE support"
-                )
-            os.replace(part, dest)
-            elapsed = time.monotonic() - started
-            logger.info(
-                "%s: %d bytes in %.1f s (%d attempts, %d transferred, %s)",
-                label,
-                size,
-                elapsed,
-                stats.attempts,
-                stats.bytes_transferred,
-                f"{algorithm} verified" if algorithm else "not verified",
-            )
-            return DownloadResult(
-                product_id=product_id,
-                name=name or product_id,
-                path=dest,
-                size_bytes=size,
-                checksum_algorithm=algorithm,
-                checksum=digest,
-                attempts=stats.attempts,
-                bytes_transferred=stats.bytes_transferred,
-                resumed_from=stats.resumed_from,
-                elapsed_s=elapsed,
-            )
 
 
 # ------------------------------------------------------------------ error CSV
@@ -678,6 +692,21 @@ def record_outcome(
         os.close(fd)
 
 
+def _frozen_entry(
+    tracked_catalogue: Path | None, name: str, product_id: str
+) -> CatalogueEntry | None:
+    """The frozen sidecar row of ``product_id``; its name must be ``name``."""
+    if tracked_catalogue is None or not Path(tracked_catalogue).exists():
+        return None
+    expected = read_sidecar(Path(tracked_catalogue)).get(product_id)
+    if expected is not None and expected.name.removesuffix(".SAFE") != name:
+        raise CatalogueError(
+            f"{tracked_catalogue} maps id {product_id} to {expected.name}, "
+            f"not {name}.SAFE; re-freeze with search_cdse + freeze_tile_ids"
+        )
+    return expected
+
+
 def fetch_l1c(
     name: str,
     product_id: str,
@@ -693,36 +722,40 @@ def fetch_l1c(
 
     Verifies against the frozen sidecar ``tracked_catalogue`` when it lists
     the id with a checksum (else the live catalogue's; BLAKE3 preferred over
-    MD5) and keeps ``error_csv`` up to date.
+    MD5) and keeps ``error_csv`` up to date: every failure is recorded, also
+    a local one (a full disk, a permission error) which is raised as a
+    :class:`DownloadError` naming the product and the folder.
     """
-    expected = None
-    if tracked_catalogue is not None and Path(tracked_catalogue).exists():
-        expected = read_sidecar(Path(tracked_catalogue)).get(product_id)
-        if expected is not None and expected.name.removesuffix(".SAFE") != name:
-            raise CatalogueError(
-                f"{tracked_catalogue} maps id {product_id} to {expected.name}, "
-                f"not {name}.SAFE; re-freeze with search_cdse + freeze_tile_ids"
-            )
     stats = DownloadStats()
     try:
         result = (downloader or Downloader(settings)).download(
             product_id,
             dest,
             name=name,
-            expected=expected,
+            expected=_frozen_entry(tracked_catalogue, name, product_id),
             progress=progress,
             stats=stats,
         )
-    except BenpipeError as exc:
+    except Exception as exc:
+        failure: Exception = exc
+        if isinstance(exc, OSError) and not isinstance(exc, BenpipeError):
+            failure = DownloadError(
+                f"{name} ({product_id}): writing {Path(dest).name} failed "
+                f"({exc.__class__.__name__}: {exc}); check free space and "
+                f"permissions in {Path(dest).parent}, then rerun (a partial file "
+                "is resumed)"
+            )
         if error_csv is not None:
             record_outcome(
                 error_csv,
                 product=name,
                 product_id=product_id,
-                error=f"{exc.__class__.__name__}: {exc}",
+                error=f"{failure.__class__.__name__}: {failure}",
                 attempts=stats.attempts,
             )
-        raise
+        if failure is exc:
+            raise
+        raise failure from exc
     if error_csv is not None:
         record_outcome(
             error_csv,

@@ -1,4 +1,13 @@
-"""Bounded retries with exponential backoff, jitter and ``Retry-After``."""
+"""The one retry loop of the CDSE client: bounded, exponential backoff, jitter.
+
+Catalogue queries, token grants and downloads all go through
+:func:`call_with_retries` with a :class:`RetryPolicy` (config keys
+``cdse.max_attempts``, ``backoff_initial_s``, ``backoff_max_s``,
+``timeout_s``).  An attempt that should be repeated raises
+:class:`TransientError` (a 429 or 5xx answer, a cut stream, a timeout); a
+``requests`` network error counts the same.  ``Retry-After`` is honoured (up
+to :data:`MAX_RETRY_AFTER_S`).  Anything else ends the loop at once.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,7 @@ from typing import TypeVar
 
 import requests
 
-from benpipe.errors import DownloadError, QuotaExceededError
+from benpipe.errors import BenpipeError, DownloadError, QuotaExceededError
 
 logger = logging.getLogger(__name__)
 
@@ -56,53 +65,80 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class TransientHTTPError(Exception):
-    """A 429 or 5xx answer worth retrying (internal; never escapes)."""
+def is_transient(status: int) -> bool:
+    """Whether an HTTP status is worth another attempt (429 and 5xx)."""
+    return status == 429 or status >= 500
 
-    def __init__(self, resp: requests.Response) -> None:
-        super().__init__(f"HTTP {resp.status_code}")
-        self.status_code = resp.status_code
-        self.retry_after_s = parse_retry_after(resp.headers.get("Retry-After"))
+
+class TransientError(Exception):
+    """An attempt failed in a way worth repeating (internal; never escapes the loop)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+    @classmethod
+    def from_response(cls, resp: requests.Response) -> TransientError:
+        """From a 429/5xx answer (closes it), keeping its ``Retry-After``."""
+        error = cls(
+            f"HTTP {resp.status_code}",
+            status=resp.status_code,
+            retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
+        )
         resp.close()
+        return error
 
 
-def call_with_retries(func: Callable[[], T], *, policy: RetryPolicy, what: str) -> T:
-    """Call ``func``; retry transient HTTP answers and network errors.
+def call_with_retries(
+    func: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    what: str,
+    advice: str = "the service may be down, try again later",
+    on_attempt: Callable[[int], None] | None = None,
+    exhausted: type[BenpipeError] = DownloadError,
+) -> T:
+    """Call ``func`` up to ``policy.max_attempts`` times; return its first result.
 
-    After ``policy.max_attempts`` raises :class:`QuotaExceededError` (last
-    answer 429) or :class:`DownloadError`.
+    ``on_attempt(n)`` is told about each attempt before it starts.  After the
+    last attempt raises :class:`QuotaExceededError` when the last answer was
+    429, else ``exhausted`` (with ``status_code`` for a :class:`DownloadError`);
+    the message is ``"<what> failed after N attempts (last: ...); <advice>"``.
     """
-    last: Exception | None = None
+    last = TransientError("no attempt")
     for attempt in range(1, policy.max_attempts + 1):
-        retry_after = None
+        if on_attempt is not None:
+            on_attempt(attempt)
         try:
             return func()
-        except TransientHTTPError as exc:
-            last, retry_after = exc, exc.retry_after_s
-        except requests.RequestException as exc:
+        except TransientError as exc:
             last = exc
+        except requests.RequestException as exc:
+            last = TransientError(exc.__class__.__name__)
+            last.__cause__ = exc
         if attempt < policy.max_attempts:
-            delay = policy.delay_s(attempt, retry_after)
+            delay = policy.delay_s(attempt, last.retry_after_s)
             logger.warning(
                 "%s: attempt %d/%d failed (%s); retrying in %.1f s",
                 what,
                 attempt,
                 policy.max_attempts,
-                _describe(last),
+                last,
                 delay,
             )
             time.sleep(delay)
-    status = getattr(last, "status_code", None)
     message = (
-        f"{what} failed after {policy.max_attempts} attempts (last: "
-        f"{_describe(last)}); the service may be down, try again later"
+        f"{what} failed after {policy.max_attempts} attempts (last: {last}); {advice}"
     )
-    if status == 429:
+    if last.status == 429:
         raise QuotaExceededError(message) from last
-    raise DownloadError(message, status_code=status) from last
-
-
-def _describe(exc: Exception | None) -> str:
-    if isinstance(exc, TransientHTTPError):
-        return str(exc)
-    return exc.__class__.__name__ if exc is not None else "unknown"
+    if issubclass(exhausted, DownloadError):
+        raise exhausted(message, status_code=last.status) from last
+    raise exhausted(message) from last
