@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "hash-tree": "benpipe.release.cli:hash_tree_command",
     "package": "benpipe.release.cli:package_command",
     "verify": "benpipe.release.cli:verify_command",
-    "cdse-emulator": "benpipe.cdse.emulator:cdse_emulator",
+    "cdse-emulator": "benpipe.cdse.emulator.cli:cdse_emulator",
     "cdse-search": "benpipe.cdse.cli:cdse_search",
     "cdse-download": "benpipe.cdse.cli:cdse_download",
     "db": "benpipe.db.cli:db",

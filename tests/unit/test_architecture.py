@@ -96,9 +96,7 @@ IMPURE_CALLS = frozenset(
 
 #: Known departures, each waiting for the branch that removes it.  The tests
 #: fail when a departure is gone, so that its entry is deleted here too.
-PENDING_COMMANDS = {
-    "benpipe.cdse.emulator": "issue 12 (branch cdse) moves cdse-emulator to cdse/cli.py",
-}
+PENDING_COMMANDS: dict[str, str] = {}
 PENDING_SQL = {
     "db": "issue 12 item 5 (branch sqla) puts db's SQL in one module",
 }

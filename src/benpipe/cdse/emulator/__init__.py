@@ -2,11 +2,11 @@
 
 ``EmulatorServer(root)`` serves a world (``benpipe demo-world``, or
 :mod:`~benpipe.cdse.emulator.synthetic_products` for tests) the way CDSE
-answers its clients; ``benpipe cdse-emulator`` runs it from the command line.
+answers its clients; ``benpipe cdse-emulator`` (:mod:`~benpipe.cdse.emulator.cli`)
+runs it from the command line.
 """
 
 from benpipe.cdse.emulator.cdse_hosts import CDSE_HOSTS, resolve_cdse_hosts
-from benpipe.cdse.emulator.cli import cdse_emulator
 from benpipe.cdse.emulator.faults import FAULT_HELP, FaultSpec, parse_faults
 from benpipe.cdse.emulator.realm import DEMO_PASSWORD, DEMO_USERNAME
 from benpipe.cdse.emulator.server import EmulatorServer, EmulatorStats
@@ -19,7 +19,6 @@ __all__ = [
     "EmulatorServer",
     "EmulatorStats",
     "FaultSpec",
-    "cdse_emulator",
     "parse_faults",
     "resolve_cdse_hosts",
 ]
