@@ -1,0 +1,294 @@
+"""Per-product QA side outputs: small arrays computed from arrays already in hand.
+
+A product is decoded once, by ``export_patches`` (ARCHITECTURE §4), and its
+CORINE map is burnt once, by ``label_patches``.  Those two jobs hand the big
+arrays they hold to the builders here, which keep only a downsampled copy:
+
+* :class:`RgbPreviewBuilder` receives every decoded band from the export
+  (``on_band`` hook) and keeps the non-zero block mean of B04, B03 and B02 at
+  about 1000 px (0.2 s per 10 m band of a full tile);
+* :func:`clc_preview` receives the burnt CLC array and the per-patch results
+  of the labelling and keeps the centre pixel of each block plus (n, n) masks.
+
+Both are written as ``.npz`` files with fixed member order, dates and
+compression, so a rerun writes the same bytes; ``qa_product`` draws the
+figures from them without touching the product again.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from benpipe.clc import NO_COVERAGE_CODE
+from benpipe.errors import InputDataError
+from benpipe.fileio import atomic_write_bytes
+from benpipe.names import BAND_RESOLUTION_M
+from benpipe.qa.core import (
+    ALGORITHM_VERSION,
+    RGB_BANDS,
+    block_mean_nonzero,
+    preview_factor,
+    sample_block_centres,
+)
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+# ---------------------------------------------------------------- npz edge
+def write_npz(path: Path, arrays: Mapping[str, Any]) -> None:
+    """Write arrays as a deterministic ``.npz`` (sorted members, fixed dates).
+
+    ``numpy.savez_compressed`` stamps every member with the current time;
+    this writes the same format (readable by ``numpy.load``) without it.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(
+                member, np.asarray(arrays[name]), allow_pickle=False
+            )
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            archive.writestr(info, member.getvalue(), compresslevel=6)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_npz(path: Path, *, kind: str, keys: Iterable[str]) -> dict[str, Any]:
+    """Read a side output, checking its kind, version and members."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputDataError(
+            f"QA side output {path} cannot be read ({exc}); delete it and rerun "
+            "the job that writes it"
+        ) from exc
+    found = str(arrays.get("kind", ""))
+    version = int(arrays.get("algorithm_version", -1))
+    missing = sorted(set(keys) - set(arrays))
+    if found != kind or version != ALGORITHM_VERSION or missing:
+        raise InputDataError(
+            f"QA side output {path} is not a version-{ALGORITHM_VERSION} {kind!r} "
+            f"preview (kind {found!r}, version {version}, missing {missing}); "
+            "delete it and rerun the job that writes it"
+        )
+    return arrays
+
+
+# ---------------------------------------------------------------- RGB
+@dataclass(frozen=True, slots=True)
+class RgbPreview:
+    """Downsampled B04/B03/B02 of one product (uint16 reflectance, 0 = nodata)."""
+
+    product: str
+    rgb: npt.NDArray[np.uint16]
+    pixel_m: float
+    tile_side_m: float
+
+    _KEYS = ("product", "rgb", "pixel_m", "tile_side_m")
+
+    def write(self, path: Path) -> None:
+        write_npz(
+            path,
+            {
+                "kind": np.str_("rgb"),
+                "algorithm_version": np.int64(ALGORITHM_VERSION),
+                "product": np.str_(self.product),
+                "rgb": self.rgb,
+                "pixel_m": np.float64(self.pixel_m),
+                "tile_side_m": np.float64(self.tile_side_m),
+            },
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> RgbPreview:
+        data = read_npz(path, kind="rgb", keys=cls._KEYS)
+        return cls(
+            product=str(data["product"]),
+            rgb=data["rgb"],
+            pixel_m=float(data["pixel_m"]),
+            tile_side_m=float(data["tile_side_m"]),
+        )
+
+
+class RgbPreviewBuilder:
+    """Collects the true-colour preview from an export's decoded bands.
+
+    Pass :meth:`add_band` as the export's ``on_band`` hook: it is called with
+    every decoded band (from the export's decoding threads) and keeps only the
+    downsampled R, G and B.
+    """
+
+    def __init__(self, product: str, *, tile_side_m: float) -> None:
+        self.product = product
+        self.tile_side_m = tile_side_m
+        res_m = BAND_RESOLUTION_M[RGB_BANDS[0]]
+        self.factor = preview_factor(int(round(tile_side_m / res_m)))
+        self.pixel_m = float(self.factor * res_m)
+        self._bands: dict[str, npt.NDArray[np.uint16]] = {}
+        self._lock = threading.Lock()
+
+    def add_band(self, band: str, data: npt.NDArray[np.uint16]) -> None:
+        if band not in RGB_BANDS:
+            return
+        small = block_mean_nonzero(data, self.factor)
+        with self._lock:
+            self._bands[band] = small
+
+    def build(self) -> RgbPreview:
+        missing = [b for b in RGB_BANDS if b not in self._bands]
+        if missing:
+            raise InputDataError(
+                f"{self.product}: the export never passed band(s) {missing} to "
+                "the QA preview"
+            )
+        rgb = np.stack([self._bands[b] for b in RGB_BANDS], axis=2)
+        return RgbPreview(
+            product=self.product,
+            rgb=rgb,
+            pixel_m=self.pixel_m,
+            tile_side_m=self.tile_side_m,
+        )
+
+
+# ---------------------------------------------------------------- CLC
+@dataclass(frozen=True, slots=True)
+class ClcPreview:
+    """Downsampled CLC map and per-patch labelling results of one product.
+
+    ``codes`` holds reference-map codes (999 where no polygon covers a pixel)
+    and is empty (0 x 0) when no CLC polygon touches the tile.  The (n, n)
+    masks are [row, col]: ``labelled`` (a valid patch the labelling saw),
+    ``covered`` (at least one CLC pixel), ``kept``, and the unlabeled
+    fraction (NaN where not labelled).
+    """
+
+    product: str
+    codes: npt.NDArray[np.uint16]
+    pixel_m: float
+    patch_side_m: float
+    labelled: npt.NDArray[np.bool_]
+    covered: npt.NDArray[np.bool_]
+    kept: npt.NDArray[np.bool_]
+    unlabeled_fraction: npt.NDArray[np.float32]
+    has_clc: bool
+    fails_quality: bool
+    unlabeled_max_fraction: float
+
+    _KEYS = (
+        "product",
+        "codes",
+        "pixel_m",
+        "patch_side_m",
+        "labelled",
+        "covered",
+        "kept",
+        "unlabeled_fraction",
+        "has_clc",
+        "fails_quality",
+        "unlabeled_max_fraction",
+    )
+
+    def write(self, path: Path) -> None:
+        arrays: dict[str, Any] = {
+            "kind": np.str_("clc"),
+            "algorithm_version": np.int64(ALGORITHM_VERSION),
+        }
+        for key in self._KEYS:
+            value = getattr(self, key)
+            if isinstance(value, str):
+                value = np.str_(value)
+            elif isinstance(value, bool):
+                value = np.bool_(value)
+            elif isinstance(value, float):
+                value = np.float64(value)
+            arrays[key] = value
+        write_npz(path, arrays)
+
+    @classmethod
+    def read(cls, path: Path) -> ClcPreview:
+        data = read_npz(path, kind="clc", keys=cls._KEYS)
+        return cls(
+            product=str(data["product"]),
+            codes=data["codes"],
+            pixel_m=float(data["pixel_m"]),
+            patch_side_m=float(data["patch_side_m"]),
+            labelled=data["labelled"],
+            covered=data["covered"],
+            kept=data["kept"],
+            unlabeled_fraction=data["unlabeled_fraction"],
+            has_clc=bool(data["has_clc"]),
+            fails_quality=bool(data["fails_quality"]),
+            unlabeled_max_fraction=float(data["unlabeled_max_fraction"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPatch:
+    """One valid patch as the labelling left it."""
+
+    col: int
+    row: int
+    covered: bool
+    kept: bool
+    unlabeled_fraction: float
+
+
+def clc_preview(
+    product: str,
+    *,
+    burned: npt.NDArray[np.uint16] | None,
+    n: int,
+    res_m: float,
+    patch_side_m: float,
+    patches: Iterable[LabelledPatch],
+    fails_quality: bool,
+    unlabeled_max_fraction: float,
+) -> ClcPreview:
+    """The CLC side output from the labelling's burnt array and patch results.
+
+    ``burned`` is the tile's burnt CLC grid (0 where no polygon covers a pixel
+    centre) or ``None`` when no polygon touches the tile.
+    """
+    labelled = np.zeros((n, n), dtype=bool)
+    covered = np.zeros((n, n), dtype=bool)
+    kept = np.zeros((n, n), dtype=bool)
+    fraction = np.full((n, n), np.nan, dtype=np.float32)
+    for p in patches:
+        labelled[p.row, p.col] = True
+        covered[p.row, p.col] = p.covered
+        kept[p.row, p.col] = p.kept
+        fraction[p.row, p.col] = p.unlabeled_fraction
+    if burned is None:
+        codes = np.zeros((0, 0), dtype=np.uint16)
+        pixel_m = float(res_m)
+    else:
+        factor = preview_factor(max(burned.shape))
+        codes = sample_block_centres(burned, factor).astype(np.uint16)
+        codes[codes == 0] = NO_COVERAGE_CODE
+        pixel_m = float(factor * res_m)
+    return ClcPreview(
+        product=product,
+        codes=codes,
+        pixel_m=pixel_m,
+        patch_side_m=float(patch_side_m),
+        labelled=labelled,
+        covered=covered,
+        kept=kept,
+        unlabeled_fraction=fraction,
+        has_clc=burned is not None,
+        fails_quality=bool(fails_quality),
+        unlabeled_max_fraction=float(unlabeled_max_fraction),
+    )
