@@ -106,6 +106,7 @@ def get_final_outputs():
     targets += get_dataset_targets()
     targets += get_finalize_targets()
     targets += get_release_targets()
+    targets += get_qa_targets()
     return targets
 
 
@@ -233,6 +234,37 @@ def get_finalize_s2_manifests():
 
 def get_finalize_reference_map_dirs():
     return expand("results/export/reference_maps/{l2a}", l2a=L2A_PRODUCTS)
+
+
+# ---------------------------------------------------------------- stage: qa (qa.smk)
+# export_patches and label_patches write the QA side outputs (previews) from the
+# arrays they hold; QA_PREVIEW_VERSION is their param, QA_ALGORITHM_VERSION the
+# figures'.
+from benpipe.qa.core import ALGORITHM_VERSION as QA_ALGORITHM_VERSION
+from benpipe.qa.previews import PREVIEW_VERSION as QA_PREVIEW_VERSION
+
+
+def get_qa_targets():
+    """The QA page (it pulls every product's figures and the dataset figures)."""
+    if not L2A_PRODUCTS:
+        return []
+    return ["results/qa/index.html"]
+
+
+def get_qa_page_products():
+    return expand("results/qa/products/{l2a}.json", l2a=L2A_PRODUCTS)
+
+
+def get_qa_page_product_figures():
+    return expand(
+        "results/qa/products/{l2a}_{figure}.png",
+        l2a=L2A_PRODUCTS,
+        figure=["quicklook", "reference_map"],
+    )
+
+
+def get_qa_dataset_countries(wildcards):
+    return INPUTS["countries"]
 
 
 # ---------------------------------------------------------------- stage: release (release.smk)

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benpipe.clc import BEN19_CLASSES, CLC_RGBA, NO_COVERAGE_CODE
+from benpipe.dataset.layout import SPLITS
 from benpipe.errors import InputDataError
 from benpipe.grid import PatchGridParams, season_of, split_for_patch
 from benpipe.names import parse_patch_name, parse_product_name
@@ -33,7 +34,6 @@ PREVIEW_TARGET_PX = 1000
 STRETCH_PERCENTILES: tuple[float, float] = (2.0, 98.0)
 #: Bands of the true-colour composite, in R, G, B order.
 RGB_BANDS: tuple[str, str, str] = ("B04", "B03", "B02")
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SEASONS: tuple[str, ...] = ("spring", "summer", "fall", "winter")
 
 #: Short display names of the BEN-19 classes (axis labels; order of BEN19_CLASSES).

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,22 +22,22 @@ import numpy as np
 import numpy.typing as npt
 
 from benpipe.clc import BEN19_CLASSES
-from benpipe.dataset.finalize import (
+from benpipe.dataset.layout import (
     FLAGGED_METADATA_FILE,
     MAPS_TREE,
     METADATA_FILE,
     S1_TREE,
     S2_TREE,
+    SPLITS,
 )
 from benpipe.errors import InputDataError, NamingError
-from benpipe.fileio import atomic_write_bytes, stage_directory, write_json_atomic
+from benpipe.fileio import atomic_write_bytes, staged_directory, write_json_atomic
 from benpipe.names import parse_patch_name, parse_s1_name
 from benpipe.qa.core import (
     ALGORITHM_VERSION,
     BEN19_SHORT,
     RGB_BANDS,
     SEASONS,
-    SPLITS,
     PatchRecord,
     class_counts_by_split,
     class_slug,
@@ -81,7 +79,7 @@ DATASET_FIGURES: tuple[str, ...] = (
     "patches_per_tile",
     "patch_map",
 )
-_COUNTRY_NAME_COLUMNS = ("NAME_LONG", "NAME", "ADMIN", "name")
+_COUNTRY_NAME_COLUMNS = ("NAME_LONG", "name_long", "NAME", "ADMIN", "name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,27 +476,25 @@ def _write_gallery(
     records: Sequence[PatchRecord],
     samples_per_class: int,
 ) -> list[FigureEntry]:
-    final = out_dir / GALLERY_DIR
-    if final.exists():
-        # The gallery folder belongs to this build: refreshed as a whole.
-        shutil.rmtree(final)
-    staging = stage_directory(final, "QA gallery")
     entries: list[FigureEntry] = []
-    for cls, samples in gallery_samples(records, per_class=samples_per_class).items():
-        stem = class_slug(cls)
-        png = gallery_png(
-            cls,
-            [read_gallery_sample(dataset_dir, rec) for rec in samples],
-            title=f"{BEN19_CLASSES.index(cls) + 1}. {cls}",
-        )
-        atomic_write_bytes(staging / f"{stem}.png", png)
-        entries.append(
-            FigureEntry(
-                f"{GALLERY_DIR}/{stem}.png",
-                BEN19_SHORT[cls],
-                f"{len(samples)} sample patch(es) carrying {cls!r} "
-                "(fewest labels first).",
+    # The gallery folder belongs to this build: it is replaced as a whole.
+    with staged_directory(out_dir / GALLERY_DIR, "QA gallery", replace=True) as staging:
+        for cls, samples in gallery_samples(
+            records, per_class=samples_per_class
+        ).items():
+            stem = class_slug(cls)
+            png = gallery_png(
+                cls,
+                [read_gallery_sample(dataset_dir, rec) for rec in samples],
+                title=f"{BEN19_CLASSES.index(cls) + 1}. {cls}",
             )
-        )
-    os.replace(staging, final)
+            atomic_write_bytes(staging.path / f"{stem}.png", png)
+            entries.append(
+                FigureEntry(
+                    f"{GALLERY_DIR}/{stem}.png",
+                    BEN19_SHORT[cls],
+                    f"{len(samples)} sample patch(es) carrying {cls!r} "
+                    "(fewest labels first).",
+                )
+            )
     return entries

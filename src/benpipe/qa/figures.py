@@ -22,9 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from benpipe.clc import BEN19_CLASSES, CLC_NAMES, CLC_RGBA
+from benpipe.dataset.layout import SPLITS
 from benpipe.qa.core import (
     BEN19_SHORT,
-    SPLITS,
     Outcome,
     category_boundaries,
     cell_mask,

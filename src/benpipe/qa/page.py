@@ -17,9 +17,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from benpipe.dataset.layout import SPLITS
 from benpipe.errors import InputDataError
 from benpipe.fileio import atomic_write_text
-from benpipe.qa.core import SPLITS
 from benpipe.qa.dataset import DATASET_DIR, SUMMARY_FILE, DatasetQa, FigureEntry
 from benpipe.qa.product import ProductQa
 

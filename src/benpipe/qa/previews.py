@@ -8,7 +8,8 @@ arrays they hold to the builders here, which keep only a downsampled copy:
   (``on_band`` hook) and keeps the non-zero block mean of B04, B03 and B02 at
   about 1000 px (0.2 s per 10 m band of a full tile);
 * :func:`clc_preview` receives the burnt CLC array and the per-patch results
-  of the labelling and keeps the centre pixel of each block plus (n, n) masks.
+  of the labelling (its ``on_labelled`` hook) and keeps the centre pixel of
+  each block plus (n, n) masks.
 
 Both are written as ``.npz`` files with fixed member order, dates and
 compression, so a rerun writes the same bytes; ``qa_product`` draws the
@@ -23,7 +24,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,12 +34,19 @@ from benpipe.errors import InputDataError
 from benpipe.fileio import atomic_write_bytes
 from benpipe.names import BAND_RESOLUTION_M
 from benpipe.qa.core import (
-    ALGORITHM_VERSION,
     RGB_BANDS,
     block_mean_nonzero,
     preview_factor,
     sample_block_centres,
 )
+
+if TYPE_CHECKING:
+    from benpipe.dataset.labelling import LabelledTile
+
+#: Bump when the side outputs' content changes: export_patches and
+#: label_patches take it as a param, so a bump reruns them (the figures have
+#: their own version, :data:`benpipe.qa.core.ALGORITHM_VERSION`).
+PREVIEW_VERSION = 1
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -78,9 +86,9 @@ def read_npz(path: Path, *, kind: str, keys: Iterable[str]) -> dict[str, Any]:
     found = str(arrays.get("kind", ""))
     version = int(arrays.get("algorithm_version", -1))
     missing = sorted(set(keys) - set(arrays))
-    if found != kind or version != ALGORITHM_VERSION or missing:
+    if found != kind or version != PREVIEW_VERSION or missing:
         raise InputDataError(
-            f"QA side output {path} is not a version-{ALGORITHM_VERSION} {kind!r} "
+            f"QA side output {path} is not a version-{PREVIEW_VERSION} {kind!r} "
             f"preview (kind {found!r}, version {version}, missing {missing}); "
             "delete it and rerun the job that writes it"
         )
@@ -104,7 +112,7 @@ class RgbPreview:
             path,
             {
                 "kind": np.str_("rgb"),
-                "algorithm_version": np.int64(ALGORITHM_VERSION),
+                "algorithm_version": np.int64(PREVIEW_VERSION),
                 "product": np.str_(self.product),
                 "rgb": self.rgb,
                 "pixel_m": np.float64(self.pixel_m),
@@ -128,39 +136,56 @@ class RgbPreviewBuilder:
 
     Pass :meth:`add_band` as the export's ``on_band`` hook: it is called with
     every decoded band (from the export's decoding threads) and keeps only the
-    downsampled R, G and B.
+    downsampled R, G and B.  The tile side follows from the 10 m bands' size.
     """
 
-    def __init__(self, product: str, *, tile_side_m: float) -> None:
+    def __init__(self, product: str) -> None:
         self.product = product
-        self.tile_side_m = tile_side_m
-        res_m = BAND_RESOLUTION_M[RGB_BANDS[0]]
-        self.factor = preview_factor(int(round(tile_side_m / res_m)))
-        self.pixel_m = float(self.factor * res_m)
+        self._res_m = BAND_RESOLUTION_M[RGB_BANDS[0]]
+        self._side_px: int | None = None
         self._bands: dict[str, npt.NDArray[np.uint16]] = {}
         self._lock = threading.Lock()
 
     def add_band(self, band: str, data: npt.NDArray[np.uint16]) -> None:
         if band not in RGB_BANDS:
             return
-        small = block_mean_nonzero(data, self.factor)
+        if data.ndim != 2 or data.shape[0] != data.shape[1]:
+            raise InputDataError(
+                f"{self.product}: band {band} has shape {data.shape}, expected a "
+                "square tile"
+            )
+        with self._lock:
+            if self._side_px is None:
+                self._side_px = int(data.shape[0])
+            elif self._side_px != data.shape[0]:
+                raise InputDataError(
+                    f"{self.product}: band {band} is {data.shape[0]} px wide, the "
+                    f"other 10 m bands {self._side_px} px"
+                )
+        small = block_mean_nonzero(data, preview_factor(int(data.shape[0])))
         with self._lock:
             self._bands[band] = small
 
     def build(self) -> RgbPreview:
         missing = [b for b in RGB_BANDS if b not in self._bands]
-        if missing:
+        if missing or self._side_px is None:
             raise InputDataError(
                 f"{self.product}: the export never passed band(s) {missing} to "
                 "the QA preview"
             )
-        rgb = np.stack([self._bands[b] for b in RGB_BANDS], axis=2)
+        factor = preview_factor(self._side_px)
         return RgbPreview(
             product=self.product,
-            rgb=rgb,
-            pixel_m=self.pixel_m,
-            tile_side_m=self.tile_side_m,
+            rgb=np.stack([self._bands[b] for b in RGB_BANDS], axis=2),
+            pixel_m=float(factor * self._res_m),
+            tile_side_m=float(self._side_px * self._res_m),
         )
+
+    def write(self, path: Path) -> RgbPreview:
+        """Build the preview and write it to ``path``."""
+        preview = self.build()
+        preview.write(path)
+        return preview
 
 
 # ---------------------------------------------------------------- CLC
@@ -204,7 +229,7 @@ class ClcPreview:
     def write(self, path: Path) -> None:
         arrays: dict[str, Any] = {
             "kind": np.str_("clc"),
-            "algorithm_version": np.int64(ALGORITHM_VERSION),
+            "algorithm_version": np.int64(PREVIEW_VERSION),
         }
         for key in self._KEYS:
             value = getattr(self, key)
@@ -235,60 +260,36 @@ class ClcPreview:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class LabelledPatch:
-    """One valid patch as the labelling left it."""
-
-    col: int
-    row: int
-    covered: bool
-    kept: bool
-    unlabeled_fraction: float
-
-
-def clc_preview(
-    product: str,
-    *,
-    burned: npt.NDArray[np.uint16] | None,
-    n: int,
-    res_m: float,
-    patch_side_m: float,
-    patches: Iterable[LabelledPatch],
-    fails_quality: bool,
-    unlabeled_max_fraction: float,
-) -> ClcPreview:
-    """The CLC side output from the labelling's burnt array and patch results.
-
-    ``burned`` is the tile's burnt CLC grid (0 where no polygon covers a pixel
-    centre) or ``None`` when no polygon touches the tile.
-    """
+def clc_preview(tile: LabelledTile) -> ClcPreview:
+    """The CLC side output from what ``label_patches`` holds (its hook's view)."""
+    n = tile.n
     labelled = np.zeros((n, n), dtype=bool)
     covered = np.zeros((n, n), dtype=bool)
     kept = np.zeros((n, n), dtype=bool)
     fraction = np.full((n, n), np.nan, dtype=np.float32)
-    for p in patches:
-        labelled[p.row, p.col] = True
-        covered[p.row, p.col] = p.covered
-        kept[p.row, p.col] = p.kept
-        fraction[p.row, p.col] = p.unlabeled_fraction
-    if burned is None:
+    for col, row, result in tile.patches:
+        labelled[row, col] = True
+        covered[row, col] = result.covered
+        kept[row, col] = result.labels.kept
+        fraction[row, col] = result.labels.unlabeled_fraction
+    if tile.burned is None:
         codes = np.zeros((0, 0), dtype=np.uint16)
-        pixel_m = float(res_m)
+        pixel_m = float(tile.res_m)
     else:
-        factor = preview_factor(max(burned.shape))
-        codes = sample_block_centres(burned, factor).astype(np.uint16)
+        factor = preview_factor(max(tile.burned.shape))
+        codes = sample_block_centres(tile.burned, factor).astype(np.uint16)
         codes[codes == 0] = NO_COVERAGE_CODE
-        pixel_m = float(factor * res_m)
+        pixel_m = float(factor * tile.res_m)
     return ClcPreview(
-        product=product,
+        product=tile.product_id,
         codes=codes,
         pixel_m=pixel_m,
-        patch_side_m=float(patch_side_m),
+        patch_side_m=float(tile.patch_side_m),
         labelled=labelled,
         covered=covered,
         kept=kept,
         unlabeled_fraction=fraction,
-        has_clc=burned is not None,
-        fails_quality=bool(fails_quality),
-        unlabeled_max_fraction=float(unlabeled_max_fraction),
+        has_clc=tile.burned is not None,
+        fails_quality=bool(tile.fails_quality),
+        unlabeled_max_fraction=float(tile.unlabeled_max_fraction),
     )

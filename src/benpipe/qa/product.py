@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from benpipe.dataset.layout import SPLITS
 from benpipe.errors import InputDataError
 from benpipe.fileio import atomic_write_bytes, write_json_atomic
 from benpipe.names import parse_patch_name, tile_dir_for
 from benpipe.qa.core import (
     ALGORITHM_VERSION,
-    SPLITS,
     Outcome,
     outcome_counts,
     outcome_grid,
