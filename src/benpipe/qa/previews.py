@@ -22,9 +22,9 @@ import io
 import threading
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 PREVIEW_VERSION = 1
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_R = TypeVar("_R")
 
 
 # ---------------------------------------------------------------- npz edge
@@ -95,6 +96,34 @@ def read_npz(path: Path, *, kind: str, keys: Iterable[str]) -> dict[str, Any]:
     return arrays
 
 
+_SCALARS: dict[str, Any] = {"str": str, "float": float, "bool": bool}
+
+
+def _write_record(record: Any, path: Path, *, kind: str) -> None:
+    """A preview dataclass as ``.npz``: one member per field, plus kind and version."""
+    arrays: dict[str, Any] = {
+        "kind": np.str_(kind),
+        "algorithm_version": np.int64(PREVIEW_VERSION),
+    }
+    for f in fields(record):
+        value = getattr(record, f.name)
+        arrays[f.name] = np.asarray(value) if f.type in _SCALARS else value
+    write_npz(path, arrays)
+
+
+def _read_record(cls: type[_R], path: Path, *, kind: str) -> _R:
+    """The preview dataclass ``cls`` from a file written by :func:`_write_record`."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    data = read_npz(path, kind=kind, keys=names)
+    values = {
+        f.name: _SCALARS[str(f.type)](data[f.name])
+        if f.type in _SCALARS
+        else data[f.name]
+        for f in fields(cls)  # type: ignore[arg-type]
+    }
+    return cls(**values)
+
+
 # ---------------------------------------------------------------- RGB
 @dataclass(frozen=True, slots=True)
 class RgbPreview:
@@ -105,30 +134,12 @@ class RgbPreview:
     pixel_m: float
     tile_side_m: float
 
-    _KEYS = ("product", "rgb", "pixel_m", "tile_side_m")
-
     def write(self, path: Path) -> None:
-        write_npz(
-            path,
-            {
-                "kind": np.str_("rgb"),
-                "algorithm_version": np.int64(PREVIEW_VERSION),
-                "product": np.str_(self.product),
-                "rgb": self.rgb,
-                "pixel_m": np.float64(self.pixel_m),
-                "tile_side_m": np.float64(self.tile_side_m),
-            },
-        )
+        _write_record(self, path, kind="rgb")
 
     @classmethod
     def read(cls, path: Path) -> RgbPreview:
-        data = read_npz(path, kind="rgb", keys=cls._KEYS)
-        return cls(
-            product=str(data["product"]),
-            rgb=data["rgb"],
-            pixel_m=float(data["pixel_m"]),
-            tile_side_m=float(data["tile_side_m"]),
-        )
+        return _read_record(cls, path, kind="rgb")
 
 
 class RgbPreviewBuilder:
@@ -212,52 +223,12 @@ class ClcPreview:
     fails_quality: bool
     unlabeled_max_fraction: float
 
-    _KEYS = (
-        "product",
-        "codes",
-        "pixel_m",
-        "patch_side_m",
-        "labelled",
-        "covered",
-        "kept",
-        "unlabeled_fraction",
-        "has_clc",
-        "fails_quality",
-        "unlabeled_max_fraction",
-    )
-
     def write(self, path: Path) -> None:
-        arrays: dict[str, Any] = {
-            "kind": np.str_("clc"),
-            "algorithm_version": np.int64(PREVIEW_VERSION),
-        }
-        for key in self._KEYS:
-            value = getattr(self, key)
-            if isinstance(value, str):
-                value = np.str_(value)
-            elif isinstance(value, bool):
-                value = np.bool_(value)
-            elif isinstance(value, float):
-                value = np.float64(value)
-            arrays[key] = value
-        write_npz(path, arrays)
+        _write_record(self, path, kind="clc")
 
     @classmethod
     def read(cls, path: Path) -> ClcPreview:
-        data = read_npz(path, kind="clc", keys=cls._KEYS)
-        return cls(
-            product=str(data["product"]),
-            codes=data["codes"],
-            pixel_m=float(data["pixel_m"]),
-            patch_side_m=float(data["patch_side_m"]),
-            labelled=data["labelled"],
-            covered=data["covered"],
-            kept=data["kept"],
-            unlabeled_fraction=data["unlabeled_fraction"],
-            has_clc=bool(data["has_clc"]),
-            fails_quality=bool(data["fails_quality"]),
-            unlabeled_max_fraction=float(data["unlabeled_max_fraction"]),
-        )
+        return _read_record(cls, path, kind="clc")
 
 
 def clc_preview(tile: LabelledTile) -> ClcPreview:
