@@ -10,6 +10,7 @@ and :func:`sample_block_centres`.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import math
 from collections import Counter
@@ -317,8 +318,13 @@ class PatchRecord:
     @property
     def season(self) -> str:
         """Meteorological season of the product's sensing date (no quirk)."""
-        product = parse_product_name(f"{self.tile_dir}_{'0' * 8}T{'0' * 6}")
-        return season_of(product.sensing_time, reference_quirk=False)
+        return _tile_season(self.tile_dir)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tile_season(tile_dir: str) -> str:
+    product = parse_product_name(f"{tile_dir}_{'0' * 8}T{'0' * 6}")
+    return season_of(product.sensing_time, reference_quirk=False)
 
 
 def class_counts_by_split(

@@ -505,7 +505,10 @@ def patch_map_png(
                 label=f"{split}: {int(sel.sum())}",
                 zorder=3,
             )
-        ax.legend(loc="lower right", fontsize=8, markerscale=1)
+        # legend squares of at least 6 pt, whatever the map's scale
+        ax.legend(
+            loc="lower right", fontsize=8, markerscale=max(1.0, 6 / max(side_pt, 1.2))
+        )
         ax.set_xlabel(f"x ({crs_label}, m)")
         ax.set_ylabel(f"y ({crs_label}, m)")
         ax.ticklabel_format(style="plain")
