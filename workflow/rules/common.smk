@@ -364,10 +364,12 @@ def get_freeze_release_outputs():
 # rules that declare `localrule: True` themselves (derive_l1c_names,
 # search_cdse, start_database, freeze_*): downloads need the internet access
 # that compute nodes often lack (and are I/O-bound, capped by cdse_slots);
-# verify only compares small hash files. Everything else is submitted as a job.
+# verify only compares small hash files and qa_page only writes the HTML page
+# around figures that exist. Everything else is submitted as a job.
 localrules:
     download_l1c,
     verify,
+    qa_page,
 
 
 def check_execution_environment():
