@@ -204,3 +204,10 @@ def test_cli_builds_the_page_and_refuses_to_overwrite(dataset, countries, tmp_pa
     assert sorted(p.name for p in (out / "dataset").glob("*.png")) == sorted(
         f"{s}.png" for s in DATASET_FIGURES
     )
+
+
+def test_unreadable_country_outlines_are_named(dataset, tmp_path):
+    bad = tmp_path / "countries.geojson"
+    bad.write_text("not json")
+    with pytest.raises(InputDataError, match="countries.geojson cannot be read"):
+        build_dataset_figures(dataset, tmp_path / "qa", countries=bad)

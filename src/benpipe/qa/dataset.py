@@ -262,7 +262,7 @@ def country_outlines(
 
     try:
         frame = geopandas.read_file(path)
-    except Exception as exc:  # pyogrio raises its own DataSourceError family
+    except (OSError, RuntimeError, ValueError) as exc:  # pyogrio: DataSourceError
         raise InputDataError(
             f"country outlines {path} cannot be read ({exc}); pass the Natural "
             "Earth admin-0 file of inputs.countries"
@@ -356,6 +356,7 @@ def build_dataset_figures(
     started = time.monotonic()
     records = read_records(dataset_dir)
     main = [r for r in records if not r.flagged]
+    map_inputs = _map_inputs(dataset_dir, records, countries)
     figures_dir = out_dir / DATASET_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
     logger.info(
@@ -417,7 +418,13 @@ def build_dataset_figures(
     )
     emit(
         "patch_map",
-        _patch_map(dataset_dir, records, countries),
+        patch_map_png(
+            map_inputs.layer,
+            outlines=map_inputs.rings,
+            outline_names=map_inputs.names,
+            title=f"{len(records)} patches by split",
+            crs_label=f"EPSG:{MAP_EPSG}",
+        ),
         "Patch map",
         (
             "Every patch of both parquets as a square coloured by split, in "
@@ -447,13 +454,27 @@ def build_dataset_figures(
     return result
 
 
-def _patch_map(
+@dataclass(frozen=True, slots=True)
+class _MapInputs:
+    layer: MapLayer
+    rings: list[npt.NDArray[np.float64]]
+    names: list[tuple[float, float, str]]
+
+
+def _map_inputs(
     dataset_dir: Path, records: Sequence[PatchRecord], countries: Path | None
-) -> bytes:
+) -> _MapInputs:
+    """Patch positions (one header per tile) and country outlines, read up front."""
     tiles = tile_geocoding(dataset_dir, records)
     x, y = patch_centres(records, tiles, epsg=MAP_EPSG)
     split_index = {s: i for i, s in enumerate(SPLITS)}
-    splits = np.array([split_index.get(r.split, 0) for r in records], dtype=np.uint8)
+    unknown = sorted({r.split for r in records} - set(split_index))
+    if unknown:
+        raise InputDataError(
+            f"{dataset_dir}: split value(s) {unknown} are not among {list(SPLITS)}; "
+            "run benpipe check-dataset on it"
+        )
+    splits = np.array([split_index[r.split] for r in records], dtype=np.uint8)
     side = max((t.patch_side_m for t in tiles.values()), default=1200.0)
     rings: list[npt.NDArray[np.float64]] = []
     names: list[tuple[float, float, str]] = []
@@ -461,13 +482,7 @@ def _patch_map(
         rings, names = country_outlines(
             countries, bounds=map_bounds(x, y), epsg=MAP_EPSG
         )
-    return patch_map_png(
-        MapLayer(x_m=x, y_m=y, split=splits, side_m=side),
-        outlines=rings,
-        outline_names=names,
-        title=f"{len(records)} patches by split",
-        crs_label=f"EPSG:{MAP_EPSG}",
-    )
+    return _MapInputs(MapLayer(x_m=x, y_m=y, split=splits, side_m=side), rings, names)
 
 
 def _write_gallery(
