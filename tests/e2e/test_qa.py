@@ -19,7 +19,7 @@ from benpipe.qa.core import Outcome
 from benpipe.qa.product import draw_product_figures
 
 from . import browser
-from .demo import BIN, REPO
+from .demo import BIN, REPO, snakemake_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgis]
 
@@ -185,17 +185,9 @@ def test_report_shows_every_qa_figure_in_chromium(run_a, tmp_path):
         pytest.skip(reason)
     report = run_a.results / "report.html"
     result = subprocess.run(
-        [
-            str(BIN / "snakemake"),
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(run_a.workdir),
-            "--configfile",
-            str(run_a.workdir / "demo-test.yaml"),
-            "--report",
-            str(report),
-        ],
+        snakemake_command(
+            run_a.workdir, run_a.workdir / "demo-test.yaml", "--report", str(report)
+        ),
         capture_output=True,
         text=True,
         cwd=REPO,
