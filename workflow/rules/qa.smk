@@ -31,7 +31,6 @@ rule qa_product:
         "logs/qa_product/{l2a}.log",
     benchmark:
         "benchmarks/qa_product/{l2a}.tsv"
-    threads: 1
     params:
         algorithm_version=QA_ALGORITHM_VERSION,
     script:
@@ -92,7 +91,6 @@ rule qa_dataset:
         "logs/qa_dataset/qa_dataset.log",
     benchmark:
         "benchmarks/qa_dataset/qa_dataset.tsv"
-    threads: 1
     params:
         samples_per_class=config["qa"]["samples_per_class"],
         algorithm_version=QA_ALGORITHM_VERSION,
