@@ -136,7 +136,8 @@ def test_demo_pipeline_through_slurm(slurm_cluster, shared_postgis, tmp_path):
         tmp_path / "run",
         database_url=shared_postgis,
         extra_args=slurm_args(slurm_cluster.cpus),
-        timeout_s=600,
+        # a hang guard: the run takes 5-7 min on a loaded 2-core machine (QA rules included)
+        timeout_s=900,
     )
     output = run.result.stdout + run.result.stderr
     assert run.result.returncode == 0, output[-12000:]
