@@ -16,6 +16,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/finalize.smk"
 include: "workflow/rules/release.smk"
+include: "workflow/rules/qa.smk"
 
 
 rule all:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: build the demo world (if missing), serve it with the local CDSE
 # emulator, run the whole pipeline on config/demo.yaml, build the HTML report,
-# and print where everything is.
+# and print where everything is (the QA page included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -39,3 +39,4 @@ echo "  dataset:             $PWD/results/dataset"
 echo "  release archives:    $PWD/results/release"
 echo "  verification report: $PWD/results/verification.md"
 echo "  HTML report:         $PWD/results/report.html"
+echo "  QA page (offline):   $PWD/results/qa/index.html"

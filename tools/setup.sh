@@ -7,8 +7,11 @@ VENV=${VENV:-.venv}
 export DEBIAN_FRONTEND=noninteractive
 
 # PostgreSQL + PostGIS (embedded database), zstd/curl (benchmarks, checks),
-# slurm-wlm + munge (the local SLURM test of `make test`).
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 zstd curl slurm-wlm slurmctld slurmd munge)
+# slurm-wlm + munge (the local SLURM test of `make test`), chromium +
+# chromium-driver (the browser test of the QA page and the report: Playwright
+# drives /usr/bin/chromium; no browser is ever downloaded).
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 zstd curl slurm-wlm slurmctld slurmd munge
+  chromium chromium-driver)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "check-dataset": "benpipe.dataset.cli:check_dataset_command",
     "convert-l2a": "benpipe.l2a.cli:convert_l2a_command",
     "l2a-info": "benpipe.l2a.cli:l2a_info_command",
+    "qa": "benpipe.qa.cli:qa_command",
 }
 
 

@@ -38,10 +38,17 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 N = 4  # products of the demo world
 
 # ---------------------------------------------------------------- the jobs a change reruns
-RELEASE_TAIL = {"finalize_dataset": 1, "hash_outputs": 1, "package_release": 1}
-VERIFY = {"verify": 1, "all": 1}
+# qa_dataset draws from the dataset, qa_page shows the verify result and
+# qa_product draws from the side outputs of export_patches and label_patches.
+RELEASE_TAIL = {
+    "finalize_dataset": 1,
+    "hash_outputs": 1,
+    "package_release": 1,
+    "qa_dataset": 1,
+}
+VERIFY = {"verify": 1, "qa_page": 1, "all": 1}
 AFTER_METADATA = {"export_metadata_tables": 1, **RELEASE_TAIL, **VERIFY}
-AFTER_LABELS = {"label_patches": N, **AFTER_METADATA}
+AFTER_LABELS = {"label_patches": N, "qa_product": N, **AFTER_METADATA}
 AFTER_GRIDS = {"build_patch_grid": N, "align_v1": 1, **AFTER_LABELS}
 ANOTHER_DATABASE = {
     "start_database": 1,
@@ -234,6 +241,10 @@ RERUN: dict[str, tuple[tuple[str, ...], Change, dict[str, int]]] = {
         {"package_release": 1, **VERIFY},
     ),
     "verify.strict": (*one("verify.strict", False), VERIFY),
+    "qa.samples_per_class": (
+        *one("qa.samples_per_class", 2),
+        {"qa_dataset": 1, "qa_page": 1, "all": 1},
+    ),
     "verify.max_listed": (*one("verify.max_listed", 5), VERIFY),
     "tracked_artifacts_dir, other content": (
         ("tracked_artifacts_dir",),

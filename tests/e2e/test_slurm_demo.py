@@ -74,6 +74,7 @@ GROUPS = {
         "build_patch_grid",
         "label_patches",
         "export_patches",
+        "qa_product",
     ),
     "tail": (
         "hash_l1c",
@@ -82,6 +83,7 @@ GROUPS = {
         "finalize_dataset",
         "hash_outputs",
         "package_release",
+        "qa_dataset",
     ),
 }
 # merge every connected component of a group into one job
@@ -134,7 +136,8 @@ def test_demo_pipeline_through_slurm(slurm_cluster, shared_postgis, tmp_path):
         tmp_path / "run",
         database_url=shared_postgis,
         extra_args=slurm_args(slurm_cluster.cpus),
-        timeout_s=600,
+        # a hang guard: the run takes 5-7 min on a loaded 2-core machine (QA rules included)
+        timeout_s=900,
     )
     output = run.result.stdout + run.result.stderr
     assert run.result.returncode == 0, output[-12000:]
@@ -147,8 +150,9 @@ def test_demo_pipeline_through_slurm(slurm_cluster, shared_postgis, tmp_path):
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
     assert len(submitted) >= 2, output[-4000:]
     local = set(re.findall(r"^localrule (\w+):", output, flags=re.MULTILINE))
-    assert {"download_l1c", "start_database", "verify"} <= local
-    assert not local & {"convert_l2a", "label_patches", "export_patches"}
+    assert {"download_l1c", "start_database", "verify", "qa_page"} <= local
+    assert not local & {"convert_l2a", "label_patches", "export_patches", "qa_product"}
+    assert (run.results / "qa" / "index.html").is_file()
 
     # jobs that ran on SLURM recorded the same params a local run would:
     # operational keys changed afterwards schedule nothing

@@ -24,13 +24,15 @@ from click.testing import CliRunner
 from benpipe.cli import main
 from benpipe.dataset.cross_product import align_v1, export_metadata_tables
 from benpipe.dataset.export import export_patches, invalid_patches_from_manifest
-from benpipe.dataset.labelling import label_patches
+from benpipe.dataset.labelling import LabelledTile, label_patches
+from benpipe.dataset.labels import reference_map
 from benpipe.dataset.patching import build_patch_grid
 from benpipe.db.ingest import ingest_clc, ingest_countries, ingest_v1_footprints
 from benpipe.db.lifecycle import DbSettings, connect, status, stop
 from benpipe.db.schema import init_database
 from benpipe.errors import CrsMismatchError, GridError
-from benpipe.names import tile_dir_for
+from benpipe.names import parse_patch_name, tile_dir_for
+from benpipe.qa.previews import clc_preview
 
 pytestmark = pytest.mark.postgis
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -258,6 +260,39 @@ def test_hand_designed_patches_labels_kept_and_pixel_counts(run: Run) -> None:
             assert src.transform.a == 10 and data.shape == (120, 120)
         values, pixels = np.unique(data, return_counts=True)
         assert dict(zip(values.tolist(), pixels.tolist(), strict=True)) == expected
+
+
+def test_labelling_hook_sees_the_burnt_grid_and_every_valid_patch(
+    run: Run, tmp_path: Path
+) -> None:
+    """The QA side output comes from the labelling's arrays: same maps, same rows."""
+    for patch_id, design in run.manifest["hand_designed"].items():
+        l2a = next(
+            p["l2a_name"]
+            for p in run.manifest["products"]
+            if p["name"] == design["product"]
+        )
+        seen: list[LabelledTile] = []
+        label_patches(
+            run.settings, l2a, out_dir=tmp_path / l2a, on_labelled=seen.append
+        )
+        (tile,) = seen
+        receipt = run.receipt("labels", l2a)
+        assert len(tile.patches) == receipt["valid_patches"]
+        assert sum(r.labels.kept for _, _, r in tile.patches) == receipt["kept"]
+        assert sum(r.covered for _, _, r in tile.patches) == receipt["reference_maps"]
+        col, row = parse_patch_name(patch_id).col, parse_patch_name(patch_id).row
+        assert tile.burned is not None
+        window = tile.burned[row * 120 : (row + 1) * 120, col * 120 : (col + 1) * 120]
+        map_path = run.maps_dir(l2a) / tile_dir_for(l2a) / patch_id
+        with rasterio.open(map_path / f"{patch_id}_reference_map.tif") as src:
+            assert np.array_equal(reference_map(window), src.read(1))
+        preview = clc_preview(tile)
+        assert int(preview.kept.sum()) == receipt["kept"]
+        assert bool(preview.kept[row, col]) == design["kept"]
+        assert preview.unlabeled_fraction[row, col] == pytest.approx(
+            design["unlabeled_fraction"]
+        )
 
 
 def test_metadata_csvs_follow_the_reference_format(run: Run) -> None:

@@ -54,7 +54,7 @@ SHARED: dict[str, int] = {
 #: Stage packages.  Their ``cli`` module is on the cli floor, the modules
 #: below on the stage-core floor, every other module (``__init__``, I/O edges,
 #: ``sql``) on the stage I/O floor.
-STAGES = ("l1c", "cdse", "l2a", "dataset", "release", "demo", "db")
+STAGES = ("l1c", "cdse", "l2a", "dataset", "release", "demo", "db", "qa")
 STAGE_CORES = frozenset(
     {
         "benpipe.dataset.tile_grid",
@@ -64,6 +64,7 @@ STAGE_CORES = frozenset(
         "benpipe.release.checksums",
         "benpipe.l2a.dos1",
         "benpipe.demo.spec",
+        "benpipe.qa.core",
     }
 )
 #: What a pure core may not import: files, processes, network, databases, CLI.

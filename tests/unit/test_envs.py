@@ -25,6 +25,7 @@ PROFILES = REPO / "workflow" / "profiles"
 CONDA_TO_PYPI = {
     "snakemake-minimal": "snakemake",  # snakemake without report extras
     "geopandas-base": "geopandas",  # geopandas without optional extras
+    "matplotlib-base": "matplotlib",  # matplotlib without a GUI toolkit
 }
 #: conda packages that are not Python runtime dependencies of benpipe.
 NOT_PYPI_DEPENDENCIES = {"python", "pip"}

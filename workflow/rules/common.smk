@@ -106,6 +106,7 @@ def get_final_outputs():
     targets += get_dataset_targets()
     targets += get_finalize_targets()
     targets += get_release_targets()
+    targets += get_qa_targets()
     return targets
 
 
@@ -235,6 +236,37 @@ def get_finalize_reference_map_dirs():
     return expand("results/export/reference_maps/{l2a}", l2a=L2A_PRODUCTS)
 
 
+# ---------------------------------------------------------------- stage: qa (qa.smk)
+# export_patches and label_patches write the QA side outputs (previews) from the
+# arrays they hold; QA_PREVIEW_VERSION is their param, QA_ALGORITHM_VERSION the
+# figures'.
+from benpipe.qa.core import ALGORITHM_VERSION as QA_ALGORITHM_VERSION
+from benpipe.qa.previews import PREVIEW_VERSION as QA_PREVIEW_VERSION
+
+
+def get_qa_targets():
+    """The QA page (it pulls every product's figures and the dataset figures)."""
+    if not L2A_PRODUCTS:
+        return []
+    return ["results/qa/index.html"]
+
+
+def get_qa_page_products():
+    return expand("results/qa/products/{l2a}.json", l2a=L2A_PRODUCTS)
+
+
+def get_qa_page_product_figures():
+    return expand(
+        "results/qa/products/{l2a}_{figure}.png",
+        l2a=L2A_PRODUCTS,
+        figure=["quicklook", "reference_map"],
+    )
+
+
+def get_qa_dataset_countries(wildcards):
+    return INPUTS["countries"]
+
+
 # ---------------------------------------------------------------- stage: release (release.smk)
 # What verify compares against, under the tracked dir (docs/release.md).
 VERIFY_TRACKED_FILES = (
@@ -332,10 +364,12 @@ def get_freeze_release_outputs():
 # rules that declare `localrule: True` themselves (derive_l1c_names,
 # search_cdse, start_database, freeze_*): downloads need the internet access
 # that compute nodes often lack (and are I/O-bound, capped by cdse_slots);
-# verify only compares small hash files. Everything else is submitted as a job.
+# verify only compares small hash files and qa_page only writes the HTML page
+# around figures that exist. Everything else is submitted as a job.
 localrules:
     download_l1c,
     verify,
+    qa_page,
 
 
 def check_execution_environment():

@@ -34,6 +34,8 @@ rule label_patches:
     output:
         maps=directory("results/export/reference_maps/{l2a}"),
         receipt="results/db/receipts/labels/{l2a}.json",
+        # The CLC QA preview, from the burnt grid this job holds (qa.smk).
+        qa_preview="results/qa/previews/{l2a}_clc.npz",
     log:
         "logs/label_patches/{l2a}.log",
     benchmark:
@@ -45,6 +47,7 @@ rule label_patches:
         resolution_m=config["patching"]["resolution_m"],
         unlabeled_max_fraction=config["patching"]["unlabeled_max_fraction"],
         algorithm_version=LABELLING_ALGORITHM_VERSION,
+        qa_preview_version=QA_PREVIEW_VERSION,
     script:
         "../scripts/label_patches.py"
 

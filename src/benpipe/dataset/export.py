@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 ALGORITHM_VERSION = 1
 
 Writer = Literal["template", "rasterio"]
+#: Receives every decoded band once: ``on_band(band, data)``.
+BandHook = Callable[[str, npt.NDArray[np.uint16]], None]
 
 
 class BandSource(Protocol):
@@ -152,12 +154,15 @@ def export_patches(
     threads: int = 2,
     writer: Writer = "template",
     progress: ProgressCallback | None = None,
+    on_band: BandHook | None = None,
 ) -> ExportResult:
     """Export every valid patch of an L2A product as 12 GeoTIFFs.
 
     ``out_dir`` receives ``<tile_dir>/<patch>/<patch>_<band>.tif``; it is
     built in a temporary sibling and renamed at the end.  ``patches``, when
     given, restricts the export to these patch ids (of this product).
+    ``on_band(band, data)`` sees every decoded band once (from the decoding
+    threads), for side outputs such as the QA preview.
     """
     from benpipe.l2a.products import open_l2a
 
@@ -171,6 +176,7 @@ def export_patches(
         threads=threads,
         writer=writer,
         progress=progress,
+        on_band=on_band,
     )
 
 
@@ -184,6 +190,7 @@ def export_product(
     threads: int = 2,
     writer: Writer = "template",
     progress: ProgressCallback | None = None,
+    on_band: BandHook | None = None,
 ) -> ExportResult:
     """:func:`export_patches` on an opened product (any :class:`BandSource`).
 
@@ -195,7 +202,7 @@ def export_product(
     grid = _ExportGrid.of(product, patch_side_m)
     wanted = _wanted_mask(grid, patches)
     with staged_directory(Path(out_dir), "export directory") as staging:
-        blocks, nodata = _decode_bands(product, grid, threads=threads)
+        blocks, nodata = _decode_bands(product, grid, threads=threads, on_band=on_band)
         decoded = time.monotonic()
         skipped_patches = _skipped_patches(grid, wanted, nodata, listed=patches)
         todo = [
@@ -277,18 +284,25 @@ def _wanted_mask(grid: _ExportGrid, patches: Iterable[str] | None) -> np.ndarray
 
 
 def _decode_bands(
-    product: BandSource, grid: _ExportGrid, *, threads: int
+    product: BandSource,
+    grid: _ExportGrid,
+    *,
+    threads: int,
+    on_band: BandHook | None = None,
 ) -> tuple[dict[str, npt.NDArray[np.uint16]], npt.NDArray[np.bool_]]:
     """Each band decoded once and cut into (row, col, y, x) blocks; the nodata mask.
 
     The nodata mask is True where any band's window holds a 0 pixel (the
     validity rule, :func:`benpipe.dataset.tile_grid.invalid_windows`).
+    ``on_band`` sees each whole decoded band before it is cut.
     """
 
     def load(band: str) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.bool_]]:
         res_m = BAND_RESOLUTION_M[band]
         side_px = patch_side_px(grid.patch_side_m, res_m)
         data = _checked_band(product, band, res_m)
+        if on_band is not None:
+            on_band(band, data)
         invalid = invalid_windows(data, window_px=side_px, n=grid.n)
         return patch_blocks(data, side_px=side_px, n=grid.n), invalid
 

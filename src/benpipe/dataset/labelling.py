@@ -3,16 +3,17 @@
 The recipe (docs/labelling.md): read the product's grid and the CLC polygons
 that intersect its tile from PostGIS → burn them once onto the tile's 10 m
 grid → count pixels per code and window → label each valid patch and write
-its reference map into the staging folder → replace the product's labelling
-rows in one transaction → receipt.  The rule itself is pure and lives in
-:mod:`benpipe.dataset.labels`.
+its reference map into the staging folder → hand what is in memory to the
+optional ``on_labelled`` hook (the QA preview) → replace the product's
+labelling rows in one transaction → receipt.  The rule itself is pure and
+lives in :mod:`benpipe.dataset.labels`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from affine import Affine
 from benpipe.dataset import sql
 from benpipe.dataset.labels import (
     ClcShape,
+    PatchLabels,
     burn_clc,
     label_window,
     reference_map,
@@ -74,6 +76,25 @@ class _Tile:
     window_px: int
 
 
+@dataclass(frozen=True, slots=True)
+class LabelledTile:
+    """What the labelling of one product holds in memory, for side outputs.
+
+    ``burned`` is the tile's burnt CLC grid ((n*w, n*w) uint16, 0 where no
+    polygon covers a pixel centre) or ``None`` when no polygon touches the
+    tile; ``patches`` are the valid patches as (col, row, result).
+    """
+
+    product_id: str
+    n: int
+    patch_side_m: float
+    res_m: float
+    fails_quality: bool
+    unlabeled_max_fraction: float
+    burned: np.ndarray | None
+    patches: Sequence[tuple[int, int, sql.LabelledPatch]]
+
+
 def label_patches(
     settings: DbSettings,
     product_id: str,
@@ -83,12 +104,15 @@ def label_patches(
     patch_side_m: float = 1200,
     res_m: float = 10,
     receipt: Path | None = None,
+    on_labelled: Callable[[LabelledTile], None] | None = None,
 ) -> dict[str, Any]:
     """Burn CLC for one product, write its reference maps and store its labels.
 
     ``out_dir`` (``results/export/reference_maps/<product>``) receives
     ``<tile_dir>/<patch>/<patch>_reference_map.tif`` for every valid patch
     with CLC coverage.  DB rows of the product are replaced in one transaction.
+    ``on_labelled`` receives the burnt grid and the patch results before the
+    rows are stored (``label_patches`` keeps no reference to it afterwards).
     """
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -99,8 +123,9 @@ def label_patches(
     # replace=True: rerunning by hand (or in tests) replaces the maps, as it
     # replaces the product's rows; Snakemake deletes the output before a job.
     with staged_directory(out_dir, "reference-map directory", replace=True) as staging:
+        burned: np.ndarray | None = None
         if shapes:
-            labelled = _label_and_map(
+            labelled, burned = _label_and_map(
                 tile,
                 patches,
                 shapes,
@@ -115,6 +140,13 @@ def label_patches(
                 product_id,
             )
             labelled = []
+        if on_labelled is not None:
+            t1 = time.monotonic()
+            on_labelled(
+                _labelled_tile(tile, patches, labelled, burned, unlabeled_max_fraction)
+            )
+            timings["hook_s"] = time.monotonic() - t1
+        del burned
         t1 = time.monotonic()
         _store(settings, tile, labelled, clc_polygons=len(shapes))
         timings["db_s"] = time.monotonic() - t1
@@ -196,8 +228,11 @@ def _label_and_map(
     *,
     unlabeled_max_fraction: float,
     timings: dict[str, float],
-) -> list[sql.LabelledPatch]:
-    """Burn, count and label; write a reference map for every covered patch."""
+) -> tuple[list[sql.LabelledPatch], np.ndarray]:
+    """Burn, count and label; write a reference map for every covered patch.
+
+    Returns the patch results (in the order of ``patches``) and the burnt grid.
+    """
     t1 = time.monotonic()
     side_px = tile.n * tile.window_px
     transform = Affine(tile.res_m, 0.0, tile.ulx, 0.0, -tile.res_m, tile.uly)
@@ -223,7 +258,29 @@ def _label_and_map(
         progress(done, len(patches))
     progress.close()
     timings["maps_s"] = time.monotonic() - t1
-    return labelled
+    return labelled, burned
+
+
+def _labelled_tile(
+    tile: _Tile,
+    patches: Sequence[tuple[str, int, int]],
+    labelled: Sequence[sql.LabelledPatch],
+    burned: np.ndarray | None,
+    unlabeled_max_fraction: float,
+) -> LabelledTile:
+    """The hook's view: every valid patch, labelled or not (no CLC: no result)."""
+    results = {p.patch_id: p for p in labelled}
+    no_clc = sql.LabelledPatch("", PatchLabels({}, 1.0, False), False)
+    return LabelledTile(
+        product_id=tile.product_id,
+        n=tile.n,
+        patch_side_m=tile.patch_side_m,
+        res_m=tile.res_m,
+        fails_quality=tile.fails_quality,
+        unlabeled_max_fraction=unlabeled_max_fraction,
+        burned=burned,
+        patches=[(col, row, results.get(pid, no_clc)) for pid, col, row in patches],
+    )
 
 
 def _write_map(
