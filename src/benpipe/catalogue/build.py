@@ -136,6 +136,26 @@ def write_stac(
     return written
 
 
+def write_catalogue(
+    table: pa.Table, out_dir: Path, *, dataset_dir: Path, static_items: bool
+) -> int:
+    """Write ``out_dir/patches.parquet`` and ``out_dir/stac/`` for catalogue rows.
+
+    Returns the number of static Items written.
+    """
+    root, children = stac_collections(table, static_items=False)
+    stac_meta = {
+        "version": "1.0.0",
+        "collections": {ROOT_COLLECTION_ID: root, **children},
+    }
+    write_catalogue_parquet(
+        table, out_dir / CATALOGUE_FILE, geo=geo_metadata(table), stac=stac_meta
+    )
+    return write_stac(
+        table, out_dir / STAC_DIR, dataset_dir=dataset_dir, static_items=static_items
+    )
+
+
 def build_catalogue(
     dataset_dir: Path,
     out_dir: Path,
@@ -185,13 +205,10 @@ def build_catalogue(
     )
     if static_items is None:
         static_items = table.num_rows <= stac.STATIC_ITEMS_MAX
-    root, children = stac_collections(table, static_items=False)
-    stac_meta = {
-        "version": "1.0.0",
-        "collections": {ROOT_COLLECTION_ID: root, **children},
-    }
-    write_catalogue_parquet(table, catalogue, geo=geo_metadata(table), stac=stac_meta)
-    items = write_stac(table, stac_dir, dataset_dir=dataset_dir, static_items=static_items)
+    items = write_catalogue(
+        table, out_dir, dataset_dir=dataset_dir, static_items=static_items
+    )
+    children = table.column("collection").unique()
     logger.info(
         "catalogue %s: %d patches of %d tiles, %d static Items, %.1f s",
         catalogue,
