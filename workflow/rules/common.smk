@@ -107,6 +107,7 @@ def get_final_outputs():
     targets += get_finalize_targets()
     targets += get_release_targets()
     targets += get_qa_targets()
+    targets += get_catalogue_targets()
     return targets
 
 
@@ -280,6 +281,7 @@ VERIFY_TRACKED_FILES = (
     "s1_hashes.csv",
     "s1_hashes.csv.sha256",
     "metadata_hashes.csv",
+    "catalogue_hashes.csv",
     "hashes.txt",
     "sha256sums.txt",
 )
@@ -289,6 +291,7 @@ FREEZE_RELEASE_DIGESTS = {
     "reference_maps_digest": "reference_maps_hashes.csv.sha256",
     "s1_digest": "s1_hashes.csv.sha256",
     "metadata": "metadata_hashes.csv",
+    "catalogue": "catalogue_hashes.csv",
 }
 FREEZE_RELEASE_LISTS = {"md5s": "hashes.txt", "sha256s": "sha256sums.txt"}
 FREEZE_RELEASE_FULL_CSVS = {
@@ -347,6 +350,7 @@ def _freeze_release_names():
 def get_freeze_release_inputs(wildcards):
     """The produced hash lists, keyed like the outputs of freeze_release_artifacts."""
     hashes = dict(rules.hash_outputs.output.items())
+    hashes.update(rules.hash_catalogue.output.items())
     release = dict(rules.package_release.output.items())
     return {
         key: release[key] if key in FREEZE_RELEASE_LISTS else hashes[key]
@@ -357,6 +361,33 @@ def get_freeze_release_inputs(wildcards):
 def get_freeze_release_outputs():
     """The tracked copies written by freeze_release_artifacts."""
     return {key: str(TRACKED / name) for key, name in _freeze_release_names().items()}
+
+
+# ---------------------------------------------------------------- stage: catalogue (catalogue.smk)
+from benpipe.catalogue.core import ALGORITHM_VERSION as CATALOGUE_ALGORITHM_VERSION
+
+
+def get_catalogue_targets():
+    """The patch catalogue, its STAC folder and hash list (after finalize)."""
+    if not L2A_PRODUCTS:
+        return []
+    return [
+        "results/catalogue/patches.parquet",
+        "results/catalogue/stac",
+        "results/hashes/catalogue_hashes.csv",
+    ]
+
+
+# The frozen tile-id table (L1C product and CDSE id of each tile folder) is a
+# param, not an input: as an input it would pull its freeze target
+# (freeze_tile_ids, search_cdse) into the default run.  Its content digest is
+# a param too, so a refreeze rebuilds the catalogue.
+BUILD_CATALOGUE_TILE_IDS = str(TRACKED / "bigearthnet_s2_tile_ids.csv")
+
+
+def get_build_catalogue_tile_ids_sha256():
+    path = Path(BUILD_CATALOGUE_TILE_IDS)
+    return _file_fingerprint(path) if path.is_file() else ""
 
 
 # ---------------------------------------------------------------- stage: execution (profiles, docs/cluster.md)
