@@ -224,7 +224,12 @@ def canonical_json(payload: Any) -> bytes:
 
 
 def write_catalogue_parquet(
-    table: pa.Table, path: Path, *, geo: dict[str, Any], stac: dict[str, Any]
+    table: pa.Table,
+    path: Path,
+    *,
+    geo: dict[str, Any],
+    stac: dict[str, Any],
+    row_group_size: int = ROW_GROUP_ROWS,
 ) -> None:
     """Write the GeoParquet with fixed settings, through a temporary sibling."""
     metadata = {
@@ -239,7 +244,7 @@ def write_catalogue_parquet(
             pq.write_table(
                 table.replace_schema_metadata(metadata),
                 handle,
-                **CATALOGUE_PARQUET_OPTIONS,
+                **{**CATALOGUE_PARQUET_OPTIONS, "row_group_size": row_group_size},
             )
         os.replace(tmp, path)
     except BaseException:
