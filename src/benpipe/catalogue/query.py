@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -290,7 +289,7 @@ def filter_table(table: pa.Table, query: Query) -> pa.Table:
 def run_query(
     catalogue: Path, query: Query, *, columns: Sequence[str] = ()
 ) -> pa.Table:
-    """The matching rows (the query's columns plus ``columns``), sorted by id."""
+    """The matching rows (the query's columns plus ``columns``), in file order."""
     try:
         pf = pq.ParquetFile(catalogue)
     except (OSError, ValueError) as exc:
@@ -310,8 +309,7 @@ def run_query(
         table = pf.read_row_groups(groups, columns=wanted, use_threads=True)
     else:
         table = pf.schema_arrow.empty_table().select(wanted)
-    result = filter_table(table, query)
-    return result.sort_by([("id", "ascending")])
+    return filter_table(table, query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,21 +322,35 @@ class QuerySummary:
     label: dict[str, int] = field(default_factory=dict)
 
 
+def _value_counts(values: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+    counts = pc.value_counts(values)
+    return {
+        str(v): int(n)
+        for v, n in zip(
+            counts.field("values").to_pylist(),
+            counts.field("counts").to_pylist(),
+            strict=True,
+        )
+    }
+
+
 def summarize(table: pa.Table) -> QuerySummary:
     """Patches per split, country and class (a patch counts once per label)."""
-    labels = pc.list_flatten(table["labels"]).to_pylist() if table.num_rows else []
-    label_counts = Counter(labels)
+    if table.num_rows == 0:
+        return QuerySummary(patches=0)
+    label_counts = _value_counts(pc.list_flatten(table["labels"]))
     return QuerySummary(
         patches=table.num_rows,
-        split=dict(sorted(Counter(table["split"].to_pylist()).items())),
-        country=dict(sorted(Counter(table["country"].to_pylist()).items())),
-        label={c: label_counts[c] for c in BEN19_CLASSES if label_counts[c]},
+        split=dict(sorted(_value_counts(table["split"]).items())),
+        country=dict(sorted(_value_counts(table["country"]).items())),
+        label={c: label_counts[c] for c in BEN19_CLASSES if label_counts.get(c)},
     )
 
 
 def write_ids(table: pa.Table, path: Path) -> None:
-    """Write the matching patch ids: ``.parquet`` or CSV (header ``patch_id``)."""
-    ids = table["id"]
+    """Write the matching patch ids, sorted: ``.parquet`` or CSV (header ``patch_id``)."""
+    ids = pc.array_sort_indices(table["id"])
+    ids = pc.take(table["id"], ids)
     if path.suffix == ".parquet":
         tmp, handle = open_temp_sibling(path)
         try:
