@@ -64,7 +64,9 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=550_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--keep", type=Path, default=None, help="Write the catalogue here.")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="Write the catalogue here."
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()

@@ -50,14 +50,24 @@ def rows(catalogue):
 def test_one_row_per_patch_of_either_parquet(run_a, rows):
     dataset = run_a.results / "dataset"
     meta = {}
-    for name in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet"):
+    for name in (
+        "metadata.parquet",
+        "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+    ):
         for r in pq.read_table(dataset / name).to_pylist():
             meta[r["patch_id"]] = r
     assert sorted(r["id"] for r in rows) == sorted(meta)
     for r in rows:
         m = meta[r["id"]]
-        for key in ("labels", "split", "country", "s1_name", "s2v1_name",
-                    "contains_seasonal_snow", "contains_cloud_or_shadow"):
+        for key in (
+            "labels",
+            "split",
+            "country",
+            "s1_name",
+            "s2v1_name",
+            "contains_seasonal_snow",
+            "contains_cloud_or_shadow",
+        ):
             assert r[key] == m[key], (r["id"], key)
         for asset in r["assets"].values():
             assert (dataset / asset["href"]).is_file()
@@ -66,7 +76,9 @@ def test_one_row_per_patch_of_either_parquet(run_a, rows):
 def test_fractions_reproduce_the_labels_and_the_unlabeled_rule(rows):
     for r in rows:
         present = {
-            cls for cls, col in zip(BEN19_CLASSES, FRACTION_COLUMNS, strict=False) if r[col] > 0
+            cls
+            for cls, col in zip(BEN19_CLASSES, FRACTION_COLUMNS, strict=False)
+            if r[col] > 0
         }
         assert present == set(r["labels"]), r["id"]
         assert r["fraction_unlabeled"] < 0.25  # kept patches are >= 75 % labelled
@@ -100,7 +112,9 @@ def test_overlaps_agree_with_the_pipeline_database(run_a, rows):
     start(settings)
     try:
         with connect(settings) as conn:
-            pairs = conn.execute("SELECT patch_id, other_patch_id FROM patch_overlaps").fetchall()
+            pairs = conn.execute(
+                "SELECT patch_id, other_patch_id FROM patch_overlaps"
+            ).fetchall()
     finally:
         stop(settings)
     pipeline = {(a, b) for a, b in pairs if a in ids and b in ids}
@@ -136,7 +150,9 @@ def test_stac_validates_against_the_stac_core_schemas(run_a):
     broken["bbox"] = [1, 2, 3]
     with pytest.raises(STACValidationError):
         validate_dict(broken, extensions=[])
-    root = json.loads((run_a.results / "catalogue" / "stac" / "collection.json").read_text())
+    root = json.loads(
+        (run_a.results / "catalogue" / "stac" / "collection.json").read_text()
+    )
     broken_root = copy.deepcopy(root)
     del broken_root["extent"]
     with pytest.raises(STACValidationError):
@@ -200,13 +216,22 @@ def test_catalogue_is_stac_geoparquet(run_a, catalogue, rows):
         validate_dict(item, extensions=[])
     static = json.loads(
         (
-            run_a.results / "catalogue" / "stac" / rows[0]["collection"]
-            / rows[0]["id"] / f"{rows[0]['id']}.json"
+            run_a.results
+            / "catalogue"
+            / "stac"
+            / rows[0]["collection"]
+            / rows[0]["id"]
+            / f"{rows[0]['id']}.json"
         ).read_text()
     )
-    assert static["properties"] == json.loads(json.dumps(item_from_row(rows[0])))["properties"]
+    assert (
+        static["properties"]
+        == json.loads(json.dumps(item_from_row(rows[0])))["properties"]
+    )
     # static Item hrefs resolve to the dataset's files
-    item_dir = run_a.results / "catalogue" / "stac" / rows[0]["collection"] / rows[0]["id"]
+    item_dir = (
+        run_a.results / "catalogue" / "stac" / rows[0]["collection"] / rows[0]["id"]
+    )
     for asset in static["assets"].values():
         assert (item_dir / asset["href"]).resolve().is_file()
 
@@ -221,7 +246,10 @@ def _extract_release(run_a, dest: Path) -> Path:
             reader = zstandard.ZstdDecompressor().stream_reader(fh)
             with tarfile.open(fileobj=reader, mode="r|") as tar:
                 tar.extractall(dest, filter="data")
-    for name in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet"):
+    for name in (
+        "metadata.parquet",
+        "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+    ):
         (dest / name).write_bytes((release / name).read_bytes())
     return dest
 
@@ -232,7 +260,13 @@ def test_catalogue_build_on_the_downloaded_dataset_gives_the_same_rows(
     download = _extract_release(run_a, tmp_path / "reBEN")
     out = tmp_path / "catalogue"
     result = _benpipe(
-        "catalogue", "build", str(download), "--tile-ids", str(TILE_IDS), "--out", str(out)
+        "catalogue",
+        "build",
+        str(download),
+        "--tile-ids",
+        str(TILE_IDS),
+        "--out",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     ours = pq.read_table(out / "patches.parquet")
@@ -250,10 +284,21 @@ def test_catalogue_build_on_the_downloaded_dataset_gives_the_same_rows(
 def subset(run_a, catalogue, tmp_path_factory):
     out = tmp_path_factory.mktemp("subset") / "austria-east"
     args = [
-        "subset", str(catalogue), "--dataset", str(run_a.results / "dataset"),
-        "--tile", "33UVP", "--split", "train,validation",
-        "--labels-any", "Coniferous forest", "--labels-any", "Mixed forest",
-        "--out", str(out), "--archives",
+        "subset",
+        str(catalogue),
+        "--dataset",
+        str(run_a.results / "dataset"),
+        "--tile",
+        "33UVP",
+        "--split",
+        "train,validation",
+        "--labels-any",
+        "Coniferous forest",
+        "--labels-any",
+        "Mixed forest",
+        "--out",
+        str(out),
+        "--archives",
     ]
     result = _benpipe(*args)
     assert result.returncode == 0, result.stderr
@@ -280,7 +325,10 @@ def test_subset_holds_exactly_the_queried_patches(run_a, catalogue, subset):
     assert 0 < len(wanted) < 159
     source = run_a.results / "dataset"
     got = []
-    for name in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet"):
+    for name in (
+        "metadata.parquet",
+        "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+    ):
         part = pq.read_table(subset / name)
         full = pq.read_table(source / name)
         assert part.schema.equals(full.schema)
@@ -299,7 +347,9 @@ def test_subset_holds_exactly_the_queried_patches(run_a, catalogue, subset):
         assert src.read_bytes() == path.read_bytes()
 
 
-def test_subset_catalogue_and_hash_lists_are_consistent(run_a, catalogue, subset, tmp_path):
+def test_subset_catalogue_and_hash_lists_are_consistent(
+    run_a, catalogue, subset, tmp_path
+):
     sub = pq.read_table(subset / "catalogue" / "patches.parquet")
     ids = set(sub["id"].to_pylist())
     source = [r for r in pq.read_table(catalogue).to_pylist() if r["id"] in ids]
@@ -308,8 +358,13 @@ def test_subset_catalogue_and_hash_lists_are_consistent(run_a, catalogue, subset
     assert sub.to_pylist() == source
     # the same as building the catalogue of the subset folder itself
     rebuilt = _benpipe(
-        "catalogue", "build", str(subset), "--tile-ids", str(TILE_IDS),
-        "--out", str(tmp_path / "cat"),
+        "catalogue",
+        "build",
+        str(subset),
+        "--tile-ids",
+        str(TILE_IDS),
+        "--out",
+        str(tmp_path / "cat"),
     )
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert pq.read_table(tmp_path / "cat" / "patches.parquet").equals(sub)

@@ -80,7 +80,9 @@ def test_class_fractions_map_clc_codes_to_ben19_and_unlabeled():
     ref[:60, :] = 312  # Coniferous forest
     ref[60:90, :] = 241  # Permanent crops (not Arable land)
     ref[90:, :60] = 122  # road: UNLABELED
-    fractions = dict(zip(FRACTION_CLASSES, class_fractions(ref, where="t"), strict=True))
+    fractions = dict(
+        zip(FRACTION_CLASSES, class_fractions(ref, where="t"), strict=True)
+    )
     assert fractions["Coniferous forest"] == 0.5
     assert fractions["Permanent crops"] == 0.25
     assert fractions["UNLABELED"] == 0.25
@@ -100,7 +102,9 @@ def test_class_fractions_reject_unknown_codes_naming_the_file():
 
 def test_resolve_class_accepts_names_slugs_and_columns():
     assert resolve_class("coniferous_forest") == "Coniferous forest"
-    assert resolve_class("Transitional woodland, shrub") == "Transitional woodland, shrub"
+    assert (
+        resolve_class("Transitional woodland, shrub") == "Transitional woodland, shrub"
+    )
     assert resolve_class("fraction_unlabeled") == "UNLABELED"
     assert resolve_class("inland WETLANDS") == "Inland wetlands"
     with pytest.raises(InputDataError, match="unknown class"):
@@ -144,7 +148,10 @@ def test_hilbert_key_keeps_neighbours_close():
 def test_read_tile_ids_maps_tile_folders_and_rejects_bad_tables(tmp_path, repo):
     refs = read_tile_ids(repo / "tracked-artifacts/demo/bigearthnet_s2_tile_ids.csv")
     ref = refs["S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"]
-    assert ref.l1c_product == "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"
+    assert (
+        ref.l1c_product
+        == "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"
+    )
     assert ref.l2a_product.endswith("_T33UUP_20240101T000000")
     bad = tmp_path / "ids.csv"
     bad.write_text("name,id\nx,y\n")
@@ -169,13 +176,18 @@ def test_synthetic_rows_have_the_schema_and_consistent_derived_columns(synthetic
         poly = shapely.from_wkb(r["geometry"])
         assert shapely.is_ccw(poly.exterior)
         b = r["bbox"]
-        assert poly.bounds == pytest.approx((b["xmin"], b["ymin"], b["xmax"], b["ymax"]))
+        assert poly.bounds == pytest.approx(
+            (b["xmin"], b["ymin"], b["xmax"], b["ymax"])
+        )
         assert r["proj:code"] == f"EPSG:326{r['tile'][:2]}"
         assert r["collection"] in r["assets"]["B02"]["href"]
         assert sum(r[c] for c in FRACTION_COLUMNS) == pytest.approx(1.0)
         # overlaps are symmetric
         for other in r["overlapping_patches"]:
-            assert r["id"] in next(x for x in rows if x["id"] == other)["overlapping_patches"]
+            assert (
+                r["id"]
+                in next(x for x in rows if x["id"] == other)["overlapping_patches"]
+            )
 
 
 def test_catalogue_parquet_is_geoparquet_and_deterministic(synthetic, tmp_path):
@@ -205,5 +217,22 @@ def test_rows_are_in_hilbert_order(synthetic):
     shapes = footprints(epsg, native[:, 0], native[:, 1], native[:, 2], native[:, 3])
     key = hilbert_key(shapes.centre_lon, shapes.centre_lat).astype(np.int64)
     ids = synthetic["id"].to_pylist()
-    assert list(zip(key.tolist(), ids, strict=True)) == sorted(zip(key.tolist(), ids, strict=True))
+    assert list(zip(key.tolist(), ids, strict=True)) == sorted(
+        zip(key.tolist(), ids, strict=True)
+    )
     assert len(set(key.tolist())) > 100  # the key really varies
+
+
+def test_subset_copies_never_share_an_inode(tmp_path):
+    from benpipe.catalogue.subset import FileCopier
+
+    src = tmp_path / "a.tif"
+    src.write_bytes(b"x" * 5000)
+    copy = FileCopier()
+    for i in range(3):
+        dst = tmp_path / f"b{i}.tif"
+        copy(src, dst)
+        assert dst.read_bytes() == src.read_bytes()
+        assert dst.stat().st_ino != src.stat().st_ino
+        assert src.stat().st_nlink == 1
+    assert sum(copy.counts.values()) == 3

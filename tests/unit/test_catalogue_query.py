@@ -33,7 +33,11 @@ def catalogue(tmp_path_factory):
     path = tmp_path_factory.mktemp("cat") / "patches.parquet"
     # small row groups, so the statistics pruning is exercised
     write_catalogue_parquet(
-        table, path, geo=geo_metadata(table), stac={"version": "1.0.0"}, row_group_size=128
+        table,
+        path,
+        geo=geo_metadata(table),
+        stac={"version": "1.0.0"},
+        row_group_size=128,
     )
     return path
 
@@ -47,7 +51,9 @@ def _brute(rows, query: Query) -> list[str]:
     area = query.area
     out = []
     for r in rows:
-        if area is not None and not shapely.intersects(area, shapely.from_wkb(r["geometry"])):
+        if area is not None and not shapely.intersects(
+            area, shapely.from_wkb(r["geometry"])
+        ):
             continue
         if query.start and r["datetime"] < query.start:
             continue
@@ -59,7 +65,11 @@ def _brute(rows, query: Query) -> list[str]:
             continue
         if query.countries and r["country"] not in query.countries:
             continue
-        if query.tiles and r["tile"] not in query.tiles and r["collection"] not in query.tiles:
+        if (
+            query.tiles
+            and r["tile"] not in query.tiles
+            and r["collection"] not in query.tiles
+        ):
             continue
         if query.labels_any and not set(query.labels_any) & set(r["labels"]):
             continue
@@ -134,7 +144,9 @@ def test_summary_counts_split_country_and_class(catalogue, rows):
     assert summary.patches == len(tests)
     assert summary.split == {"test": len(tests)}
     assert sum(summary.country.values()) == len(tests)
-    assert summary.label["Arable land"] == sum("Arable land" in r["labels"] for r in tests)
+    assert summary.label["Arable land"] == sum(
+        "Arable land" in r["labels"] for r in tests
+    )
 
 
 def test_bad_values_are_rejected_with_the_allowed_ones():
@@ -149,7 +161,9 @@ def test_bad_values_are_rejected_with_the_allowed_ones():
     with pytest.raises(InputDataError, match="CLASS=FRACTION"):
         parse_min_fraction("Mixed forest")
     assert parse_min_fraction("mixed_forest=0.2") == ("Mixed forest", 0.2)
-    assert parse_time("2017-06-13", end=True) == datetime(2017, 6, 13, 23, 59, 59, 999999, tzinfo=UTC)
+    assert parse_time("2017-06-13", end=True) == datetime(
+        2017, 6, 13, 23, 59, 59, 999999, tzinfo=UTC
+    )
 
 
 def test_ids_round_trip_as_csv_and_parquet(catalogue, tmp_path):
@@ -168,7 +182,11 @@ def test_query_command_prints_counts_and_writes_ids(catalogue, rows, tmp_path):
             {
                 "type": "FeatureCollection",
                 "features": [
-                    {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(poly)}
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": shapely.geometry.mapping(poly),
+                    }
                 ],
             }
         )
@@ -177,9 +195,18 @@ def test_query_command_prints_counts_and_writes_ids(catalogue, rows, tmp_path):
     result = CliRunner().invoke(
         main,
         [
-            "query", str(catalogue), "--intersects", str(area), "--split", "train,validation",
-            "--labels-any", "Transitional woodland, shrub", "--labels-any", "arable_land",
-            "--out", str(out),
+            "query",
+            str(catalogue),
+            "--intersects",
+            str(area),
+            "--split",
+            "train,validation",
+            "--labels-any",
+            "Transitional woodland, shrub",
+            "--labels-any",
+            "arable_land",
+            "--out",
+            str(out),
         ],
     )
     assert result.exit_code == 0, result.output

@@ -37,6 +37,8 @@ def test_published_metadata_maps_to_the_frozen_products(reference_artifacts):
         for pid, tile in zip(meta.ids, meta.tiles, strict=True)
     )
     hrefs = asset_hrefs(meta.ids[0], meta.data["s1_name"][0])
-    assert hrefs["B8A"].startswith("BigEarthNet-S2/") and hrefs["B8A"].endswith("_B8A.tif")
+    assert hrefs["B8A"].startswith("BigEarthNet-S2/") and hrefs["B8A"].endswith(
+        "_B8A.tif"
+    )
     assert hrefs["VV"].startswith("BigEarthNet-S1/S1")
     assert hrefs["labels"].endswith("_reference_map.tif")

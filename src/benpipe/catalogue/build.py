@@ -61,15 +61,25 @@ def stac_collections(
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The root Collection and the per-tile Collections of a catalogue table."""
     cols = table.select(
-        ["id", "collection", "bbox", "datetime", "split", "country", "season",
-         "proj:code", "platform", "labels", "l1c_product", "cdse_id"]
+        [
+            "id",
+            "collection",
+            "bbox",
+            "datetime",
+            "split",
+            "country",
+            "season",
+            "proj:code",
+            "platform",
+            "labels",
+            "l1c_product",
+            "cdse_id",
+        ]
     ).to_pydict()
     by_tile: dict[str, list[int]] = defaultdict(list)
     for i, tile in enumerate(cols["collection"]):
         by_tile[tile].append(i)
-    bboxes = [
-        (b["xmin"], b["ymin"], b["xmax"], b["ymax"]) for b in cols["bbox"]
-    ]
+    bboxes = [(b["xmin"], b["ymin"], b["xmax"], b["ymax"]) for b in cols["bbox"]]
     label_counts = Counter(label for labels in cols["labels"] for label in labels)
     tiles = sorted(by_tile)
     root = stac.root_collection(
@@ -119,15 +129,31 @@ def write_stac(
         if static_items:
             dataset_abs = Path(os.path.abspath(dataset_dir))
             for row in table.to_pylist():
-                item_dir = Path(os.path.abspath(stac_dir)) / row["collection"] / row["id"]
+                item_dir = (
+                    Path(os.path.abspath(stac_dir)) / row["collection"] / row["id"]
+                )
                 asset_root = Path(os.path.relpath(dataset_abs, item_dir)).as_posix()
                 links = [
-                    {"rel": "root", "href": "../../collection.json", "type": "application/json"},
-                    {"rel": "parent", "href": "../collection.json", "type": "application/json"},
-                    {"rel": "collection", "href": "../collection.json", "type": "application/json"},
+                    {
+                        "rel": "root",
+                        "href": "../../collection.json",
+                        "type": "application/json",
+                    },
+                    {
+                        "rel": "parent",
+                        "href": "../collection.json",
+                        "type": "application/json",
+                    },
+                    {
+                        "rel": "collection",
+                        "href": "../collection.json",
+                        "type": "application/json",
+                    },
                 ]
                 item = stac.item_from_row(row, asset_root=asset_root, links=links)
-                write_json(tmp / row["collection"] / row["id"] / f"{row['id']}.json", item)
+                write_json(
+                    tmp / row["collection"] / row["id"] / f"{row['id']}.json", item
+                )
                 written += 1
         os.replace(tmp, stac_dir)
     except BaseException:

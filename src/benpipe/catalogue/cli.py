@@ -12,7 +12,9 @@ from benpipe.errors import InputDataError
 
 #: The published tile ids, once tracked (tracked-artifacts/reben-v2.0/).
 _REPO = Path(__file__).resolve().parents[3]
-DEFAULT_TILE_IDS = _REPO / "tracked-artifacts" / "reben-v2.0" / "bigearthnet_s2_tile_ids.csv"
+DEFAULT_TILE_IDS = (
+    _REPO / "tracked-artifacts" / "reben-v2.0" / "bigearthnet_s2_tile_ids.csv"
+)
 
 
 @click.group("catalogue")
@@ -132,12 +134,22 @@ def query_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="GeoJSON or GPKG file; patches intersecting the union of its features.",
         ),
-        click.option("--start", default=None, help="Sensed on or after (ISO date/time, UTC)."),
-        click.option("--end", default=None, help="Sensed on or before (a date includes the day)."),
-        click.option("--season", multiple=True, help="spring, summer, fall, winter (repeatable or comma list)."),
+        click.option(
+            "--start", default=None, help="Sensed on or after (ISO date/time, UTC)."
+        ),
+        click.option(
+            "--end", default=None, help="Sensed on or before (a date includes the day)."
+        ),
+        click.option(
+            "--season",
+            multiple=True,
+            help="spring, summer, fall, winter (repeatable or comma list).",
+        ),
         click.option("--split", multiple=True, help="train, validation, test."),
         click.option("--country", multiple=True, help="A BEN country, e.g. Finland."),
-        click.option("--tile", multiple=True, help="MGRS tile (33UUP) or tile folder name."),
+        click.option(
+            "--tile", multiple=True, help="MGRS tile (33UUP) or tile folder name."
+        ),
         click.option(
             "--labels-any",
             multiple=True,
@@ -192,7 +204,9 @@ def build_query(options: dict[str, Any]) -> Any:
         bbox = (parts[0], parts[1], parts[2], parts[3])
     return q.Query(
         bbox=bbox,
-        intersects=q.read_area(options["intersects"]) if options["intersects"] else None,
+        intersects=q.read_area(options["intersects"])
+        if options["intersects"]
+        else None,
         start=q.parse_time(options["start"]) if options["start"] else None,
         end=q.parse_time(options["end"], end=True) if options["end"] else None,
         seasons=_split_values(options["season"]),
@@ -250,7 +264,9 @@ def _echo_summary(summary: Any) -> None:
     help="Write the matching patch ids here (.csv or .parquet).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-def query_command(catalogue_path: Path, out: Path | None, overwrite: bool, **options: Any) -> None:
+def query_command(
+    catalogue_path: Path, out: Path | None, overwrite: bool, **options: Any
+) -> None:
     """Select patches of a catalogue (patches.parquet) and count them.
 
     Prints the number of matching patches per split, country and class; with
@@ -298,7 +314,9 @@ def query_command(catalogue_path: Path, out: Path | None, overwrite: bool, **opt
     required=True,
     help="New folder for the subset (must not exist).",
 )
-@click.option("--archives", is_flag=True, help="Also write deterministic .tar.zst archives.")
+@click.option(
+    "--archives", is_flag=True, help="Also write deterministic .tar.zst archives."
+)
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=6, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 def subset_command(

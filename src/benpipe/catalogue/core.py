@@ -114,7 +114,9 @@ def _code_lut() -> NDArray[np.int16]:
 _CODE_TO_CLASS = _code_lut()
 
 
-def class_fractions(reference_map: NDArray[np.integer], *, where: str) -> NDArray[np.float64]:
+def class_fractions(
+    reference_map: NDArray[np.integer], *, where: str
+) -> NDArray[np.float64]:
     """Pixel share of each of :data:`FRACTION_CLASSES` in one reference map.
 
     Raises :class:`InputDataError` naming ``where`` for a code outside the
@@ -124,16 +126,15 @@ def class_fractions(reference_map: NDArray[np.integer], *, where: str) -> NDArra
     if values.size == 0:
         raise InputDataError(f"{where}: empty reference map")
     if values.max() >= _CODE_TO_CLASS.size:
-        bad = int(values.max())
         raise InputDataError(
-            f"{where}: pixel value {bad} is not a CORINE code; reference maps hold "
+            f"{where}: pixel value {int(values.max())} is not a CORINE code; reference maps hold "
             "CLC 2018 codes (111…523) and 999"
         )
     classes = _CODE_TO_CLASS[values]
     if classes.min() < 0:
-        bad = sorted({int(v) for v in values[classes < 0]})
+        unknown = sorted({int(v) for v in values[classes < 0]})
         raise InputDataError(
-            f"{where}: pixel values {bad[:10]} are not CORINE codes; reference maps "
+            f"{where}: pixel values {unknown[:10]} are not CORINE codes; reference maps "
             "hold CLC 2018 codes (111…523) and 999"
         )
     counts = np.bincount(classes, minlength=len(FRACTION_CLASSES))
@@ -311,9 +312,7 @@ CATALOGUE_SCHEMA = pa.schema(
         pa.field("bbox", BBOX_TYPE),
         pa.field("collection", pa.string()),
         pa.field("links", pa.list_(LINK_TYPE)),
-        pa.field(
-            "assets", pa.struct([pa.field(k, _asset_type()) for k in ASSET_KEYS])
-        ),
+        pa.field("assets", pa.struct([pa.field(k, _asset_type()) for k in ASSET_KEYS])),
         pa.field("datetime", pa.timestamp("us", tz="UTC")),
         pa.field("platform", pa.string()),
         pa.field("constellation", pa.string()),
@@ -562,4 +561,8 @@ def geo_metadata(table: pa.Table) -> dict[str, object]:
     }
     if overall:
         column["bbox"] = overall
-    return {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+    return {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": column},
+    }

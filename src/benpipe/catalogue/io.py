@@ -90,35 +90,34 @@ def read_dataset_metadata(dataset_dir: Path) -> pa.Table:
 def read_tile_ids(path: Path) -> dict[str, TileRef]:
     """The frozen ``tile,id`` table as dataset tile folder -> :class:`TileRef`."""
     try:
-        handle = Path(path).open(newline="", encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputDataError(f"cannot read the tile-id table {path}: {exc}") from exc
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != ["tile", "id"]:
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header != ["tile", "id"]:
+        raise InputDataError(
+            f"{path}: expected the header 'tile,id' of bigearthnet_s2_tile_ids.csv, "
+            f"found {header!r}"
+        )
+    refs: dict[str, TileRef] = {}
+    for line, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != 2 or not all(row):
+            raise InputDataError(f"{path} line {line}: expected tile,id, found {row!r}")
+        l1c = row[0].removesuffix(".SAFE")
+        try:
+            tile_dir = tile_dir_for(l1c)
+            l2a = l2a_name_for(l1c)
+        except NamingError as exc:
+            raise InputDataError(f"{path} line {line}: {exc}") from exc
+        if tile_dir in refs:
             raise InputDataError(
-                f"{path}: expected the header 'tile,id' of bigearthnet_s2_tile_ids.csv, "
-                f"found {header!r}"
+                f"{path} line {line}: {l1c} and {refs[tile_dir].l1c_product} both "
+                f"give the dataset tile folder {tile_dir}"
             )
-        refs: dict[str, TileRef] = {}
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != 2 or not all(row):
-                raise InputDataError(f"{path} line {line}: expected tile,id, found {row!r}")
-            l1c = row[0].removesuffix(".SAFE")
-            try:
-                tile_dir = tile_dir_for(l1c)
-                l2a = l2a_name_for(l1c)
-            except NamingError as exc:
-                raise InputDataError(f"{path} line {line}: {exc}") from exc
-            if tile_dir in refs:
-                raise InputDataError(
-                    f"{path} line {line}: {l1c} and {refs[tile_dir].l1c_product} both "
-                    f"give the dataset tile folder {tile_dir}"
-                )
-            refs[tile_dir] = TileRef(l1c_product=l1c, l2a_product=l2a, cdse_id=row[1])
+        refs[tile_dir] = TileRef(l1c_product=l1c, l2a_product=l2a, cdse_id=row[1])
     if not refs:
         raise InputDataError(f"{path}: the tile-id table has no rows")
     return refs

@@ -126,7 +126,9 @@ def parse_min_fraction(text: str) -> tuple[str, float]:
     try:
         fraction = float(value)
     except ValueError as exc:
-        raise InputDataError(f"--min-fraction {text!r}: {value!r} is no number") from exc
+        raise InputDataError(
+            f"--min-fraction {text!r}: {value!r} is no number"
+        ) from exc
     return resolve_class(name), fraction
 
 
@@ -137,7 +139,9 @@ def read_area(path: Path) -> Any:
     try:
         frame = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises its own DataSourceError family
-        raise InputDataError(f"--intersects {path}: cannot read features: {exc}") from exc
+        raise InputDataError(
+            f"--intersects {path}: cannot read features: {exc}"
+        ) from exc
     if frame.empty:
         raise InputDataError(f"--intersects {path}: the file holds no features")
     if frame.crs is None:
@@ -186,9 +190,7 @@ def candidate_row_groups(pf: pq.ParquetFile, query: Query) -> list[int]:
         if query.start is not None or query.end is not None:
             span = _stat(meta, rg, index["datetime"])
             if span is not None:
-                low, high = (
-                    v if v.tzinfo else v.replace(tzinfo=UTC) for v in span
-                )
+                low, high = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in span)
                 if query.start is not None and high < query.start:
                     continue
                 if query.end is not None and low > query.end:
@@ -247,7 +249,9 @@ def filter_table(table: pa.Table, query: Query) -> pa.Table:
             ),
         )
     if query.start is not None:
-        mask = pc.and_(mask, pc.greater_equal(table["datetime"], pa.scalar(query.start)))
+        mask = pc.and_(
+            mask, pc.greater_equal(table["datetime"], pa.scalar(query.start))
+        )
     if query.end is not None:
         mask = pc.and_(mask, pc.less_equal(table["datetime"], pa.scalar(query.end)))
     for column, values in (
@@ -265,9 +269,13 @@ def filter_table(table: pa.Table, query: Query) -> pa.Table:
         )
         mask = pc.and_(mask, by_tile)
     if query.labels_any:
-        mask = pc.and_(mask, _labels_mask(table["labels"], query.labels_any, every=False))
+        mask = pc.and_(
+            mask, _labels_mask(table["labels"], query.labels_any, every=False)
+        )
     if query.labels_all:
-        mask = pc.and_(mask, _labels_mask(table["labels"], query.labels_all, every=True))
+        mask = pc.and_(
+            mask, _labels_mask(table["labels"], query.labels_all, every=True)
+        )
     for cls, value in query.min_fractions:
         mask = pc.and_(mask, pc.greater_equal(table[fraction_column(cls)], value))
     if query.no_snow_cloud:
@@ -355,9 +363,7 @@ def write_ids(table: pa.Table, path: Path) -> None:
         tmp, handle = open_temp_sibling(path)
         try:
             with handle:
-                pq.write_table(
-                    pa.table({"patch_id": ids}), handle, compression="zstd"
-                )
+                pq.write_table(pa.table({"patch_id": ids}), handle, compression="zstd")
             tmp.replace(path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -374,7 +380,9 @@ def read_ids(path: Path) -> tuple[str, ...]:
     """Patch ids from a file written by :func:`write_ids` (CSV or parquet)."""
     try:
         if path.suffix == ".parquet":
-            return tuple(pq.read_table(path, columns=["patch_id"])["patch_id"].to_pylist())
+            return tuple(
+                pq.read_table(path, columns=["patch_id"])["patch_id"].to_pylist()
+            )
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
     except (OSError, KeyError, ValueError) as exc:
@@ -382,4 +390,3 @@ def read_ids(path: Path) -> tuple[str, ...]:
     if not rows or rows[0] != ["patch_id"]:
         raise InputDataError(f"{path}: expected a CSV with the header 'patch_id'")
     return tuple(r[0] for r in rows[1:] if r)
-

@@ -130,7 +130,7 @@ def _extent(
             max(b[2] for b in bboxes),
             max(b[3] for b in bboxes),
         ]
-        interval = [rfc3339(min(times)), rfc3339(max(times))]
+        interval: list[str | None] = [rfc3339(min(times)), rfc3339(max(times))]
     else:
         overall, interval = [-180.0, -90.0, 180.0, 90.0], [None, None]
     return {"spatial": {"bbox": [overall]}, "temporal": {"interval": [interval]}}
@@ -278,7 +278,11 @@ def tile_collection(
     ]
     for pid in item_ids or ():
         links.append(
-            {"rel": "item", "href": f"./{pid}/{pid}.json", "type": "application/geo+json"}
+            {
+                "rel": "item",
+                "href": f"./{pid}/{pid}.json",
+                "type": "application/geo+json",
+            }
         )
     links += _license_links()
     return {
@@ -314,7 +318,10 @@ def _as_lists(value: Any) -> Any:
 
 
 def item_from_row(
-    row: Mapping[str, Any], *, asset_root: str = "", links: Sequence[Mapping[str, Any]] | None = None
+    row: Mapping[str, Any],
+    *,
+    asset_root: str = "",
+    links: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The STAC Item JSON of one catalogue row (``table.to_pylist()`` form).
 
@@ -332,7 +339,9 @@ def item_from_row(
     assets = {
         key: {
             **{k: v for k, v in asset.items() if k != "href"},
-            "href": posixpath.join(asset_root, asset["href"]) if asset_root else asset["href"],
+            "href": posixpath.join(asset_root, asset["href"])
+            if asset_root
+            else asset["href"],
         }
         for key, asset in row["assets"].items()
     }
@@ -344,7 +353,9 @@ def item_from_row(
         "geometry": _as_lists(shapely.geometry.mapping(geometry)),
         "bbox": [bbox["xmin"], bbox["ymin"], bbox["xmax"], bbox["ymax"]],
         "properties": properties,
-        "links": [dict(link) for link in (links if links is not None else row["links"])],
+        "links": [
+            dict(link) for link in (links if links is not None else row["links"])
+        ],
         "assets": assets,
         "collection": row["collection"],
     }

@@ -95,7 +95,12 @@ class FileCopier:
                     pass
                 return True
             except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                if exc.errno not in (
+                    errno.EXDEV,
+                    errno.ENOSYS,
+                    errno.EINVAL,
+                    errno.EOPNOTSUPP,
+                ):
                     raise
                 self._copy_range = False
                 return False
@@ -235,7 +240,13 @@ def make_subset(
         copier.counts,
     )
     return SubsetResult(
-        out_dir, len(ids), clean.num_rows, flagged.num_rows, files, copier.counts, archives
+        out_dir,
+        len(ids),
+        clean.num_rows,
+        flagged.num_rows,
+        files,
+        copier.counts,
+        archives,
     )
 
 

@@ -30,7 +30,9 @@ _LETTERS = "CDEFGHJKLMNPQRSTUVWX"
 
 def _l1c_name(rng: np.random.Generator, zone: int, index: int, when: datetime) -> str:
     band = "TUVW"[index % 4]
-    square = _LETTERS[(index * 7) % len(_LETTERS)] + _LETTERS[(index * 3) % len(_LETTERS)]
+    square = (
+        _LETTERS[(index * 7) % len(_LETTERS)] + _LETTERS[(index * 3) % len(_LETTERS)]
+    )
     stamp = when.strftime("%Y%m%dT%H%M%S")
     mission = "S2A" if index % 2 else "S2B"
     orbit = int(rng.integers(1, 143))

@@ -390,7 +390,9 @@ def write_catalogue_hashes(catalogue_dir: Path, out_csv: Path) -> list[FileHashe
         if entry.is_file() and not any(p.startswith(".") for p in rel.split("/"))
     ]
     rows = write_metadata_hashes(paths, out_csv, relative_to=catalogue_dir)
-    logger.info("hashed %d catalogue files under %s -> %s", len(rows), catalogue_dir, out_csv)
+    logger.info(
+        "hashed %d catalogue files under %s -> %s", len(rows), catalogue_dir, out_csv
+    )
     return rows
 
 
