@@ -121,8 +121,13 @@ def _split_values(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def query_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The filter options shared by ``query`` and ``subset``."""
+    """The CATALOGUE argument and filter options of ``query`` and ``subset``."""
     options = [
+        click.argument(
+            "catalogue_path",
+            metavar="CATALOGUE",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        ),
         click.option(
             "--bbox",
             default=None,
@@ -238,6 +243,14 @@ _QUERY_KEYS = (
 )
 
 
+def _query_from(options: dict[str, Any]) -> Any:
+    """The query of the command-line options; bad values are usage errors."""
+    try:
+        return build_query({k: options[k] for k in _QUERY_KEYS})
+    except InputDataError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 def _echo_summary(summary: Any) -> None:
     click.echo(f"patches: {summary.patches}")
     for title, counts in (
@@ -251,11 +264,6 @@ def _echo_summary(summary: Any) -> None:
 
 
 @click.command("query")
-@click.argument(
-    "catalogue_path",
-    metavar="CATALOGUE",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
 @query_options
 @click.option(
     "--out",
@@ -282,10 +290,7 @@ def query_command(
 
     if out is not None and out.exists() and not overwrite:
         raise click.BadParameter(f"{out} exists; pass --overwrite", param_hint="--out")
-    try:
-        query = build_query({k: options[k] for k in _QUERY_KEYS})
-    except InputDataError as exc:
-        raise click.UsageError(str(exc)) from exc
+    query = _query_from(options)
     result = run_query(catalogue_path, query)
     _echo_summary(summarize(result))
     if out is not None:
@@ -294,11 +299,6 @@ def query_command(
 
 
 @click.command("subset")
-@click.argument(
-    "catalogue_path",
-    metavar="CATALOGUE",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
 @query_options
 @click.option(
     "--dataset",
@@ -343,10 +343,7 @@ def subset_command(
     from benpipe.catalogue.subset import make_subset
     from benpipe.log import Progress
 
-    try:
-        query = build_query({k: options[k] for k in _QUERY_KEYS})
-    except InputDataError as exc:
-        raise click.UsageError(str(exc)) from exc
+    query = _query_from(options)
     progress = Progress("patches copied")
     try:
         result = make_subset(

@@ -61,49 +61,52 @@ class FileCopier:
         self._copy_range = hasattr(os, "copy_file_range")
 
     def __call__(self, src: Path, dst: Path) -> None:
-        if self._reflink and self._try_reflink(src, dst):
-            self.counts["reflink"] += 1
-            return
-        if self._copy_range and self._try_copy_range(src, dst):
-            self.counts["copy_file_range"] += 1
-            return
+        if self._reflink:
+            self._reflink = self._attempt(src, dst, "reflink", _reflink)
+            if self._reflink:
+                return
+        if self._copy_range:
+            self._copy_range = self._attempt(src, dst, "copy_file_range", _copy_range)
+            if self._copy_range:
+                return
         shutil.copyfile(src, dst)
         self.counts["copy"] += 1
 
-    def _try_reflink(self, src: Path, dst: Path) -> bool:
+    def _attempt(
+        self, src: Path, dst: Path, mode: str, copy: Callable[[int, int], None]
+    ) -> bool:
+        """Copy with ``copy``; False (and no more tries) if the filesystem lacks it."""
         with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
             try:
-                fcntl.ioctl(fdst.fileno(), _FICLONE, fsrc.fileno())
-                return True
+                copy(fsrc.fileno(), fdst.fileno())
             except OSError as exc:
-                if exc.errno not in (
-                    errno.EOPNOTSUPP,
-                    errno.ENOTTY,
-                    errno.EXDEV,
-                    errno.EINVAL,
-                    errno.ENOSYS,
-                    errno.EPERM,
-                ):
+                if exc.errno not in _UNSUPPORTED:
                     raise
-                self._reflink = False
                 return False
+        self.counts[mode] += 1
+        return True
 
-    def _try_copy_range(self, src: Path, dst: Path) -> bool:
-        with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
-            try:
-                while os.copy_file_range(fsrc.fileno(), fdst.fileno(), _COPY_CHUNK):
-                    pass
-                return True
-            except OSError as exc:
-                if exc.errno not in (
-                    errno.EXDEV,
-                    errno.ENOSYS,
-                    errno.EINVAL,
-                    errno.EOPNOTSUPP,
-                ):
-                    raise
-                self._copy_range = False
-                return False
+
+#: errno values meaning "this copy method is not available here".
+_UNSUPPORTED = frozenset(
+    {
+        errno.EOPNOTSUPP,
+        errno.ENOTTY,
+        errno.EXDEV,
+        errno.EINVAL,
+        errno.ENOSYS,
+        errno.EPERM,
+    }
+)
+
+
+def _reflink(src_fd: int, dst_fd: int) -> None:
+    fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+
+
+def _copy_range(src_fd: int, dst_fd: int) -> None:
+    while os.copy_file_range(src_fd, dst_fd, _COPY_CHUNK):
+        pass
 
 
 @dataclass(frozen=True, slots=True)
