@@ -395,10 +395,12 @@ def get_build_catalogue_tile_ids_sha256():
 # rules that declare `localrule: True` themselves (derive_l1c_names,
 # search_cdse, start_database, freeze_*): downloads need the internet access
 # that compute nodes often lack (and are I/O-bound, capped by cdse_slots);
-# verify only compares small hash files and qa_page only writes the HTML page
-# around figures that exist. Everything else is submitted as a job.
+# verify only compares small hash files, qa_page only writes the HTML page
+# around figures that exist and hash_catalogue hashes one parquet and a few
+# JSON files. Everything else is submitted as a job.
 localrules:
     download_l1c,
+    hash_catalogue,
     verify,
     qa_page,
 
