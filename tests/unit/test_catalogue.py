@@ -236,3 +236,40 @@ def test_subset_copies_never_share_an_inode(tmp_path):
         assert dst.stat().st_ino != src.stat().st_ino
         assert src.stat().st_nlink == 1
     assert sum(copy.counts.values()) == 3
+
+
+def test_bad_dataset_folders_are_named_in_the_error(tmp_path):
+    import pyarrow as pa
+
+    from benpipe.catalogue.io import read_dataset_metadata
+
+    with pytest.raises(InputDataError, match="metadata.parquet is missing"):
+        read_dataset_metadata(tmp_path)
+    pq.write_table(pa.table({"patch_id": ["x"]}), tmp_path / "metadata.parquet")
+    pq.write_table(
+        pa.table({"patch_id": ["y"]}),
+        tmp_path / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+    )
+    with pytest.raises(InputDataError, match="expected the published"):
+        read_dataset_metadata(tmp_path)
+
+
+def test_patches_of_tiles_missing_from_the_tile_table_are_refused(synthetic):
+    from benpipe.catalogue.core import TileRef, describe_metadata
+
+    meta = synthetic.select(
+        [
+            "patch_id",
+            "labels",
+            "split",
+            "country",
+            "s1_name",
+            "s2v1_name",
+            "contains_seasonal_snow",
+            "contains_cloud_or_shadow",
+        ]
+    )
+    only = synthetic["collection"][0].as_py()
+    tiles = {only: TileRef("L1C", synthetic["l2a_product"][0].as_py(), "id")}
+    with pytest.raises(InputDataError, match="no L1C product in the tile-id table"):
+        describe_metadata(meta, tiles, reference_season_quirk=True)

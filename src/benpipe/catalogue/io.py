@@ -11,6 +11,7 @@ import json
 import logging
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -76,9 +77,8 @@ def read_dataset_metadata(dataset_dir: Path) -> pa.Table:
         tables.append(table.select(list(METADATA_COLUMNS)).cast(METADATA_SCHEMA))
     both = pa.concat_tables(tables)
     ids = both.column("patch_id").to_pylist()
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        dups = sorted({p for p in ids if p in seen or seen.add(p)})  # type: ignore[func-returns-value]
+    dups = sorted(pid for pid, n in Counter(ids).items() if n > 1)
+    if dups:
         raise InputDataError(
             f"{len(dups)} patch id(s) are listed twice in the metadata parquets of "
             f"{dataset_dir}: {dups[:5]}"
