@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from numpy.typing import NDArray
 
@@ -37,7 +38,7 @@ from benpipe.catalogue.majortom import MajorTomGrid
 from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19, UNLABELED
 from benpipe.errors import InputDataError
 from benpipe.grid import season_of
-from benpipe.names import BANDS, parse_patch_name, parse_product_name, parse_s1_name
+from benpipe.names import BANDS, parse_product_name
 
 #: Bump when the catalogue or STAC bytes change for the same inputs.
 ALGORITHM_VERSION = 1
@@ -58,6 +59,8 @@ SCIENTIFIC_EXTENSION = "https://stac-extensions.github.io/scientific/v1.0.0/sche
 #: Extensions every Item declares.
 ITEM_EXTENSIONS: tuple[str, ...] = (LABEL_EXTENSION, PROJECTION_EXTENSION)
 
+#: Season -> code (for grouping; the strings are stored).
+SEASON_CODES: dict[str, int] = {"spring": 0, "summer": 1, "fall": 2, "winter": 3}
 #: The 19 classes then UNLABELED: the order of the fraction columns.
 FRACTION_CLASSES: tuple[str, ...] = (*BEN19_CLASSES, UNLABELED)
 S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
@@ -144,14 +147,48 @@ def class_fractions(
 # ---------------------------------------------------------------- facts
 @dataclass(frozen=True, slots=True)
 class PatchFacts:
-    """What the GeoTIFFs tell about one patch: native grid and label fractions."""
+    """What the GeoTIFFs tell about the patches (one entry per patch, columnar):
+    native EPSG and bounds, and the :data:`FRACTION_CLASSES` shares (n × 20)."""
 
-    epsg: int
-    left: float
-    bottom: float
-    right: float
-    top: float
-    fractions: tuple[float, ...]
+    epsg: NDArray[np.int64]
+    left: NDArray[np.float64]
+    bottom: NDArray[np.float64]
+    right: NDArray[np.float64]
+    top: NDArray[np.float64]
+    fractions: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.epsg.shape[0])
+
+    @classmethod
+    def from_rows(
+        cls,
+        epsg: Sequence[int],
+        bounds: Sequence[tuple[float, float, float, float]],
+        fractions: Sequence[NDArray[np.float64]] | NDArray[np.float64],
+    ) -> PatchFacts:
+        box = np.asarray(bounds, dtype=np.float64).reshape(-1, 4)
+        return cls(
+            epsg=np.asarray(epsg, dtype=np.int64),
+            left=box[:, 0].copy(),
+            bottom=box[:, 1].copy(),
+            right=box[:, 2].copy(),
+            top=box[:, 3].copy(),
+            fractions=np.asarray(fractions, dtype=np.float64).reshape(
+                -1, len(FRACTION_CLASSES)
+            ),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[PatchFacts]) -> PatchFacts:
+        if not parts:
+            return cls.from_rows([], [], np.zeros((0, len(FRACTION_CLASSES))))
+        return cls(
+            *(
+                np.concatenate([getattr(p, name) for p in parts])
+                for name in ("epsg", "left", "bottom", "right", "top", "fractions")
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +256,38 @@ def footprints(
     return Footprints(wgs84, laea, centre[:, 0, 0], centre[:, 0, 1])
 
 
+def overlap_pairs(
+    laea: NDArray[np.object_],
+    products: NDArray[np.int64],
+    seasons: NDArray[np.int64],
+    *,
+    overlap_threshold: float,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Index pairs (a, b) of overlapping patches, both directions.
+
+    The pipeline's rule (``benpipe.dataset.alignment``): a different product,
+    the same season, and area(a ∩ b) / (area(a) + area(b)) >
+    0.5 × ``overlap_threshold`` in EPSG:3035.  ``products`` and ``seasons``
+    are codes (equal code = same product / season).
+    """
+    if len(laea) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    tree = shapely.STRtree(laea)
+    left, right = tree.query(laea, predicate="intersects")
+    keep = (products[left] != products[right]) & (seasons[left] == seasons[right])
+    left, right = left[keep], right[keep]
+    inter = shapely.area(shapely.intersection(laea[left], laea[right]))
+    share = inter / (shapely.area(laea[left]) + shapely.area(laea[right]))
+    keep = share > 0.5 * overlap_threshold
+    return left[keep].astype(np.int64), right[keep].astype(np.int64)
+
+
+def _codes(values: Sequence[str]) -> NDArray[np.int64]:
+    _, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+    return codes.astype(np.int64)
+
+
 def overlapping_patches(
     laea: NDArray[np.object_],
     products: Sequence[str],
@@ -226,28 +295,12 @@ def overlapping_patches(
     *,
     overlap_threshold: float,
 ) -> list[list[int]]:
-    """For each patch, the indices of the patches that overlap it.
-
-    The pipeline's rule (``benpipe.dataset.alignment``): a different product,
-    the same season, and area(a ∩ b) / (area(a) + area(b)) >
-    0.5 × ``overlap_threshold`` in EPSG:3035.
-    """
-    n = len(laea)
-    result: list[list[int]] = [[] for _ in range(n)]
-    if n == 0:
-        return result
-    tree = shapely.STRtree(laea)
-    left, right = tree.query(laea, predicate="intersects")
-    product_arr = np.asarray(products, dtype=object)
-    season_arr = np.asarray(seasons, dtype=object)
-    keep = (product_arr[left] != product_arr[right]) & (
-        season_arr[left] == season_arr[right]
+    """For each patch, the indices of the patches that overlap it (:func:`overlap_pairs`)."""
+    left, right = overlap_pairs(
+        laea, _codes(products), _codes(seasons), overlap_threshold=overlap_threshold
     )
-    left, right = left[keep], right[keep]
-    inter = shapely.area(shapely.intersection(laea[left], laea[right]))
-    share = inter / (shapely.area(laea[left]) + shapely.area(laea[right]))
-    keep = share > 0.5 * overlap_threshold
-    for a, b in zip(left[keep].tolist(), right[keep].tolist(), strict=True):
+    result: list[list[int]] = [[] for _ in range(len(laea))]
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
         result[a].append(b)
     return result
 
@@ -354,16 +407,58 @@ METADATA_COLUMNS: tuple[str, ...] = (
 )
 
 
+_PATCH_ID_PATTERN = (
+    r"^S2[AB]_MSIL2A_[0-9]{8}T[0-9]{6}_N[0-9]{4}_R[0-9]{3}_T[0-9]{2}[A-Z]{3}"
+    r"_[0-9]{2}_[0-9]{2}$"
+)
+_S1_NAME_PATTERN = (
+    r"^S1[AB]_IW_GRDH_1SDV_[0-9]{8}T[0-9]{6}_[0-9]{2}[A-Z]{3}_[0-9]{1,2}_[0-9]{1,2}$"
+)
+_S1_SUFFIX_PATTERN = r"_[0-9]{2}[A-Z]{3}_[0-9]{1,2}_[0-9]{1,2}$"
+
+
+def _require_pattern(values: pa.Array, pattern: str, what: str, example: str) -> None:
+    ok = pc.match_substring_regex(values, pattern)
+    if values.null_count or not pc.all(ok).as_py():
+        bad = values.filter(pc.invert(pc.fill_null(ok, False)))
+        first = bad[0].as_py() if len(bad) else None
+        raise InputDataError(
+            f"{what} {first!r} does not look like {example}; the metadata parquets "
+            "must hold the published names"
+        )
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    return pc.binary_join_element_wise(*parts, "")
+
+
 def asset_hrefs(patch_id: str, s1_name: str) -> dict[str, str]:
     """Paths of a patch's files relative to the dataset root (published layout)."""
-    tile_dir = parse_patch_name(patch_id).tile_dir
-    s2 = f"BigEarthNet-S2/{tile_dir}/{patch_id}/{patch_id}"
-    group = parse_s1_name(s1_name).group
-    s1 = f"BigEarthNet-S1/{group}/{s1_name}/{s1_name}"
-    hrefs = {band: f"{s2}_{band}.tif" for band in BANDS}
-    hrefs.update({pol: f"{s1}_{pol}.tif" for pol in S1_POLARISATIONS})
-    hrefs[REFERENCE_MAP_ASSET] = (
-        f"Reference_Maps/{tile_dir}/{patch_id}/{patch_id}_reference_map.tif"
+    table = _asset_href_arrays(pa.array([patch_id]), pa.array([s1_name]))
+    return {key: str(value[0].as_py()) for key, value in table.items()}
+
+
+def _asset_href_arrays(ids: pa.Array, s1_names: pa.Array) -> dict[str, pa.Array]:
+    _require_pattern(
+        ids,
+        _PATCH_ID_PATTERN,
+        "patch id",
+        "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57",
+    )
+    _require_pattern(
+        s1_names,
+        _S1_NAME_PATTERN,
+        "S1 name",
+        "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57",
+    )
+    tile_dirs = pc.utf8_slice_codeunits(ids, 0, -6)
+    s2 = _join("BigEarthNet-S2/", tile_dirs, "/", ids, "/", ids)
+    groups = pc.replace_substring_regex(s1_names, _S1_SUFFIX_PATTERN, "")
+    s1 = _join("BigEarthNet-S1/", groups, "/", s1_names, "/", s1_names)
+    hrefs = {band: _join(s2, f"_{band}.tif") for band in BANDS}
+    hrefs.update({pol: _join(s1, f"_{pol}.tif") for pol in S1_POLARISATIONS})
+    hrefs[REFERENCE_MAP_ASSET] = _join(
+        "Reference_Maps/", tile_dirs, "/", ids, "/", ids, "_reference_map.tif"
     )
     return hrefs
 
@@ -377,61 +472,78 @@ def tile_collection_href(tile_dir: str) -> str:
     return f"{STAC_DIR}/{tile_dir}/collection.json"
 
 
+def _const(value: object, n: int, type_: pa.DataType) -> pa.Array:
+    return pa.repeat(pa.scalar(value, type_), n)
+
+
 @dataclass(frozen=True, slots=True)
 class MetadataPart:
-    """The catalogue columns that follow from the metadata and the tile-id table
-    alone (no GeoTIFF needed), one entry per metadata row."""
+    """What follows from the metadata and the tile-id table alone (no GeoTIFF):
+    per tile folder its product, sensing time and season, and the tile of
+    every row (``tile_index``)."""
 
-    data: dict[str, list[Any]]
-    tile_dirs: list[str]
+    ids: pa.Array
+    tile_list: list[str]
+    tile_index: NDArray[np.int64]
     refs: list[TileRef]
     sensing: list[datetime]
     seasons: list[str]
     tiles: list[str]
     platforms: list[str]
 
-    @property
-    def ids(self) -> list[str]:
-        return list(self.data["patch_id"])
+    def per_row(self, values: Sequence[Any], type_: pa.DataType) -> pa.Array:
+        """Per-tile ``values`` expanded to one entry per row."""
+        return pa.array(values, type=type_).take(pa.array(self.tile_index))
 
 
 def describe_metadata(
     metadata: pa.Table, tiles: Mapping[str, TileRef], *, reference_season_quirk: bool
 ) -> MetadataPart:
-    """Products, sensing time and season of every metadata row.
+    """Products, sensing time and season of the tile folders of the metadata.
 
     Raises :class:`InputDataError` naming the tile folders that the tile-id
-    table does not cover.
+    table does not cover, or a malformed patch id.
     """
-    data = {c: metadata.column(c).to_pylist() for c in METADATA_COLUMNS}
-    tile_dirs = [parse_patch_name(pid).tile_dir for pid in data["patch_id"]]
-    missing = sorted(set(tile_dirs) - set(tiles))
+    ids = metadata.column("patch_id").combine_chunks()
+    _require_pattern(
+        ids,
+        _PATCH_ID_PATTERN,
+        "patch id",
+        "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57",
+    )
+    tile_dirs = pc.utf8_slice_codeunits(ids, 0, -6)
+    unique = pc.unique(tile_dirs)
+    tile_list = sorted(unique.to_pylist(), key=lambda t: t.encode())
+    missing = [t for t in tile_list if t not in tiles]
     if missing:
         raise InputDataError(
             f"{len(missing)} tile folder(s) of the metadata have no L1C product in the "
             f"tile-id table: {missing[:5]}; pass the table of the dataset "
             "(--tile-ids, e.g. tracked-artifacts/reben-v2.0/bigearthnet_s2_tile_ids.csv)"
         )
-    refs = [tiles[t] for t in tile_dirs]
-    products = {t: parse_product_name(tiles[t].l2a_product) for t in set(tile_dirs)}
-    sensing = [products[t].sensing_time for t in tile_dirs]
-    seasons: list[str] = [
-        season_of(t, reference_quirk=reference_season_quirk) for t in sensing
-    ]
+    tile_index = pc.index_in(tile_dirs, value_set=pa.array(tile_list)).to_numpy()
+    refs = [tiles[t] for t in tile_list]
+    products = [parse_product_name(r.l2a_product) for r in refs]
+    sensing = [p.sensing_time for p in products]
     return MetadataPart(
-        data=data,
-        tile_dirs=tile_dirs,
+        ids=ids,
+        tile_list=tile_list,
+        tile_index=tile_index.astype(np.int64),
         refs=refs,
         sensing=sensing,
-        seasons=seasons,
-        tiles=[products[t].tile for t in tile_dirs],
-        platforms=[f"sentinel-2{products[t].mission[-1].lower()}" for t in tile_dirs],
+        seasons=[season_of(t, reference_quirk=reference_season_quirk) for t in sensing],
+        tiles=[p.tile for p in products],
+        platforms=[f"sentinel-2{p.mission[-1].lower()}" for p in products],
     )
+
+
+def _list_of(values: pa.Array, offsets: NDArray[np.int64]) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
 
 
 def build_table(
     metadata: pa.Table,
-    facts: Sequence[PatchFacts],
+    facts: PatchFacts,
     tiles: Mapping[str, TileRef],
     *,
     overlap_threshold: float,
@@ -441,93 +553,128 @@ def build_table(
     """The catalogue rows, in their final (spatial) order.
 
     ``metadata``: the rows of both metadata parquets (columns
-    :data:`METADATA_COLUMNS`); ``facts[i]`` belongs to ``metadata`` row i;
-    ``tiles``: dataset tile folder -> :class:`TileRef`.
+    :data:`METADATA_COLUMNS`); ``facts`` entry i belongs to ``metadata`` row i;
+    ``tiles``: dataset tile folder -> :class:`TileRef`.  Built column by
+    column with Arrow kernels, so memory stays a few times the table size.
     """
     n = metadata.num_rows
     if len(facts) != n:
         raise ValueError(f"{len(facts)} facts for {n} metadata rows")
+    shapes = footprints(facts.epsg, facts.left, facts.bottom, facts.right, facts.top)
+    # final row order first (Hilbert key of the centre, then id bytes), so
+    # the large columns are built once, already in order
+    ids_in = metadata.column("patch_id").combine_chunks()
+    rank_in = np.empty(n, dtype=np.int64)
+    rank_in[pc.sort_indices(ids_in).to_numpy()] = np.arange(n)
+    key = hilbert_key(shapes.centre_lon, shapes.centre_lat).astype(np.int64)
+    order = np.lexsort((rank_in, key))
+    metadata = metadata.take(pa.array(order, type=pa.int64()))
+    facts = PatchFacts(
+        *(
+            getattr(facts, name)[order]
+            for name in ("epsg", "left", "bottom", "right", "top", "fractions")
+        )
+    )
+    shapes = Footprints(
+        shapes.wgs84[order],
+        shapes.laea[order],
+        shapes.centre_lon[order],
+        shapes.centre_lat[order],
+    )
+    rank = rank_in[order]
+
     meta = describe_metadata(
         metadata, tiles, reference_season_quirk=reference_season_quirk
     )
-    data, ids, tile_dirs = meta.data, meta.ids, meta.tile_dirs
-
-    epsg = np.array([f.epsg for f in facts], dtype=np.int64)
-    left = np.array([f.left for f in facts], dtype=np.float64)
-    bottom = np.array([f.bottom for f in facts], dtype=np.float64)
-    right = np.array([f.right for f in facts], dtype=np.float64)
-    top = np.array([f.top for f in facts], dtype=np.float64)
-    shapes = footprints(epsg, left, bottom, right, top)
-    overlaps = overlapping_patches(
-        shapes.laea, tile_dirs, meta.seasons, overlap_threshold=overlap_threshold
+    ids = meta.ids
+    tile_dirs = meta.per_row(meta.tile_list, pa.string())
+    season_codes = (
+        np.array([SEASON_CODES[s] for s in meta.seasons], dtype=np.int64)[
+            meta.tile_index
+        ]
+        if n
+        else np.zeros(0, dtype=np.int64)
     )
+    left, right = overlap_pairs(
+        shapes.laea, meta.tile_index, season_codes, overlap_threshold=overlap_threshold
+    )
+    pair_order = np.lexsort((rank[right], left))
+    left, right = left[pair_order], right[pair_order]
+    overlap_offsets = np.concatenate([[0], np.cumsum(np.bincount(left, minlength=n))])
     cells = (grid or MajorTomGrid()).cell_names(shapes.centre_lon, shapes.centre_lat)
     bounds = shapely.bounds(shapes.wgs84)
-    fractions = np.array([f.fractions for f in facts], dtype=np.float64).reshape(
-        n, len(FRACTION_CLASSES)
+    hrefs = _asset_href_arrays(ids, metadata.column("s1_name").combine_chunks())
+    asset_type = _asset_type()
+    assets = pa.StructArray.from_arrays(
+        [
+            pa.StructArray.from_arrays(
+                [
+                    hrefs[key],
+                    _const(GEOTIFF_TYPE, n, pa.string()),
+                    _const(_asset_roles(key), n, pa.list_(pa.string())),
+                ],
+                fields=list(asset_type),
+            )
+            for key in ASSET_KEYS
+        ],
+        fields=[pa.field(key, asset_type) for key in ASSET_KEYS],
     )
-
-    columns: dict[str, Any] = {
-        "type": ["Feature"] * n,
-        "stac_version": [STAC_VERSION] * n,
-        "stac_extensions": [list(ITEM_EXTENSIONS)] * n,
-        "id": ids,
-        "geometry": list(shapely.to_wkb(shapes.wgs84, byte_order=1, flavor="iso")),
-        "bbox": [
-            {"xmin": b[0], "ymin": b[1], "xmax": b[2], "ymax": b[3]}
-            for b in bounds.tolist()
-        ],
-        "collection": tile_dirs,
-        "links": [
+    links = _list_of(
+        pa.StructArray.from_arrays(
             [
-                {
-                    "rel": "collection",
-                    "href": tile_collection_href(t),
-                    "type": "application/json",
-                }
-            ]
-            for t in tile_dirs
-        ],
-        "assets": [
-            {
-                key: {"href": href, "type": GEOTIFF_TYPE, "roles": _asset_roles(key)}
-                for key, href in asset_hrefs(pid, s1).items()
-            }
-            for pid, s1 in zip(ids, data["s1_name"], strict=True)
-        ],
-        "datetime": meta.sensing,
-        "platform": meta.platforms,
-        "constellation": ["sentinel-2"] * n,
-        "instruments": [["msi"]] * n,
-        "proj:code": [f"EPSG:{e}" for e in epsg.tolist()],
-        "proj:bbox": np.stack([left, bottom, right, top], axis=1).tolist(),
-        "label:type": ["vector"] * n,
-        "label:properties": [["labels"]] * n,
-        "label:description": [LABEL_DESCRIPTION] * n,
+                _const("collection", n, pa.string()),
+                _join(f"{STAC_DIR}/", tile_dirs, "/collection.json"),
+                _const("application/json", n, pa.string()),
+            ],
+            fields=list(LINK_TYPE),
+        ),
+        np.arange(n + 1),
+    )
+    native = np.stack([facts.left, facts.bottom, facts.right, facts.top], axis=1)
+    columns: dict[str, Any] = {
+        "type": _const("Feature", n, pa.string()),
+        "stac_version": _const(STAC_VERSION, n, pa.string()),
+        "stac_extensions": _const(list(ITEM_EXTENSIONS), n, pa.list_(pa.string())),
+        "id": ids,
+        "geometry": pa.array(
+            shapely.to_wkb(shapes.wgs84, byte_order=1, flavor="iso"), type=pa.binary()
+        ),
+        "bbox": pa.StructArray.from_arrays(
+            [pa.array(bounds[:, i]) for i in range(4)], fields=list(BBOX_TYPE)
+        ),
+        "collection": tile_dirs,
+        "links": links,
+        "assets": assets,
+        "datetime": meta.per_row(meta.sensing, pa.timestamp("us", tz="UTC")),
+        "platform": meta.per_row(meta.platforms, pa.string()),
+        "constellation": _const("sentinel-2", n, pa.string()),
+        "instruments": _const(["msi"], n, pa.list_(pa.string())),
+        "proj:code": pa.array([f"EPSG:{e}" for e in facts.epsg.tolist()], pa.string()),
+        "proj:bbox": _list_of(pa.array(native.ravel()), np.arange(0, 4 * n + 1, 4)),
+        "label:type": _const("vector", n, pa.string()),
+        "label:properties": _const(["labels"], n, pa.list_(pa.string())),
+        "label:description": _const(LABEL_DESCRIPTION, n, pa.string()),
         "patch_id": ids,
-        "tile": meta.tiles,
-        "l2a_product": [r.l2a_product for r in meta.refs],
-        "l1c_product": [r.l1c_product for r in meta.refs],
-        "cdse_id": [r.cdse_id for r in meta.refs],
-        "season": meta.seasons,
-        "split": data["split"],
-        "country": data["country"],
-        "labels": data["labels"],
-        **{c: fractions[:, i] for i, c in enumerate(FRACTION_COLUMNS)},
-        "contains_seasonal_snow": data["contains_seasonal_snow"],
-        "contains_cloud_or_shadow": data["contains_cloud_or_shadow"],
-        "s1_name": data["s1_name"],
-        "s2v1_name": data["s2v1_name"],
-        "overlapping_patches": [sorted(ids[j] for j in o) for o in overlaps],
-        "grid_cell": cells,
+        "tile": meta.per_row(meta.tiles, pa.string()),
+        "l2a_product": meta.per_row([r.l2a_product for r in meta.refs], pa.string()),
+        "l1c_product": meta.per_row([r.l1c_product for r in meta.refs], pa.string()),
+        "cdse_id": meta.per_row([r.cdse_id for r in meta.refs], pa.string()),
+        "season": meta.per_row(meta.seasons, pa.string()),
+        **{c: metadata.column(c) for c in METADATA_COLUMNS if c != "patch_id"},
+        **{c: pa.array(facts.fractions[:, i]) for i, c in enumerate(FRACTION_COLUMNS)},
+        "overlapping_patches": _list_of(ids.take(pa.array(right)), overlap_offsets),
+        "grid_cell": pa.array(cells, pa.string()),
     }
     table = pa.table(
-        [pa.array(columns[f.name], type=f.type) for f in CATALOGUE_SCHEMA],
+        [
+            pa.chunked_array(columns[f.name]).cast(f.type)
+            if isinstance(columns[f.name], pa.ChunkedArray)
+            else columns[f.name].cast(f.type)
+            for f in CATALOGUE_SCHEMA
+        ],
         schema=CATALOGUE_SCHEMA,
     )
-    key = hilbert_key(shapes.centre_lon, shapes.centre_lat)
-    order = sorted(range(n), key=lambda i: (int(key[i]), ids[i].encode("utf-8")))
-    return table.take(pa.array(order, type=pa.int64()))
+    return table
 
 
 def geo_metadata(table: pa.Table) -> dict[str, object]:

@@ -17,10 +17,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benpipe.catalogue.core import (
+    FRACTION_CLASSES,
     METADATA_COLUMNS,
     ROW_GROUP_ROWS,
     PatchFacts,
@@ -134,15 +136,17 @@ def reference_map_path(dataset_dir: Path, patch_id: str) -> Path:
     )
 
 
-def _read_facts(dataset_dir: str, patch_ids: Sequence[str]) -> list[PatchFacts]:
+def _read_facts(dataset_dir: str, patch_ids: Sequence[str]) -> PatchFacts:
     """Georeferencing and label fractions of each patch from its reference map."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    out: list[PatchFacts] = []
+    epsgs: list[int] = []
+    bounds_list: list[tuple[float, float, float, float]] = []
+    fractions = np.zeros((len(patch_ids), len(FRACTION_CLASSES)))
     epsg_of: dict[str, int] = {}
     with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
-        for pid in patch_ids:
+        for i, pid in enumerate(patch_ids):
             path = reference_map_path(Path(dataset_dir), pid)
             try:
                 with rasterio.open(path) as src:
@@ -167,18 +171,17 @@ def _read_facts(dataset_dir: str, patch_ids: Sequence[str]) -> list[PatchFacts]:
                     "dataset folder must hold Reference_Maps/ (extract "
                     "Reference_Maps.tar.zst)"
                 ) from exc
-            fractions = class_fractions(data, where=str(path))
-            out.append(
-                PatchFacts(
-                    epsg=epsg,
-                    left=float(bounds.left),
-                    bottom=float(bounds.bottom),
-                    right=float(bounds.right),
-                    top=float(bounds.top),
-                    fractions=tuple(float(f) for f in fractions),
+            fractions[i] = class_fractions(data, where=str(path))
+            epsgs.append(epsg)
+            bounds_list.append(
+                (
+                    float(bounds.left),
+                    float(bounds.bottom),
+                    float(bounds.right),
+                    float(bounds.top),
                 )
             )
-    return out
+    return PatchFacts.from_rows(epsgs, bounds_list, fractions)
 
 
 def read_patch_facts(
@@ -187,10 +190,10 @@ def read_patch_facts(
     *,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
-) -> list[PatchFacts]:
+) -> PatchFacts:
     """:class:`PatchFacts` of every patch, in the order of ``patch_ids``.
 
-    Each reference map is opened once (about 0.6 ms here); ``workers``
+    Each reference map is opened once (0.6 to 1.5 ms here); ``workers``
     processes share the work in chunks of :data:`FACTS_CHUNK` patches.
     """
     chunks = [
@@ -198,20 +201,23 @@ def read_patch_facts(
         for i in range(0, len(patch_ids), FACTS_CHUNK)
     ]
     total = len(patch_ids)
-    facts: list[PatchFacts] = []
+    parts: list[PatchFacts] = []
+    done = 0
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
-            facts += _read_facts(str(dataset_dir), chunk)
+            parts.append(_read_facts(str(dataset_dir), chunk))
+            done += len(chunk)
             if progress is not None:
-                progress(len(facts), total)
-        return facts
+                progress(done, total)
+        return PatchFacts.concat(parts)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for part in pool.map(_read_facts, [str(dataset_dir)] * len(chunks), chunks):
-            facts += part
+            parts.append(part)
+            done += len(part)
             if progress is not None:
-                progress(len(facts), total)
-    return facts
+                progress(done, total)
+    return PatchFacts.concat(parts)
 
 
 # ---------------------------------------------------------------- outputs

@@ -52,7 +52,9 @@ def synthetic_catalogue(
     start = datetime(2017, 6, 1, 10, tzinfo=UTC)
 
     ids: list[str] = []
-    facts: list[PatchFacts] = []
+    epsgs: list[int] = []
+    bounds: list[tuple[float, float, float, float]] = []
+    shares: list[np.ndarray] = []
     meta: dict[str, list[object]] = {f.name: [] for f in METADATA_SCHEMA}
     tiles: dict[str, TileRef] = {}
     for t in range(n_tiles):
@@ -96,21 +98,15 @@ def synthetic_catalogue(
             meta["contains_cloud_or_shadow"].append(0.11 <= flag < 0.13)
             left = ulx + col * 1200.0
             top = uly - row * 1200.0
-            facts.append(
-                PatchFacts(
-                    epsg=32600 + zone,
-                    left=left,
-                    bottom=top - 1200.0,
-                    right=left + 1200.0,
-                    top=top,
-                    fractions=tuple(fractions.tolist()),
-                )
-            )
+            epsgs.append(32600 + zone)
+            bounds.append((left, top - 1200.0, left + 1200.0, top))
+            shares.append(fractions)
             if len(ids) >= patches:
                 break
         if len(ids) >= patches:
             break
     metadata = pa.table(meta, schema=METADATA_SCHEMA)
+    facts = PatchFacts.from_rows(epsgs, bounds, np.array(shares))
     return build_table(
         metadata, facts, tiles, overlap_threshold=0.01, reference_season_quirk=True
     )
