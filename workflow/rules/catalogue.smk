@@ -15,14 +15,12 @@ rule build_catalogue:
         "logs/build_catalogue/build_catalogue.log",
     benchmark:
         "benchmarks/build_catalogue/build_catalogue.tsv"
-    threads: 2
     params:
-        algorithm_version=CATALOGUE_ALGORITHM_VERSION,
+        algorithm_version=PATCH_CATALOGUE_VERSION,
         tile_ids=BUILD_CATALOGUE_TILE_IDS,
         tile_ids_sha256=get_build_catalogue_tile_ids_sha256(),
-        overlap_threshold=get_patching_settings()["overlap_threshold"],
-        reference_season_quirk=get_patching_settings()["reference_season_quirk"],
-        log_level=LOG_LEVEL,
+        overlap_threshold=config["patching"]["overlap_threshold"],
+        reference_season_quirk=config["patching"]["reference_season_quirk"],
     script:
         "../scripts/build_catalogue.py"
 
@@ -37,6 +35,5 @@ rule hash_catalogue:
         "logs/hash_catalogue/hash_catalogue.log",
     params:
         algorithm_version=HASHING_VERSION,
-        log_level=LOG_LEVEL,
     script:
         "../scripts/hash_catalogue.py"

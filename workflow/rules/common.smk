@@ -364,7 +364,7 @@ def get_freeze_release_outputs():
 
 
 # ---------------------------------------------------------------- stage: catalogue (catalogue.smk)
-from benpipe.catalogue.core import ALGORITHM_VERSION as CATALOGUE_ALGORITHM_VERSION
+from benpipe.catalogue.core import ALGORITHM_VERSION as PATCH_CATALOGUE_VERSION
 
 
 def get_catalogue_targets():

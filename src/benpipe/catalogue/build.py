@@ -40,7 +40,7 @@ from benpipe.catalogue.io import (
     write_json,
 )
 from benpipe.errors import InputDataError
-from benpipe.fileio import stage_directory
+from benpipe.fileio import staged_directory
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ def write_stac(
 ) -> int:
     """Write the Collections (and static Items) into a fresh ``stac_dir``."""
     root, children = stac_collections(table, static_items=static_items)
-    tmp = stage_directory(stac_dir, "STAC folder")
-    try:
+    with staged_directory(stac_dir, "STAC folder") as staging:
+        tmp = staging.path
         write_json(tmp / "collection.json", root)
         for tile, collection in children.items():
             write_json(tmp / tile / "collection.json", collection)
@@ -155,10 +155,6 @@ def write_stac(
                     tmp / row["collection"] / row["id"] / f"{row['id']}.json", item
                 )
                 written += 1
-        os.replace(tmp, stac_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return written
 
 

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from benpipe.catalogue.majortom import MajorTomGrid
 from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19, UNLABELED
+from benpipe.dataset.layout import MAPS_TREE, S1_POLARISATIONS, S1_TREE, S2_TREE
 from benpipe.errors import InputDataError
 from benpipe.grid import season_of
 from benpipe.names import BANDS, parse_product_name
@@ -63,7 +64,6 @@ ITEM_EXTENSIONS: tuple[str, ...] = (LABEL_EXTENSION, PROJECTION_EXTENSION)
 SEASON_CODES: dict[str, int] = {"spring": 0, "summer": 1, "fall": 2, "winter": 3}
 #: The 19 classes then UNLABELED: the order of the fraction columns.
 FRACTION_CLASSES: tuple[str, ...] = (*BEN19_CLASSES, UNLABELED)
-S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
 REFERENCE_MAP_ASSET = "labels"
 ASSET_KEYS: tuple[str, ...] = (*BANDS, *S1_POLARISATIONS, REFERENCE_MAP_ASSET)
 GEOTIFF_TYPE = "image/tiff; application=geotiff"
@@ -452,13 +452,13 @@ def _asset_href_arrays(ids: pa.Array, s1_names: pa.Array) -> dict[str, pa.Array]
         "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57",
     )
     tile_dirs = pc.utf8_slice_codeunits(ids, 0, -6)
-    s2 = _join("BigEarthNet-S2/", tile_dirs, "/", ids, "/", ids)
+    s2 = _join(f"{S2_TREE}/", tile_dirs, "/", ids, "/", ids)
     groups = pc.replace_substring_regex(s1_names, _S1_SUFFIX_PATTERN, "")
-    s1 = _join("BigEarthNet-S1/", groups, "/", s1_names, "/", s1_names)
+    s1 = _join(f"{S1_TREE}/", groups, "/", s1_names, "/", s1_names)
     hrefs = {band: _join(s2, f"_{band}.tif") for band in BANDS}
     hrefs.update({pol: _join(s1, f"_{pol}.tif") for pol in S1_POLARISATIONS})
     hrefs[REFERENCE_MAP_ASSET] = _join(
-        "Reference_Maps/", tile_dirs, "/", ids, "/", ids, "_reference_map.tif"
+        f"{MAPS_TREE}/", tile_dirs, "/", ids, "/", ids, "_reference_map.tif"
     )
     return hrefs
 

@@ -29,12 +29,8 @@ from benpipe.catalogue.core import (
     TileRef,
     class_fractions,
 )
-from benpipe.dataset.finalize import (
-    FLAGGED_METADATA_FILE,
-    MAPS_TREE,
-    METADATA_FILE,
-    METADATA_SCHEMA,
-)
+from benpipe.dataset.finalize import METADATA_SCHEMA
+from benpipe.dataset.layout import FLAGGED_METADATA_FILE, MAPS_TREE, METADATA_FILE
 from benpipe.errors import InputDataError, NamingError
 from benpipe.fileio import atomic_write_bytes, open_temp_sibling
 from benpipe.names import l2a_name_for, parse_patch_name, tile_dir_for

@@ -25,7 +25,7 @@ import shapely
 
 from benpipe.catalogue.core import FRACTION_CLASSES, fraction_column, resolve_class
 from benpipe.clc import BEN19_CLASSES
-from benpipe.dataset.finalize import SPLITS
+from benpipe.dataset.layout import SPLITS
 from benpipe.errors import InputDataError
 from benpipe.fileio import atomic_write_bytes, open_temp_sibling
 from benpipe.names import BEN_COUNTRIES

@@ -31,11 +31,11 @@ from benpipe.catalogue.core import (
     PROJECTION_EXTENSION,
     REFERENCE_MAP_ASSET,
     ROOT_COLLECTION_ID,
-    S1_POLARISATIONS,
     SCIENTIFIC_EXTENSION,
     STAC_VERSION,
 )
 from benpipe.clc import BEN19_CLASSES
+from benpipe.dataset.layout import S1_POLARISATIONS
 from benpipe.names import BAND_RESOLUTION_M, BANDS
 
 #: Catalogues up to this many patches get static JSON Items by default.

@@ -36,14 +36,10 @@ import pyarrow.parquet as pq
 from benpipe.catalogue.build import write_catalogue
 from benpipe.catalogue.io import read_dataset_metadata, write_json
 from benpipe.catalogue.query import Query, run_query, summarize
-from benpipe.dataset.finalize import (
-    FLAGGED_METADATA_FILE,
-    METADATA_FILE,
-    METADATA_SCHEMA,
-    write_metadata_parquet,
-)
+from benpipe.dataset.finalize import METADATA_SCHEMA, write_metadata_parquet
+from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE
 from benpipe.errors import InputDataError
-from benpipe.fileio import sha256_file, stage_directory
+from benpipe.fileio import sha256_file, staged_directory
 
 logger = logging.getLogger(__name__)
 
@@ -179,8 +175,8 @@ def make_subset(
             f"metadata of {dataset_dir} (first: {unknown[:3]}); pass the dataset the "
             "catalogue was built from (--dataset)"
         )
-    tmp = stage_directory(out_dir, "subset directory")
-    try:
+    with staged_directory(out_dir, "subset directory") as staging:
+        tmp = staging.path
         clean, flagged = _subset_metadata(dataset_dir, ids)
         write_metadata_parquet(clean, tmp / METADATA_FILE)
         write_metadata_parquet(flagged, tmp / FLAGGED_METADATA_FILE)
@@ -229,10 +225,6 @@ def make_subset(
                 "summary": asdict(summary),
             },
         )
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info(
         "subset %s: %d patches (%d + %d flagged), %d files copied %s",
         out_dir,
