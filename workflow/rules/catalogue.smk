@@ -17,7 +17,6 @@ rule build_catalogue:
         "benchmarks/build_catalogue/build_catalogue.tsv"
     params:
         algorithm_version=PATCH_CATALOGUE_VERSION,
-        tile_ids=BUILD_CATALOGUE_TILE_IDS,
         tile_ids_sha256=get_build_catalogue_tile_ids_sha256(),
         overlap_threshold=config["patching"]["overlap_threshold"],
         reference_season_quirk=config["patching"]["reference_season_quirk"],

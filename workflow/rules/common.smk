@@ -378,15 +378,13 @@ def get_catalogue_targets():
     ]
 
 
-# The frozen tile-id table (L1C product and CDSE id of each tile folder) is a
-# param, not an input: as an input it would pull its freeze target
-# (freeze_tile_ids, search_cdse) into the default run.  Its content digest is
-# a param too, so a refreeze rebuilds the catalogue.
-BUILD_CATALOGUE_TILE_IDS = str(TRACKED / "bigearthnet_s2_tile_ids.csv")
-
-
+# The frozen tile-id table (L1C product and CDSE id of each tile folder): the
+# script reads it from the run settings' tracked folder. It is not an input:
+# as an input it would pull its freeze target (freeze_tile_ids, search_cdse)
+# into the default run. Its content digest is a param, so a refreeze rebuilds
+# the catalogue and another spelling of the folder does not.
 def get_build_catalogue_tile_ids_sha256():
-    path = Path(BUILD_CATALOGUE_TILE_IDS)
+    path = TRACKED / "bigearthnet_s2_tile_ids.csv"
     return _file_fingerprint(path) if path.is_file() else ""
 
 
