@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from benpipe.catalogue.core import FRACTION_COLUMNS
+from benpipe.catalogue.core import FRACTION_COLUMNS, METADATA_COLUMNS
 from benpipe.catalogue.query import Query, run_query
 from benpipe.catalogue.stac import item_from_row
 from benpipe.clc import BEN19_CLASSES
@@ -59,15 +59,7 @@ def test_one_row_per_patch_of_either_parquet(run_a, rows):
     assert sorted(r["id"] for r in rows) == sorted(meta)
     for r in rows:
         m = meta[r["id"]]
-        for key in (
-            "labels",
-            "split",
-            "country",
-            "s1_name",
-            "s2v1_name",
-            "contains_seasonal_snow",
-            "contains_cloud_or_shadow",
-        ):
+        for key in METADATA_COLUMNS:
             assert r[key] == m[key], (r["id"], key)
         for asset in r["assets"].values():
             assert (dataset / asset["href"]).is_file()

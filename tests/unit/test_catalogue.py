@@ -255,20 +255,9 @@ def test_bad_dataset_folders_are_named_in_the_error(tmp_path):
 
 
 def test_patches_of_tiles_missing_from_the_tile_table_are_refused(synthetic):
-    from benpipe.catalogue.core import TileRef, describe_metadata
+    from benpipe.catalogue.core import METADATA_COLUMNS, TileRef, describe_metadata
 
-    meta = synthetic.select(
-        [
-            "patch_id",
-            "labels",
-            "split",
-            "country",
-            "s1_name",
-            "s2v1_name",
-            "contains_seasonal_snow",
-            "contains_cloud_or_shadow",
-        ]
-    )
+    meta = synthetic.select(list(METADATA_COLUMNS))
     only = synthetic["collection"][0].as_py()
     tiles = {only: TileRef("L1C", synthetic["l2a_product"][0].as_py(), "id")}
     with pytest.raises(InputDataError, match="no L1C product in the tile-id table"):
