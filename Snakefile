@@ -17,6 +17,7 @@ include: "workflow/rules/export.smk"
 include: "workflow/rules/finalize.smk"
 include: "workflow/rules/release.smk"
 include: "workflow/rules/qa.smk"
+include: "workflow/rules/catalogue.smk"
 
 
 rule all:

@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "convert-l2a": "benpipe.l2a.cli:convert_l2a_command",
     "l2a-info": "benpipe.l2a.cli:l2a_info_command",
     "qa": "benpipe.qa.cli:qa_command",
+    "catalogue": "benpipe.catalogue.cli:catalogue",
+    "query": "benpipe.catalogue.cli:query_command",
+    "subset": "benpipe.catalogue.cli:subset_command",
 }
 
 

@@ -45,6 +45,8 @@ RELEASE_TAIL = {
     "hash_outputs": 1,
     "package_release": 1,
     "qa_dataset": 1,
+    "build_catalogue": 1,
+    "hash_catalogue": 1,
 }
 VERIFY = {"verify": 1, "qa_page": 1, "all": 1}
 AFTER_METADATA = {"export_metadata_tables": 1, **RELEASE_TAIL, **VERIFY}

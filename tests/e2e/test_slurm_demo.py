@@ -84,6 +84,7 @@ GROUPS = {
         "hash_outputs",
         "package_release",
         "qa_dataset",
+        "build_catalogue",
     ),
 }
 # merge every connected component of a group into one job

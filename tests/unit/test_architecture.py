@@ -54,7 +54,17 @@ SHARED: dict[str, int] = {
 #: Stage packages.  Their ``cli`` module is on the cli floor, the modules
 #: below on the stage-core floor, every other module (``__init__``, I/O edges,
 #: ``sql``) on the stage I/O floor.
-STAGES = ("l1c", "cdse", "l2a", "dataset", "release", "demo", "db", "qa")
+STAGES = (
+    "l1c",
+    "cdse",
+    "l2a",
+    "dataset",
+    "release",
+    "demo",
+    "db",
+    "qa",
+    "catalogue",
+)
 STAGE_CORES = frozenset(
     {
         "benpipe.dataset.tile_grid",
@@ -65,6 +75,9 @@ STAGE_CORES = frozenset(
         "benpipe.l2a.dos1",
         "benpipe.demo.spec",
         "benpipe.qa.core",
+        "benpipe.catalogue.core",
+        "benpipe.catalogue.majortom",
+        "benpipe.catalogue.stac",
     }
 )
 #: What a pure core may not import: files, processes, network, databases, CLI.

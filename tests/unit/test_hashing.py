@@ -165,3 +165,25 @@ def test_reference_parquet_md5s_match_reference_hashes_txt() -> None:
         "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
     ):
         assert file_hashes(REFERENCE / name).md5 == listed[name]
+
+
+def test_catalogue_hashes_use_relative_paths_and_skip_hidden_files(tmp_path):
+    from benpipe.release.hashing import write_catalogue_hashes
+
+    cat = tmp_path / "catalogue"
+    (cat / "stac" / "T1").mkdir(parents=True)
+    (cat / "patches.parquet").write_bytes(b"p")
+    (cat / "stac" / "collection.json").write_bytes(b"{}")
+    (cat / "stac" / "T1" / "collection.json").write_bytes(b"[]")
+    (cat / "stac" / ".snakemake_timestamp").write_bytes(b"")
+    out = tmp_path / "catalogue_hashes.csv"
+    rows = write_catalogue_hashes(cat, out)
+    names = [r.name for r in rows]
+    assert names == [
+        "patches.parquet",
+        "stac/T1/collection.json",
+        "stac/collection.json",
+    ]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "name,hash-sha256,md5"
+    assert lines[1].startswith("patches.parquet," + hashlib.sha256(b"p").hexdigest())

@@ -10,7 +10,11 @@ from click.testing import CliRunner
 from benpipe.errors import VerificationError
 from benpipe.release.checksums import render_hashes_txt, render_sha256sums
 from benpipe.release.freeze import freeze_artifacts
-from benpipe.release.hashing import write_metadata_hashes, write_tree_hashes
+from benpipe.release.hashing import (
+    write_catalogue_hashes,
+    write_metadata_hashes,
+    write_tree_hashes,
+)
 from benpipe.release.verify import ProducedPaths, verify
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
@@ -21,6 +25,7 @@ TRACKED_NAMES = {
     "reference_maps_hashes": "reference_maps_hashes.csv",
     "s1_hashes": "s1_hashes.csv",
     "metadata_hashes": "metadata_hashes.csv",
+    "catalogue_hashes": "catalogue_hashes.csv",
     "release_md5": "hashes.txt",
     "release_sha256": "sha256sums.txt",
 }
@@ -57,6 +62,10 @@ def _produce(base: Path) -> ProducedPaths:
     write_tree_hashes(ds / "Reference_Maps", produced.reference_maps_hashes)
     write_tree_hashes(ds / "BigEarthNet-S1", produced.s1_hashes)
     write_metadata_hashes([ds / "metadata.parquet"], produced.metadata_hashes)
+    catalogue = base / "results" / "catalogue"
+    _write(catalogue / "patches.parquet", b"c")
+    _write(catalogue / "stac" / "collection.json", b"{}")
+    write_catalogue_hashes(catalogue, produced.catalogue_hashes)
     _write(produced.l1c_hashes, b"name,hash-sha256\nid-1.out,aa\nid-2.out,bb\n")
     _write(produced.l1c_content_hashes, b"product,band,sha256\nP1,B01,cc\n")
     _write(

@@ -107,6 +107,7 @@ def get_final_outputs():
     targets += get_finalize_targets()
     targets += get_release_targets()
     targets += get_qa_targets()
+    targets += get_catalogue_targets()
     return targets
 
 
@@ -280,6 +281,7 @@ VERIFY_TRACKED_FILES = (
     "s1_hashes.csv",
     "s1_hashes.csv.sha256",
     "metadata_hashes.csv",
+    "catalogue_hashes.csv",
     "hashes.txt",
     "sha256sums.txt",
 )
@@ -289,6 +291,7 @@ FREEZE_RELEASE_DIGESTS = {
     "reference_maps_digest": "reference_maps_hashes.csv.sha256",
     "s1_digest": "s1_hashes.csv.sha256",
     "metadata": "metadata_hashes.csv",
+    "catalogue": "catalogue_hashes.csv",
 }
 FREEZE_RELEASE_LISTS = {"md5s": "hashes.txt", "sha256s": "sha256sums.txt"}
 FREEZE_RELEASE_FULL_CSVS = {
@@ -347,6 +350,7 @@ def _freeze_release_names():
 def get_freeze_release_inputs(wildcards):
     """The produced hash lists, keyed like the outputs of freeze_release_artifacts."""
     hashes = dict(rules.hash_outputs.output.items())
+    hashes.update(rules.hash_catalogue.output.items())
     release = dict(rules.package_release.output.items())
     return {
         key: release[key] if key in FREEZE_RELEASE_LISTS else hashes[key]
@@ -359,15 +363,42 @@ def get_freeze_release_outputs():
     return {key: str(TRACKED / name) for key, name in _freeze_release_names().items()}
 
 
+# ---------------------------------------------------------------- stage: catalogue (catalogue.smk)
+from benpipe.catalogue.core import ALGORITHM_VERSION as PATCH_CATALOGUE_VERSION
+
+
+def get_catalogue_targets():
+    """The patch catalogue, its STAC folder and hash list (after finalize)."""
+    if not L2A_PRODUCTS:
+        return []
+    return [
+        "results/catalogue/patches.parquet",
+        "results/catalogue/stac",
+        "results/hashes/catalogue_hashes.csv",
+    ]
+
+
+# The frozen tile-id table (L1C product and CDSE id of each tile folder): the
+# script reads it from the run settings' tracked folder. It is not an input:
+# as an input it would pull its freeze target (freeze_tile_ids, search_cdse)
+# into the default run. Its content digest is a param, so a refreeze rebuilds
+# the catalogue and another spelling of the folder does not.
+def get_build_catalogue_tile_ids_sha256():
+    path = TRACKED / "bigearthnet_s2_tile_ids.csv"
+    return _file_fingerprint(path) if path.is_file() else ""
+
+
 # ---------------------------------------------------------------- stage: execution (profiles, docs/cluster.md)
 # Under a cluster executor these rules run on the submitting host, like the
 # rules that declare `localrule: True` themselves (derive_l1c_names,
 # search_cdse, start_database, freeze_*): downloads need the internet access
 # that compute nodes often lack (and are I/O-bound, capped by cdse_slots);
-# verify only compares small hash files and qa_page only writes the HTML page
-# around figures that exist. Everything else is submitted as a job.
+# verify only compares small hash files, qa_page only writes the HTML page
+# around figures that exist and hash_catalogue hashes one parquet and a few
+# JSON files. Everything else is submitted as a job.
 localrules:
     download_l1c,
+    hash_catalogue,
     verify,
     qa_page,
 

@@ -67,6 +67,8 @@ rule verify:
         s1=rules.hash_outputs.output.s1,
         s1_digest=rules.hash_outputs.output.s1_digest,
         metadata=rules.hash_outputs.output.metadata,
+        # hash_catalogue (catalogue.smk) writes it.
+        catalogue="results/hashes/catalogue_hashes.csv",
         release_md5=rules.package_release.output.md5s,
         release_sha256=rules.package_release.output.sha256s,
     output:

@@ -1,6 +1,7 @@
 """Rule verify: compare every produced hash list with the tracked artifacts.
 
-Inputs: the L1C, patch, reference-map, S1, metadata and release hash lists.
+Inputs: the L1C, patch, reference-map, S1, metadata, catalogue and release hash
+lists.
 Outputs: ``verification.md`` and ``verification.json`` (copies under logs/,
 which survive a strict-mode failure).
 Settings: ``params.strict``, ``params.max_listed``; the tracked folder and the
@@ -29,6 +30,7 @@ def main() -> None:
         reference_maps_hashes=Path(inp.reference_maps),
         s1_hashes=Path(inp.s1),
         metadata_hashes=Path(inp.metadata),
+        catalogue_hashes=Path(inp.catalogue),
         release_md5=Path(inp.release_md5),
         release_sha256=Path(inp.release_sha256),
     )

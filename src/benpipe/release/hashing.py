@@ -343,17 +343,55 @@ def _sort_rows(tmp: Path, tally: _Tally) -> None:
     tally.csv_hash = hashlib.sha256(data)
 
 
-def write_metadata_hashes(paths: Sequence[Path], out_csv: Path) -> list[FileHashes]:
-    """Write ``name,hash-sha256,md5`` rows (by file name, sorted) to ``out_csv``."""
+def write_metadata_hashes(
+    paths: Sequence[Path], out_csv: Path, *, relative_to: Path | None = None
+) -> list[FileHashes]:
+    """Write ``name,hash-sha256,md5`` rows (by name, sorted) to ``out_csv``.
+
+    The name is the file name, or with ``relative_to`` the POSIX path
+    relative to that folder.
+    """
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise InputDataError(
             f"metadata file(s) missing: {', '.join(missing)}; build the dataset "
             "(rule finalize_dataset) first"
         )
-    rows = sorted((file_hashes(p) for p in paths), key=lambda r: r.name)
+
+    def hashed(path: Path) -> FileHashes:
+        row = file_hashes(path)
+        if relative_to is None:
+            return row
+        name = Path(path).relative_to(relative_to).as_posix()
+        return FileHashes(name=name, sha256=row.sha256, md5=row.md5, size=row.size)
+
+    rows = sorted((hashed(p) for p in paths), key=lambda r: r.name.encode("utf-8"))
     write_csv_atomic(
         out_csv, METADATA_CSV_HEADER, ((r.name, r.sha256, r.md5) for r in rows)
+    )
+    return rows
+
+
+def write_catalogue_hashes(catalogue_dir: Path, out_csv: Path) -> list[FileHashes]:
+    """Hash every file of a catalogue folder (``patches.parquet``, ``stac/``).
+
+    Rows are ``name,hash-sha256,md5`` keyed by the path relative to
+    ``catalogue_dir``; hidden files (Snakemake's ``.snakemake_timestamp``)
+    are skipped.
+    """
+    if not catalogue_dir.is_dir():
+        raise InputDataError(
+            f"cannot hash {catalogue_dir}: not a directory; build the catalogue "
+            "(rule build_catalogue) first"
+        )
+    paths = [
+        Path(entry.path)
+        for rel, entry in iter_sorted_tree(catalogue_dir)
+        if entry.is_file() and not any(p.startswith(".") for p in rel.split("/"))
+    ]
+    rows = write_metadata_hashes(paths, out_csv, relative_to=catalogue_dir)
+    logger.info(
+        "hashed %d catalogue files under %s -> %s", len(rows), catalogue_dir, out_csv
     )
     return rows
 

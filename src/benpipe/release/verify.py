@@ -87,6 +87,7 @@ class ProducedPaths:
     reference_maps_hashes: Path = Path("results/hashes/reference_maps_hashes.csv")
     s1_hashes: Path = Path("results/hashes/s1_hashes.csv")
     metadata_hashes: Path = Path("results/hashes/metadata_hashes.csv")
+    catalogue_hashes: Path = Path("results/hashes/catalogue_hashes.csv")
     release_md5: Path = Path("results/release/hashes.txt")
     release_sha256: Path = Path("results/release/sha256sums.txt")
 
@@ -136,6 +137,12 @@ def default_specs(produced: ProducedPaths) -> list[ArtifactSpec]:
             produced.metadata_hashes,
             "metadata_hashes.csv",
             fallback_tracked="hashes.txt",
+        ),
+        ArtifactSpec(
+            "catalogue_hashes",
+            "table",
+            produced.catalogue_hashes,
+            "catalogue_hashes.csv",
         ),
         ArtifactSpec("release_md5", "checksums", produced.release_md5, "hashes.txt"),
         ArtifactSpec(

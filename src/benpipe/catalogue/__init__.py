@@ -1,0 +1,1 @@
+"""The catalogue stage: GeoParquet patch catalogue, STAC, query and subset."""
