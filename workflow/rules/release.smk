@@ -52,6 +52,7 @@ rule package_release:
     params:
         algorithm_version=PACKAGING_VERSION,
         zstd_level=config["release"]["zstd_level"],
+        file_modes=config["release"]["file_modes"],
     script:
         "../scripts/package_release.py"
 

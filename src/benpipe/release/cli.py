@@ -9,6 +9,7 @@ import click
 from benpipe.dataset.layout import TREES
 from benpipe.release.hashing import write_tree_hashes
 from benpipe.release.packaging import check_release, package_release
+from benpipe.release.tar import FILE_MODES, FileModes
 from benpipe.release.verify import ProducedPaths, verify
 
 
@@ -53,9 +54,22 @@ def hash_tree_command(root: Path, out_csv: Path, workers: int, overwrite: bool) 
     show_default=True,
     help="zstd workers, 0 = all cores (the bytes do not depend on it).",
 )
+@click.option(
+    "--file-modes",
+    type=click.Choice(FILE_MODES),
+    default="normalized",
+    show_default=True,
+    help="Mode of each archived file: 0644 (normalized) or the file's own bits "
+    "(filesystem, as GNU tar without --mode).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing archives.")
 def package_command(
-    dataset_dir: Path, out_dir: Path, level: int, threads: int, overwrite: bool
+    dataset_dir: Path,
+    out_dir: Path,
+    level: int,
+    threads: int,
+    file_modes: FileModes,
+    overwrite: bool,
 ) -> None:
     """Write the deterministic .tar.zst archives of DATASET_DIR into OUT_DIR.
 
@@ -76,6 +90,7 @@ def package_command(
         out_dir,
         level=level,
         threads=threads,
+        file_modes=file_modes,
         progress_factory=lambda what: Progress(what, unit="B", unit_scale=True),
     )
     for name, md5 in result.md5s.items():
