@@ -21,4 +21,4 @@ include: "workflow/rules/release.smk"
 rule all:
     default_target: True
     input:
-        get_final_outputs(),
+        get_final_outputs,
