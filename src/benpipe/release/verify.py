@@ -322,7 +322,7 @@ def read_checksums(path: Path) -> dict[str, tuple[str, ...]]:
     return {name: (digest,) for name, digest in parsed.items()}
 
 
-def _read_digest_file(path: Path) -> str:
+def read_digest_file(path: Path) -> str:
     text = path.read_text(encoding="ascii").strip()
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise InputDataError(
@@ -594,7 +594,7 @@ def _compare_digest(spec: ArtifactSpec, ctx: _Context) -> ArtifactResult:
     tracked_digest = ctx.tracked_dir / (spec.tracked + ".sha256")
     produced_digest_path = spec.produced.with_name(spec.produced.name + ".sha256")
     result = ArtifactResult(spec.name, "match", str(spec.produced), str(tracked_digest))
-    produced_digest = _read_digest_file(produced_digest_path)
+    produced_digest = read_digest_file(produced_digest_path)
     actual = sha256_file(spec.produced)
     if actual != produced_digest:
         result.status = "differ"
@@ -606,7 +606,7 @@ def _compare_digest(spec: ArtifactSpec, ctx: _Context) -> ArtifactResult:
     if produced_csv != spec.produced:
         produced_digest = sha256_file(produced_csv)
     if tracked_digest.exists():
-        expected = _read_digest_file(tracked_digest)
+        expected = read_digest_file(tracked_digest)
     else:
         expected = sha256_file(tracked_csv)
         result.tracked = str(tracked_csv)
