@@ -21,8 +21,8 @@ from benpipe.l1c.product_list import derive_l1c_names
 from benpipe.release.hashing import write_tree_hashes
 from benpipe.release.verify import (
     ProducedPaths,
-    read_digest_file,
     default_specs,
+    read_digest_file,
     read_known_unreproducible,
 )
 
