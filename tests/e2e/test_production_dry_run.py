@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .demo import BIN, REPO
+from .demo import REPO, snakemake_command
 
 pytestmark = pytest.mark.slow
 
@@ -49,19 +49,15 @@ def _dry_run(
     workdir: Path, *configs: Path, targets: tuple[str, ...] = ()
 ) -> tuple[Counter[str] | None, str]:
     """{rule: jobs} of ``snakemake -n`` (None and the output when it fails)."""
-    command = [
-        str(BIN / "snakemake"),
-        *targets,
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        *map(str, configs),
+    command = snakemake_command(
+        workdir,
+        configs[0],
         "-n",
         "--quiet",
         "rules",
-    ]
+        more_configs=configs[1:],
+        targets=targets,
+    )
     result = subprocess.run(
         command,
         capture_output=True,

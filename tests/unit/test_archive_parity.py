@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +23,8 @@ import zstandard
 
 from benpipe.dataset.layout import MAPS_TREE, METADATA_FILES, S1_TREE, S2_TREE
 from benpipe.release.packaging import package_release, write_tar_zst
+
+from .test_packaging import _cli_libzstd_version
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tar") is None
@@ -151,14 +152,6 @@ def _roots(trees: tuple[Path, Path]) -> dict[str, Path]:
 def _ours(dataset: Path, tree: str, out: Path, file_modes: str) -> bytes:
     write_tar_zst(dataset, tree, out, compress=False, file_modes=file_modes)  # type: ignore[arg-type]
     return out.read_bytes()
-
-
-def _cli_libzstd_version() -> tuple[int, ...] | None:
-    if shutil.which("zstd") is None:
-        return None
-    out = subprocess.run(["zstd", "-V"], capture_output=True, text=True).stdout
-    match = re.search(r"v(\d+)\.(\d+)\.(\d+)", out)
-    return tuple(int(g) for g in match.groups()) if match else None
 
 
 def test_the_tree_has_what_the_parity_must_cover(trees) -> None:

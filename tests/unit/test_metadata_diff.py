@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from benpipe.dataset.finalize import METADATA_SCHEMA
 from benpipe.errors import InputDataError
 from benpipe.release.metadata_diff import compare_metadata, render_markdown
 
@@ -21,18 +22,7 @@ REFERENCE = (
 CLEAN = "metadata.parquet"
 FLAGGED = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
-SCHEMA = pa.schema(
-    [
-        pa.field("patch_id", pa.string()),
-        pa.field("labels", pa.list_(pa.field("element", pa.string()))),
-        pa.field("split", pa.string()),
-        pa.field("country", pa.string()),
-        pa.field("s1_name", pa.string()),
-        pa.field("s2v1_name", pa.string()),
-        pa.field("contains_seasonal_snow", pa.bool_()),
-        pa.field("contains_cloud_or_shadow", pa.bool_()),
-    ]
-)
+SCHEMA = METADATA_SCHEMA
 
 
 def _row(x: int, *, snow: bool = False, labels=("Arable land", "Pastures")) -> dict:

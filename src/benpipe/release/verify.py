@@ -790,8 +790,9 @@ def render_markdown(report: VerificationReport, *, max_listed: int) -> str:
         "",
         "Counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
         "",
-        "Strict mode fails on differ, missing and untracked; known-unreproducible "
-        "and input never fail it and never count as a match.",
+        "Strict mode fails on differ, missing and untracked. known-unreproducible "
+        "never fails it and never counts as a match; input (the run's own product "
+        "list) never fails it.",
         "",
         "| artifact | status | produced | tracked | summary |",
         "|---|---|---|---|---|",
@@ -964,12 +965,20 @@ def verify(
             for s in ("differ", "missing", "untracked")
         }
         listed = "; ".join(f"{s}: {', '.join(n)}" for s, n in by_status.items() if n)
+        advice = []
+        if by_status["missing"] or by_status["untracked"]:
+            advice.append(
+                "Untracked and missing artifacts were not compared: produce them, "
+                "or track them (the freeze targets, into your own tracked folder)."
+            )
+        if by_status["differ"]:
+            advice.append(
+                "If a difference is intended, refreeze with `snakemake -f "
+                "freeze_release_artifacts` (and review the diff); otherwise find "
+                "what changed the outputs."
+            )
         raise VerificationError(
             f"{len(bad)} artifact(s) do not match {tracked_dir} ({listed}); see "
-            f"{copies[0] if copies else out_md}. Untracked or missing artifacts were "
-            "not compared: produce them, or track them (the freeze targets). If a "
-            "difference is intended, refreeze with `snakemake -f "
-            "freeze_release_artifacts` (and review the diff); otherwise find what "
-            "changed the outputs"
+            f"{copies[0] if copies else out_md}. " + " ".join(advice)
         )
     return report
