@@ -23,4 +23,4 @@ include: "workflow/rules/catalogue.smk"
 rule all:
     default_target: True
     input:
-        get_final_outputs(),
+        get_final_outputs,

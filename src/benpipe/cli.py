@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "hash-tree": "benpipe.release.cli:hash_tree_command",
     "package": "benpipe.release.cli:package_command",
     "verify": "benpipe.release.cli:verify_command",
+    "compare-metadata": "benpipe.release.cli:compare_metadata_command",
     "cdse-emulator": "benpipe.cdse.emulator.cli:cdse_emulator",
     "cdse-search": "benpipe.cdse.cli:cdse_search",
     "cdse-download": "benpipe.cdse.cli:cdse_download",

@@ -100,16 +100,28 @@ class DemoRun:
         return self.workdir / "results"
 
 
-def snakemake_command(workdir: Path, config_path: Path, *args: str) -> list[str]:
-    """The pipeline's Snakefile, run in ``workdir`` with ``config_path``."""
+def snakemake_command(
+    workdir: Path,
+    config_path: Path,
+    *args: str,
+    more_configs: Sequence[Path] = (),
+    targets: Sequence[str] = (),
+) -> list[str]:
+    """The pipeline's Snakefile, run in ``workdir`` with ``config_path``.
+
+    ``more_configs`` are merged over it; ``targets`` come first, because
+    ``--configfile`` would swallow them.
+    """
     return [
         str(BIN / "snakemake"),
+        *targets,
         "--snakefile",
         str(REPO / "Snakefile"),
         "--directory",
         str(workdir),
         "--configfile",
         str(config_path),
+        *map(str, more_configs),
         *args,
     ]
 

@@ -29,8 +29,15 @@ def test_verify_reports_every_artifact_matching(run_a):
     report = json.loads((run_a.results / "verification.json").read_text())
     statuses = {name: a["status"] for name, a in report["artifacts"].items()}
     assert report["all_match"] is True, statuses
+    # the tile-id list is the run's product list: reported, never compared
+    assert statuses.pop("tile_ids") == "input"
     assert statuses and set(statuses.values()) == {"match"}
-    assert (run_a.results / "verification.md").read_text().strip()
+    first = (run_a.results / "verification.md").read_text().splitlines()[0]
+    assert first.startswith("# Verification: all 8 compared artifacts match")
+    for name in ("patch_hashes", "reference_maps_hashes", "s1_hashes"):
+        recheck = report["artifacts"][name]["recheck"]
+        assert recheck["basis"] == "file stats", (name, recheck)
+        assert recheck["files_checked"] > 0 and recheck["files_rehashed"] == 0
 
 
 def test_dataset_passes_check_dataset(run_a):

@@ -135,6 +135,18 @@ def keys_sorted(config: dict[str, Any], run: DemoRun, tmp: Path) -> None:
     """No change: the config is rewritten with every mapping's keys sorted."""
 
 
+def published_metadata(config: dict[str, Any], run: DemoRun, tmp: Path) -> None:
+    """verify.published_metadata_dir: a folder with copies of the run's parquets."""
+    folder = tmp / "published"
+    folder.mkdir()
+    for name in (
+        "metadata.parquet",
+        "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+    ):
+        shutil.copy2(run.results / "dataset" / name, folder / name)
+    config["verify"]["published_metadata_dir"] = str(folder)
+
+
 def _append_row(folder: Path) -> None:
     with (folder / "metadata_hashes.csv").open("a") as handle:
         handle.write("extra.parquet,0\n")
@@ -242,6 +254,15 @@ RERUN: dict[str, tuple[tuple[str, ...], Change, dict[str, int]]] = {
         *one("release.zstd_level", 7),
         {"package_release": 1, **VERIFY},
     ),
+    "release.file_modes": (
+        *one("release.file_modes", "filesystem"),
+        {"package_release": 1, **VERIFY},
+    ),
+    "verify.published_metadata_dir, set": (
+        ("verify.published_metadata_dir",),
+        published_metadata,
+        VERIFY,
+    ),
     "verify.strict": (*one("verify.strict", False), VERIFY),
     "qa.samples_per_class": (
         *one("qa.samples_per_class", 2),
@@ -256,6 +277,11 @@ RERUN: dict[str, tuple[tuple[str, ...], Change, dict[str, int]]] = {
 }
 # The schema allows one value only (the reference's): no change to test.
 SINGLE_VALUE = {"patching.size_m", "patching.resolution_m"}
+# File keys that are null in the demo: another spelling of the same folder
+# cannot be tried against run_a (every path key shares config_path()).
+FILE_WITHOUT_DEMO_VALUE = {
+    "verify.published_metadata_dir": "null in the demo; set, it reruns verify",
+}
 # Output keys that no job of the demo's `all` depends on (in UNCHANGED).
 OUTPUT_WITHOUT_DEMO_JOBS = {
     "l2a.sen2cor_version": "a param of convert_l2a with processor: sen2cor only",
@@ -307,12 +333,14 @@ def test_every_schema_key_is_covered_with_its_documented_effect():
     unchanged = {key for keys, _ in UNCHANGED.values() for key in keys}
     rerun = {key for keys, _, _ in RERUN.values() for key in keys}
     assert set(effects.values()) <= {"output", "operational", "file"}
-    assert set(effects) == unchanged | rerun | SINGLE_VALUE
+    assert set(effects) == unchanged | rerun | SINGLE_VALUE | set(
+        FILE_WITHOUT_DEMO_VALUE
+    )
     for key, effect in effects.items():
         if effect == "operational":
             assert key in unchanged and key not in rerun, key
         elif effect == "file":  # another spelling reruns nothing
-            assert key in unchanged, key
+            assert key in unchanged or key in FILE_WITHOUT_DEMO_VALUE, key
     for key in rerun:  # another value, or another file
         assert effects[key] in {"output", "file"}, key
     output_keys = {key for key, effect in effects.items() if effect == "output"}

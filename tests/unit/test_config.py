@@ -101,3 +101,64 @@ def test_wrong_type_fails_naming_the_key(tmp_path):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "zstd_level" in output and "'six' is not of type 'integer'" in output
+
+
+# ---------------------------------------------------------------- product list, inputs
+def test_product_list_problems_name_the_folder(tmp_path: Path) -> None:
+    from benpipe.config_checks import product_list_problem
+
+    tracked = Path("tracked")
+    ids = tracked / "bigearthnet_s2_tile_ids.csv"
+
+    def problem(n: int = 1) -> str | None:
+        return product_list_problem(tracked, ids, n, working_dir=tmp_path)
+
+    assert problem() == (
+        f"tracked_artifacts_dir tracked (in the working directory {tmp_path}) "
+        "does not exist"
+    )
+    (tmp_path / tracked).mkdir()
+    assert problem().endswith("holds no bigearthnet_s2_tile_ids.csv")
+    (tmp_path / ids).write_text("tile,id\n")
+    assert problem(0) == "tracked/bigearthnet_s2_tile_ids.csv lists no product"
+    assert problem(1) is None
+
+
+def test_no_product_list_names_the_freeze_targets_and_the_repository_copy(
+    tmp_path: Path,
+) -> None:
+    from benpipe.config_checks import require_product_list
+
+    tracked = Path("tracked-artifacts/reben-v2.0")
+    with pytest.raises(ConfigError) as err:
+        require_product_list(
+            tracked,
+            tracked / "bigearthnet_s2_tile_ids.csv",
+            0,
+            working_dir=tmp_path,
+            repository=REPO,
+        )
+    message = str(err.value)
+    assert f"The repository has {REPO / tracked}" in message
+    assert "`snakemake search_cdse`" in message
+    assert "`snakemake freeze_tile_ids`" in message
+    require_product_list(  # the repository's own folder has the 125 products
+        tracked,
+        tracked / "bigearthnet_s2_tile_ids.csv",
+        125,
+        working_dir=REPO,
+        repository=REPO,
+    )
+
+
+def test_a_missing_input_names_its_key_and_where_to_get_it(tmp_path: Path) -> None:
+    from benpipe.config_checks import INPUT_SOURCES, require_input
+
+    schema_inputs = yaml.safe_load(SCHEMA.read_text())["properties"]["inputs"]
+    assert set(INPUT_SOURCES) == set(schema_inputs["required"])
+    with pytest.raises(
+        ConfigError, match=r"inputs.countries = x.geojson does not exist"
+    ):
+        require_input("countries", "x.geojson", working_dir=tmp_path)
+    (tmp_path / "x.geojson").touch()
+    assert require_input("countries", "x.geojson", working_dir=tmp_path) == "x.geojson"

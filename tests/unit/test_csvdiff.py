@@ -55,3 +55,18 @@ def test_an_empty_file_is_refused_by_name(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(InputDataError, match="empty.csv is empty"):
         read_keyed_csv(empty)
+
+
+def test_sorted_csvs_are_diffed_streaming(tmp_path: Path) -> None:
+    from benpipe.csvdiff import diff_sorted_keyed_csvs
+
+    a = _csv(tmp_path / "a.csv", [("a", "1"), ("b", "2"), ("d", "4"), ("e", "5")])
+    b = _csv(tmp_path / "b.csv", [("b", "2"), ("c", "3"), ("d", "x"), ("f", "6")])
+    diff = diff_sorted_keyed_csvs(a, b, max_listed=1)
+    assert (diff.added, diff.removed, diff.changed) == (2, 2, 1)
+    assert diff.added_rows == ["a"] and diff.removed_rows == ["c"]
+    assert diff.changed_rows == [("d", ("4",), ("x",))]
+    assert not diff_sorted_keyed_csvs(a, a, max_listed=5).differs
+    unsorted = _csv(tmp_path / "u.csv", [("b", "1"), ("a", "2")])
+    with pytest.raises(InputDataError, match="not sorted by its first column"):
+        diff_sorted_keyed_csvs(unsorted, a, max_listed=5)

@@ -7,7 +7,11 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from benpipe.names import L1C_WILDCARD, L2A_WILDCARD, l2a_name_for, tile_dir_for
-from benpipe.config_checks import check_config
+from benpipe.config_checks import (
+    check_config,
+    require_input,
+    require_product_list,
+)
 from benpipe.runsettings import RunSettings, canonical_path
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -57,13 +61,29 @@ INPUTS = {
 }
 
 
+def input_file(key):
+    """Input function of inputs.<key>: its path, or an error naming the key.
+
+    Evaluated when a job that reads it enters the DAG, so a missing CORINE
+    file stops `snakemake` before any job runs, with where to get it, and a
+    search or freeze target does not need the inputs it never reads.
+    """
+
+    def get(wildcards):
+        return require_input(key, INPUTS[key], working_dir=WORKDIR)
+
+    return get
+
+
 # ---------------------------------------------------------------- products
+TILE_IDS_CSV = TRACKED / "bigearthnet_s2_tile_ids.csv"
+
+
 def read_tile_ids():
     """Frozen L1C product → CDSE id table (tile,id); empty before the first freeze."""
-    path = TRACKED / "bigearthnet_s2_tile_ids.csv"
-    if not path.exists():
+    if not TILE_IDS_CSV.exists():
         return {}
-    with path.open(newline="") as handle:
+    with TILE_IDS_CSV.open(newline="") as handle:
         return {
             row["tile"].removesuffix(".SAFE"): row["id"]
             for row in csv.DictReader(handle)
@@ -74,6 +94,23 @@ TILE_IDS = read_tile_ids()
 L1C_PRODUCTS = sorted(TILE_IDS)
 L2A_TO_L1C = {l2a_name_for(name): name for name in L1C_PRODUCTS}
 L2A_PRODUCTS = sorted(L2A_TO_L1C)
+
+
+def require_products():
+    """Stop the DAG build when the run has no product list (benpipe.config_checks).
+
+    Called by every input function that expands the products, so the error
+    names the tracked folder and the freeze targets as soon as such a job is
+    requested, while `snakemake search_cdse` and `snakemake freeze_tile_ids`,
+    which make the list, never need it.
+    """
+    require_product_list(
+        TRACKED,
+        TILE_IDS_CSV,
+        len(L1C_PRODUCTS),
+        working_dir=WORKDIR,
+        repository=Path(workflow.basedir),
+    )
 
 
 def get_l1c_for_l2a(wildcards):
@@ -98,8 +135,9 @@ def get_cdse_id(wildcards):
 
 
 # ---------------------------------------------------------------- targets
-def get_final_outputs():
-    """Every target of the default run (the stages that exist)."""
+def get_final_outputs(wildcards):
+    """Every target of the default run (input function of `rule all`)."""
+    require_products()
     targets = []
     targets += get_l1c_targets()
     targets += get_l2a_targets()
@@ -119,8 +157,6 @@ from benpipe.l1c import ALGORITHM_VERSION as L1C_ALGORITHM_VERSION
 
 def get_l1c_targets():
     """The L1C hash lists; they pull every download of the frozen id list."""
-    if not L1C_PRODUCTS:
-        return []
     return [
         "results/hashes/ben_s2_l1c_hashes.csv",
         "results/hashes/l1c_content_hashes.csv",
@@ -128,11 +164,18 @@ def get_l1c_targets():
     ]
 
 
-def get_hash_l1c_zips():
+def get_hash_l1c_zips(wildcards):
+    require_products()
     return expand("resources/l1c/{l1c}.zip", l1c=L1C_PRODUCTS)
 
 
-def get_hash_l1c_ids():
+def get_hash_l1c_products(wildcards):
+    require_products()
+    return L1C_PRODUCTS
+
+
+def get_hash_l1c_ids(wildcards):
+    require_products()
     return [TILE_IDS[name] for name in L1C_PRODUCTS]
 
 
@@ -181,23 +224,18 @@ def stop_embedded_database():
     stop_if_embedded(RUN_SETTINGS.database)
 
 
-def get_ingest_clc_gpkg(wildcards):
-    return INPUTS["clc_gpkg"]
-
-
-def get_ingest_countries_file(wildcards):
-    return INPUTS["countries"]
-
-
-def get_ingest_v1_footprints_dir(wildcards):
-    return INPUTS["v1_metadata_dir"]
+get_ingest_clc_gpkg = input_file("clc_gpkg")
+get_ingest_countries_file = input_file("countries")
+get_ingest_v1_footprints_dir = input_file("v1_metadata_dir")
 
 
 def get_align_v1_grids(wildcards):
+    require_products()
     return expand("results/db/receipts/grid/{l2a}.json", l2a=L2A_PRODUCTS)
 
 
 def get_export_metadata_tables_labels(wildcards):
+    require_products()
     return expand("results/db/receipts/labels/{l2a}.json", l2a=L2A_PRODUCTS)
 
 
@@ -220,20 +258,21 @@ from benpipe.dataset.finalize import ALGORITHM_VERSION as FINALIZE_ALGORITHM_VER
 
 def get_finalize_targets():
     """The assembled dataset (it pulls every product's export)."""
-    if not L2A_PRODUCTS:
-        return []
     return ["results/dataset", "results/dataset.json"]
 
 
-def get_finalize_s2_dirs():
+def get_finalize_s2_dirs(wildcards):
+    require_products()
     return expand("results/export/s2/{l2a}", l2a=L2A_PRODUCTS)
 
 
-def get_finalize_s2_manifests():
+def get_finalize_s2_manifests(wildcards):
+    require_products()
     return expand("results/export/s2/{l2a}.json", l2a=L2A_PRODUCTS)
 
 
-def get_finalize_reference_map_dirs():
+def get_finalize_reference_map_dirs(wildcards):
+    require_products()
     return expand("results/export/reference_maps/{l2a}", l2a=L2A_PRODUCTS)
 
 
@@ -269,22 +308,11 @@ def get_qa_dataset_countries(wildcards):
 
 
 # ---------------------------------------------------------------- stage: release (release.smk)
+from benpipe.dataset.layout import METADATA_FILES
+from benpipe.release.verify import check_tracked_dir, tracked_file_names
+
 # What verify compares against, under the tracked dir (docs/release.md).
-VERIFY_TRACKED_FILES = (
-    "bigearthnet_s2_tile_ids.csv",
-    "ben_s2_l1c_hashes.csv",
-    "l1c_content_hashes.csv",
-    "patch_hashes.csv",
-    "patch_hashes.csv.sha256",
-    "reference_maps_hashes.csv",
-    "reference_maps_hashes.csv.sha256",
-    "s1_hashes.csv",
-    "s1_hashes.csv.sha256",
-    "metadata_hashes.csv",
-    "catalogue_hashes.csv",
-    "hashes.txt",
-    "sha256sums.txt",
-)
+VERIFY_TRACKED_FILES = tracked_file_names()
 # Produced hash lists that freeze_release_artifacts copies: output key -> name.
 FREEZE_RELEASE_DIGESTS = {
     "patches_digest": "patch_hashes.csv.sha256",
@@ -299,6 +327,23 @@ FREEZE_RELEASE_FULL_CSVS = {
     "reference_maps": "reference_maps_hashes.csv",
     "s1": "s1_hashes.csv",
 }
+
+
+def get_verify_published_metadata(wildcards):
+    """The published parquets (verify.published_metadata_dir), or nothing."""
+    folder = config["verify"].get("published_metadata_dir")
+    if not folder:
+        return []
+    folder = Path(config_path(folder))
+    files = [str(folder / name) for name in METADATA_FILES]
+    missing = [f for f in files if not (WORKDIR / f).is_file()]
+    if missing:
+        raise ValueError(
+            f"verify.published_metadata_dir = {folder} lacks {', '.join(missing)}: "
+            "set it to the folder of the published reBEN metadata parquets "
+            "(docs/rebuild-reben.md), or to null"
+        )
+    return files
 
 
 def get_release_targets():
@@ -323,13 +368,16 @@ def _file_fingerprint(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def get_verify_tracked_state():
+def get_verify_tracked_state(wildcards):
     """Content fingerprints of the tracked copies and the optional search result.
 
     Keyed by file name, never by path: another spelling (or another folder
     with the same content) of tracked_artifacts_dir must not rerun verify; a
     refreeze must. Sorted "name=fingerprint" strings: a stable text form.
+    A missing or empty tracked folder stops the DAG build (nothing to verify
+    against).
     """
+    check_tracked_dir(WORKDIR / TRACKED)
     paths = {name: TRACKED / name for name in VERIFY_TRACKED_FILES}
     paths[f"search:{Path(SEARCH_TILE_IDS).name}"] = Path(SEARCH_TILE_IDS)
     return sorted(

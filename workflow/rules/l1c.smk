@@ -9,7 +9,7 @@
 
 rule derive_l1c_names:
     input:
-        csv=INPUTS["tile_names_and_links"],
+        csv=input_file("tile_names_and_links"),
     output:
         names="results/l1c/l1c_product_names.txt",
     log:
@@ -87,7 +87,7 @@ rule extract_l1c:
 
 rule hash_l1c:
     input:
-        zips=get_hash_l1c_zips(),
+        zips=get_hash_l1c_zips,
     output:
         zip_hashes="results/hashes/ben_s2_l1c_hashes.csv",
         content_hashes="results/hashes/l1c_content_hashes.csv",
@@ -97,8 +97,8 @@ rule hash_l1c:
     benchmark:
         "benchmarks/hash_l1c/hash_l1c.tsv"
     params:
-        products=L1C_PRODUCTS,
-        ids=get_hash_l1c_ids(),
+        products=get_hash_l1c_products,
+        ids=get_hash_l1c_ids,
         algorithm_version=L1C_ALGORITHM_VERSION,
     script:
         "../scripts/hash_l1c.py"

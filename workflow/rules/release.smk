@@ -19,6 +19,12 @@ rule hash_outputs:
         s1="results/hashes/s1_hashes.csv",
         s1_digest="results/hashes/s1_hashes.csv.sha256",
         metadata="results/hashes/metadata_hashes.csv",
+        # Size and mtime of every hashed file (not published): verify
+        # re-hashes the dataset files that changed since.
+        patches_stats="results/hashes/patch_hashes.filestat.csv",
+        reference_maps_stats="results/hashes/reference_maps_hashes.filestat.csv",
+        s1_stats="results/hashes/s1_hashes.filestat.csv",
+        metadata_stats="results/hashes/metadata_hashes.filestat.csv",
     log:
         "logs/hash_outputs/hash_outputs.log",
     benchmark:
@@ -52,6 +58,7 @@ rule package_release:
     params:
         algorithm_version=PACKAGING_VERSION,
         zstd_level=config["release"]["zstd_level"],
+        file_modes=config["release"]["file_modes"],
     script:
         "../scripts/package_release.py"
 
@@ -69,8 +76,15 @@ rule verify:
         metadata=rules.hash_outputs.output.metadata,
         # hash_catalogue (catalogue.smk) writes it.
         catalogue="results/hashes/catalogue_hashes.csv",
+        patches_stats=rules.hash_outputs.output.patches_stats,
+        reference_maps_stats=rules.hash_outputs.output.reference_maps_stats,
+        s1_stats=rules.hash_outputs.output.s1_stats,
+        metadata_stats=rules.hash_outputs.output.metadata_stats,
         release_md5=rules.package_release.output.md5s,
         release_sha256=rules.package_release.output.sha256s,
+        # Re-checked as it is now: files changed since hash_outputs are named.
+        dataset=rules.hash_outputs.input.dataset,
+        published_metadata=get_verify_published_metadata,
     output:
         md=report(
             "results/verification.md",
@@ -89,7 +103,7 @@ rule verify:
         # Content fingerprints of the tracked copies and of the optional fresh
         # search_cdse result (both read through the run settings), so a
         # refreeze reruns verify and another spelling of the folder does not.
-        tracked_state=get_verify_tracked_state(),
+        tracked_state=get_verify_tracked_state,
         strict=config["verify"]["strict"],
         max_listed=config["verify"]["max_listed"],
     script:

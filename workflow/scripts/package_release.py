@@ -3,7 +3,7 @@
 Inputs: ``dataset`` (results/dataset, reference layout), ``manifest``.
 Outputs: ``{BigEarthNet-S1,BigEarthNet-S2,Reference_Maps}.tar.zst``, copies of
 the two metadata parquets, ``hashes.txt`` (md5) and ``sha256sums.txt``.
-Settings: ``params.zstd_level``; ``zstd_threads`` from the run settings (0 =
+Settings: ``params.zstd_level``, ``params.file_modes``; ``zstd_threads`` from the run settings (0 =
 the job's threads; the bytes do not depend on it, so it is not a param).
 """
 
@@ -25,6 +25,7 @@ def main() -> None:
         Path(snakemake.output.md5s).parent,
         level=int(snakemake.params.zstd_level),
         threads=zstd_threads,
+        file_modes=snakemake.params.file_modes,
         copy_parquets=True,
         progress_factory=lambda what: Progress(what, unit="B", unit_scale=True),
     )

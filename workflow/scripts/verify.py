@@ -1,7 +1,10 @@
 """Rule verify: compare every produced hash list with the tracked artifacts.
 
-Inputs: the L1C, patch, reference-map, S1, metadata, catalogue and release hash
-lists.
+Inputs: the L1C, patch, reference-map, S1, metadata, catalogue and release hash lists
+(with the file-stats sidecars of the dataset hash lists), the dataset (its
+files whose size or mtime changed since hash_outputs are re-hashed), and
+``published_metadata`` (the published parquets) when
+``verify.published_metadata_dir`` is set.
 Outputs: ``verification.md`` and ``verification.json`` (copies under logs/,
 which survive a strict-mode failure).
 Settings: ``params.strict``, ``params.max_listed``; the tracked folder and the
@@ -33,7 +36,9 @@ def main() -> None:
         catalogue_hashes=Path(inp.catalogue),
         release_md5=Path(inp.release_md5),
         release_sha256=Path(inp.release_sha256),
+        dataset=Path(inp.dataset),
     )
+    published = list(inp.get("published_metadata", []) or [])
     verify(
         tracked_dir=run.tracked_dir,
         out_md=Path(snakemake.output.md),
@@ -42,6 +47,7 @@ def main() -> None:
         max_listed=int(snakemake.params.max_listed),
         strict=bool(snakemake.params.strict),
         copies=(Path(snakemake.log.md), Path(snakemake.log.json)),
+        published_metadata=Path(published[0]).parent if published else None,
     )
 
 

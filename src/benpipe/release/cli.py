@@ -1,4 +1,4 @@
-"""``benpipe hash-tree``, ``package``, ``check-release`` and ``verify``."""
+"""``benpipe hash-tree``, ``package``, ``check-release``, ``verify``, ``compare-metadata``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from benpipe.dataset.layout import TREES
+from benpipe.errors import VerificationError
 from benpipe.release.hashing import write_tree_hashes
 from benpipe.release.packaging import check_release, package_release
+from benpipe.release.tar import FILE_MODES, FileModes
 from benpipe.release.verify import ProducedPaths, verify
 
 
@@ -53,9 +55,22 @@ def hash_tree_command(root: Path, out_csv: Path, workers: int, overwrite: bool) 
     show_default=True,
     help="zstd workers, 0 = all cores (the bytes do not depend on it).",
 )
+@click.option(
+    "--file-modes",
+    type=click.Choice(FILE_MODES),
+    default="normalized",
+    show_default=True,
+    help="Mode of each archived file: 0644 (normalized) or the file's own bits "
+    "(filesystem, as GNU tar without --mode).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing archives.")
 def package_command(
-    dataset_dir: Path, out_dir: Path, level: int, threads: int, overwrite: bool
+    dataset_dir: Path,
+    out_dir: Path,
+    level: int,
+    threads: int,
+    file_modes: FileModes,
+    overwrite: bool,
 ) -> None:
     """Write the deterministic .tar.zst archives of DATASET_DIR into OUT_DIR.
 
@@ -76,6 +91,7 @@ def package_command(
         out_dir,
         level=level,
         threads=threads,
+        file_modes=file_modes,
         progress_factory=lambda what: Progress(what, unit="B", unit_scale=True),
     )
     for name, md5 in result.md5s.items():
@@ -113,8 +129,32 @@ def check_release_command(release_dir: Path) -> None:
     required=True,
     help="Tracked artifacts folder (config key tracked_artifacts_dir).",
 )
-@click.option("--strict", is_flag=True, help="Exit non-zero when anything differs.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit non-zero when an artifact differs, is missing or is untracked.",
+)
 @click.option("--max-listed", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Re-hash every dataset file, not only those whose size or mtime changed "
+    "since hash_outputs.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Hashing processes for --rehash.",
+)
+@click.option(
+    "--published-metadata",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with the published metadata parquets: also compare the "
+    "metadata content patch by patch (config verify.published_metadata_dir).",
+)
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -126,15 +166,21 @@ def verify_command(
     tracked_dir: Path,
     strict: bool,
     max_listed: int,
+    rehash: bool,
+    workers: int,
+    published_metadata: Path | None,
     out_dir: Path | None,
 ) -> None:
-    """Compare produced hash lists with the tracked artifacts.
+    """Compare produced hash lists (and the dataset as it is now) with tracked artifacts.
+
+    Dataset files whose size or mtime changed since hash_outputs are
+    re-hashed first (every file with --rehash), so an edited file is named.
 
     Examples:
 
         benpipe verify --tracked tracked-artifacts/demo
 
-        benpipe verify --results /scratch/run1 --tracked tracked-artifacts/production --strict
+        benpipe verify --results /scratch/run1 --tracked tracked-artifacts/reben-v2.0 --published-metadata /data/reBEN
     """
     out = out_dir or results_base / "results"
     report = verify(
@@ -144,7 +190,72 @@ def verify_command(
         produced=ProducedPaths.under(results_base),
         max_listed=max_listed,
         strict=strict,
+        published_metadata=published_metadata,
+        rehash=rehash,
+        workers=workers,
     )
     for a in report.artifacts:
         click.echo(f"{a.name:24s} {a.status}")
+    click.echo(report.verdict())
     click.echo(f"all_match: {str(report.all_match).lower()}  (report: {out})")
+
+
+@click.command("compare-metadata")
+@click.argument("ours", type=click.Path(exists=True, path_type=Path))
+@click.argument("published", type=click.Path(exists=True, path_type=Path))
+@click.option("--max-listed", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--out-md",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the Markdown report here (default: print it).",
+)
+@click.option(
+    "--out-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON report here.",
+)
+@click.option("--strict", is_flag=True, help="Exit non-zero when anything differs.")
+def compare_metadata_command(
+    ours: Path,
+    published: Path,
+    max_listed: int,
+    out_md: Path | None,
+    out_json: Path | None,
+    strict: bool,
+) -> None:
+    """Compare metadata parquets patch by patch (labels, split, country, ...).
+
+    OURS and PUBLISHED are each a folder holding metadata.parquet and
+    metadata_for_patches_with_snow_cloud_or_shadow.parquet (a dataset folder,
+    the published download), or one parquet file.
+
+    Examples:
+
+        benpipe compare-metadata results/dataset /data/reBEN
+
+        benpipe compare-metadata results/dataset/metadata.parquet /data/reBEN/metadata.parquet --out-json diff.json
+    """
+    import json
+
+    from benpipe.fileio import atomic_write_text
+    from benpipe.release.metadata_diff import (
+        compare_metadata,
+        render_markdown,
+        summary_line,
+    )
+
+    result = compare_metadata(ours, published, max_listed=max_listed)
+    markdown = render_markdown(result)
+    if out_json is not None:
+        atomic_write_text(out_json, json.dumps(result.to_json(), indent=2) + "\n")
+    if out_md is not None:
+        atomic_write_text(out_md, markdown)
+        click.echo(summary_line(result))
+    else:
+        click.echo(markdown, nl=False)
+    if strict and not result.identical:
+        raise VerificationError(
+            f"the metadata of {ours} differs from {published}: {summary_line(result)}"
+        )

@@ -6,11 +6,12 @@ weak points of §10 item 23 fixed:
 
 * entries are the tree's regular files only (no directory entries), sorted
   bytewise on the archive path (what ``sort`` in the C locale gives);
-* GNU format (``tarfile.GNU_FORMAT``: paths over 100 bytes use a
-  ``././@LongLink`` entry), mtime 2024-01-01T00:00:00Z, uid/gid 0, empty
-  uname/gname (numeric owner), mode 0644 for every file whatever the
-  filesystem says; the archive ends with two zero blocks padded to a 10240-byte
-  record, as GNU tar;
+* the bytes of GNU tar with the reference's options (``release.tar``):
+  GNU format (paths over 100 bytes use a ``././@LongLink`` entry), mtime
+  2024-01-01T00:00:00Z, uid/gid 0, empty uname/gname (numeric owner), mode
+  0644 for every file whatever the filesystem says (``file_modes=
+  "normalized"``) or the file's own permission bits (``"filesystem"``); the
+  archive ends with two zero blocks padded to a 10240-byte record;
 * the tar stream is never materialised: files are read through one fixed
   buffer straight into a zstd multi-threaded compressor, while md5 and sha256
   of both the tar stream and the compressed bytes are computed on the fly;
@@ -55,9 +56,12 @@ from benpipe.release.checksums import (
 )
 from benpipe.release.tar import (
     BLOCK,
+    FILE_MODES,
     ZERO_BLOCK,
+    FileModes,
     Member,
     check_member_layout,
+    member_mode,
     tar_header,
     tar_stream_size,
 )
@@ -65,7 +69,8 @@ from benpipe.release.tar import (
 logger = logging.getLogger(__name__)
 
 #: Bump when the archive bytes change for the same inputs.
-ALGORITHM_VERSION = 1
+#: 2: the ``././@LongLink`` header has GNU tar's mode 0644 (was 0).
+ALGORITHM_VERSION = 2
 
 #: Size of the one staging buffer between the files and the compressor.
 BUFFER_SIZE = 1 << 20
@@ -192,10 +197,16 @@ class _HashingSink:
 class _Stager:
     """Accumulates tar bytes in one fixed buffer and flushes it downstream."""
 
-    def __init__(self, sink: Callable[[memoryview], None], size: int) -> None:
+    def __init__(
+        self,
+        sink: Callable[[memoryview], None],
+        size: int,
+        file_modes: FileModes = "normalized",
+    ) -> None:
         self.buf = memoryview(bytearray(size))
         self.fill = 0
         self.sink = sink
+        self.file_modes = file_modes
 
     def flush(self) -> None:
         if self.fill:
@@ -233,8 +244,10 @@ class _Stager:
                 "dataset during package_release, then rerun"
             ) from None
         try:
-            size = os.fstat(fd).st_size
-            self.put(tar_header(Member(arcname, path, size)))
+            st = os.fstat(fd)
+            size = st.st_size
+            mode = member_mode(st.st_mode, self.file_modes)
+            self.put(tar_header(Member(arcname, path, size, mode)))
             remaining = size
             while remaining:
                 if self.fill == len(self.buf):
@@ -275,6 +288,7 @@ def write_tar_zst(
     threads: int = 0,
     compress: bool = True,
     hashes: bool = True,
+    file_modes: FileModes = "normalized",
     buffer_size: int = BUFFER_SIZE,
     progress: ProgressCallback | None = None,
 ) -> ArchiveDigests:
@@ -284,12 +298,20 @@ def write_tar_zst(
     ``compress=False`` the plain tar is written instead (tests, benchmarks).
     ``hashes=False`` skips the md5/sha256 of the tar stream and of the
     compressed bytes (the digests are then empty strings): benchmarks only.
+    ``file_modes``: ``"normalized"`` records mode 0644 for every file,
+    ``"filesystem"`` each file's permission bits (as GNU tar without
+    ``--mode``).
     Raises :class:`DatasetCheckError` for layout violations and
     :class:`InputDataError` when the tree is missing, empty or changes while
     being read.  The recipe: list and check the members (exact tar size) →
     stream each file's header, bytes and padding through one buffer → pad the
     tar → flush the zstd frame, collect the digests, rename.
     """
+    if file_modes not in FILE_MODES:
+        raise InputDataError(
+            f"release.file_modes must be one of {', '.join(FILE_MODES)}, got "
+            f"{file_modes!r}"
+        )
     source = dataset_dir / tree
     count, tar_size = tar_stream_size(_checked(iter_members(dataset_dir, tree)))
     if count == 0:
@@ -314,7 +336,7 @@ def write_tar_zst(
         hashes=hashes,
         progress=progress,
     ) as stream:
-        stager = _Stager(stream.write, buffer_size)
+        stager = _Stager(stream.write, buffer_size, file_modes)
         seen = 0
         for arcname, entry in _walk(dataset_dir, tree):
             seen += 1
@@ -457,6 +479,7 @@ def package_release(
     *,
     level: int = 6,
     threads: int = 0,
+    file_modes: FileModes = "normalized",
     copy_parquets: bool = True,
     progress_factory: Callable[[str], ProgressCallback] | None = None,
 ) -> ReleaseResult:
@@ -466,11 +489,13 @@ def package_release(
     the plain tar is never written), each ``.tar.zst`` and the two metadata
     parquets; ``sha256sums.txt`` the sha256 of the same files.  With
     ``copy_parquets`` the parquets are copied next to the archives.
+    ``file_modes``: see :func:`write_tar_zst`.
     """
     logger.info(
-        "package_release (ALGORITHM_VERSION %d, libzstd %s) of %s",
+        "package_release (ALGORITHM_VERSION %d, libzstd %s, file modes %s) of %s",
         ALGORITHM_VERSION,
         ".".join(map(str, zstandard.ZSTD_VERSION)),
+        file_modes,
         dataset_dir,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -485,6 +510,7 @@ def package_release(
             out_dir / f"{tree}.tar.zst",
             level=level,
             threads=threads,
+            file_modes=file_modes,
             progress=progress,
         )
         archives[tree] = digests

@@ -1,27 +1,41 @@
-"""The normalised GNU tar format of the release archives (pure: bytes only).
+"""The GNU tar format of the release archives (pure: bytes only).
 
-Entries are the tree's regular files only (no directory entries), in GNU
-format (``tarfile.GNU_FORMAT``: paths over 100 bytes use a ``././@LongLink``
-entry), mtime 2024-01-01T00:00:00Z, uid/gid 0, empty uname/gname (numeric
-owner), mode 0644 for every file whatever the filesystem says; the archive
-ends with two zero blocks padded to a 10240-byte record, as GNU tar
-(REFERENCE-PIPELINE.md §6.2, §7.1, §10 item 23).
+The bytes are those of GNU tar (1.34) run with the reference's options
+(REFERENCE-PIPELINE.md §6.2): ``--format=gnu --owner=0 --group=0
+--numeric-owner --mtime="2024-01-01 00:00:00Z"`` on a sorted ``--files-from``
+list of regular files (no directory entries).  So: paths over 100 bytes use
+a ``././@LongLink`` entry (GNU tar writes that header with mode 0644, mtime
+0, uid/gid 0 and empty user/group names; ``tarfile`` would write mode 0),
+uid/gid 0, empty uname/gname, no device numbers, and the archive ends with
+two zero blocks padded to a 10240-byte record.  The mode of each file is
+:data:`FILE_MODE` (``normalized``, the default: what GNU tar records for a
+tree written with umask 022, whatever the local modes are) or the file's own
+permission bits (``filesystem``: GNU tar without ``--mode``, as the reference
+ran it; §10 item 23).  ``tests/unit/test_archive_parity.py`` checks the bytes
+against the GNU tar CLI.
 """
 
 from __future__ import annotations
 
 import functools
+import stat
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from benpipe.dataset.layout import S1_TREE
 from benpipe.errors import DatasetCheckError
 
 #: 2024-01-01T00:00:00Z, the reference's ``--mtime``.
 TAR_MTIME = 1_704_067_200
-#: Mode of every archived file.
+#: Mode of every archived file with ``file_modes="normalized"``.
 FILE_MODE = 0o644
+#: Mode GNU tar writes in a ``././@LongLink`` header.
+LONGLINK_MODE = 0o644
+#: Where the mode of an archived file comes from (config ``release.file_modes``).
+FileModes = Literal["normalized", "filesystem"]
+FILE_MODES: tuple[FileModes, ...] = ("normalized", "filesystem")
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 RECORD = tarfile.RECORDSIZE  # 10240
@@ -30,11 +44,21 @@ _NAME_MAX = tarfile.LENGTH_NAME  # 100
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One archive entry: archive path, source file and size in bytes."""
+    """One archive entry: archive path, source file, size in bytes and mode."""
 
     arcname: str
     path: str
     size: int
+    mode: int = FILE_MODE
+
+
+def member_mode(st_mode: int, file_modes: FileModes) -> int:
+    """The mode recorded for a file with ``os.stat`` mode ``st_mode``."""
+    if file_modes == "normalized":
+        return FILE_MODE
+    if file_modes == "filesystem":
+        return stat.S_IMODE(st_mode)
+    raise ValueError(f"file_modes must be one of {FILE_MODES}, got {file_modes!r}")
 
 
 def check_member_layout(member: Member) -> None:
@@ -65,7 +89,7 @@ def check_member_layout(member: Member) -> None:
 
 
 def header_size(arcname: str) -> int:
-    """Bytes of the GNU header(s) ``tarfile`` writes for ``arcname``."""
+    """Bytes of the GNU header(s) written for ``arcname``."""
     n = len(arcname.encode("utf-8"))
     if n <= _NAME_MAX:
         return BLOCK
@@ -88,11 +112,16 @@ def tar_stream_size(members: Iterable[Member]) -> tuple[int, int]:
 
 
 def tar_header_reference(member: Member) -> bytes:
-    """The normalised GNU header block(s) of ``member``, built by ``tarfile``."""
-    info = tarfile.TarInfo(member.arcname)
+    """The GNU header block of ``member`` without a long-name entry, by ``tarfile``.
+
+    Names over 100 bytes are cut to 100 (the long name goes in the
+    ``././@LongLink`` entry that :func:`tar_header` writes before it).
+    """
+    name = member.arcname.encode("utf-8", "surrogateescape")[:_NAME_MAX]
+    info = tarfile.TarInfo(name.decode("utf-8", "surrogateescape"))
     info.size = member.size
     info.mtime = TAR_MTIME
-    info.mode = FILE_MODE
+    info.mode = member.mode
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.type = tarfile.REGTYPE
@@ -109,8 +138,8 @@ ZERO_BLOCK = bytes(BLOCK)
 
 @functools.cache
 def _block_tail(typeflag: bytes) -> bytes:
-    # Field layout of tarfile._create_header for GNU_FORMAT with uid/gid 0,
-    # empty uname/gname, no link name, no device numbers, empty prefix.
+    # Field layout of a GNU tar (and tarfile GNU_FORMAT) header with uid/gid
+    # 0, empty uname/gname, no link name, no device numbers, empty prefix.
     return (
         typeflag
         + bytes(100)  # link name
@@ -147,15 +176,18 @@ def _gnu_block(name: bytes, size: int, mode: int, mtime: int, typeflag: bytes) -
 
 
 def tar_header(member: Member) -> bytes:
-    """The normalised GNU header block(s) of ``member``.
+    """The GNU header block(s) of ``member``, as GNU tar writes them.
 
-    Byte-identical to :func:`tar_header_reference` (``tarfile``'s GNU
-    header, tested), built without ``TarInfo`` because it runs once per file.
+    The main block is byte-identical to :func:`tar_header_reference`
+    (``tarfile``'s, tested) but built without ``TarInfo``, because it runs
+    once per file; a path over 100 bytes is preceded by GNU tar's
+    ``././@LongLink`` entry.
     """
     name = member.arcname.encode("utf-8", "surrogateescape")
     if member.size >= 8**11:  # needs GNU base-256 size; rare, let tarfile do it
-        return tar_header_reference(member)
-    block = _gnu_block(name, member.size, FILE_MODE, TAR_MTIME, tarfile.REGTYPE)
+        block = tar_header_reference(member)
+    else:
+        block = _gnu_block(name, member.size, member.mode, TAR_MTIME, tarfile.REGTYPE)
     if len(name) <= _NAME_MAX:
         return block
     n = len(name) + 1  # the name and its NUL, padded to whole blocks
@@ -165,4 +197,6 @@ def tar_header(member: Member) -> bytes:
 @functools.cache
 def _long_name_block(payload_size: int) -> bytes:
     # The ``././@LongLink`` header depends only on the long name's length.
-    return _gnu_block(b"././@LongLink", payload_size, 0, 0, tarfile.GNUTYPE_LONGNAME)
+    return _gnu_block(
+        b"././@LongLink", payload_size, LONGLINK_MODE, 0, tarfile.GNUTYPE_LONGNAME
+    )
