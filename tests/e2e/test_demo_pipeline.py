@@ -33,7 +33,7 @@ def test_verify_reports_every_artifact_matching(run_a):
     assert statuses.pop("tile_ids") == "input"
     assert statuses and set(statuses.values()) == {"match"}
     first = (run_a.results / "verification.md").read_text().splitlines()[0]
-    assert first.startswith("# Verification: all 8 compared artifacts match")
+    assert first.startswith("# Verification: all 9 compared artifacts match")
     for name in ("patch_hashes", "reference_maps_hashes", "s1_hashes"):
         recheck = report["artifacts"][name]["recheck"]
         assert recheck["basis"] == "file stats", (name, recheck)

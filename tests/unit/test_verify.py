@@ -154,7 +154,7 @@ def test_all_match_after_freeze(tmp_path: Path) -> None:
     assert data["not_compared"] == ["tile_ids"]
     first = _md(tmp_path).splitlines()[0]
     assert first == (
-        "# Verification: all 8 compared artifacts match; 1 not compared "
+        "# Verification: all 9 compared artifacts match; 1 not compared "
         "(tile_ids: the run's own input list)"
     )
     assert data["verdict"] == first.removeprefix("# Verification: ")
@@ -176,9 +176,9 @@ def test_untracked_and_missing_are_not_compared_and_never_match(
     assert data["not_compared"] == ["tile_ids", "l1c_content_hashes", "release_sha256"]
     md = _md(tmp_path)
     assert md.splitlines()[0] == (
-        "# Verification: NOT ALL MATCH: 2 of 9 artifacts NOT COMPARED (1 untracked, "
+        "# Verification: NOT ALL MATCH: 2 of 10 artifacts NOT COMPARED (1 untracked, "
         "1 missing: l1c_content_hashes, release_sha256); 1 not compared "
-        "(tile_ids: input); 6 match"
+        "(tile_ids: input); 7 match"
     )
     assert "## l1c_content_hashes: NOT COMPARED (missing)" in md
     assert (
