@@ -429,7 +429,7 @@ def test_known_unreproducible_artifacts_carry_their_reason(tmp_path: Path) -> No
     assert md.splitlines()[0] == (
         "# Verification: NOT ALL MATCH: 2 known-unreproducible "
         "(reference_maps_hashes, release_md5); 1 not compared (tile_ids: input); "
-        "6 match"
+        "7 match"
     )
     assert "## reference_maps_hashes: known-unreproducible" in md
     assert (
