@@ -4,7 +4,8 @@ Inputs:   grids      every results/db/receipts/grid/<L2A>.json
           v1         results/db/receipts/v1_footprints.json
           countries  results/db/receipts/countries.json
 Outputs:  receipt    results/db/receipts/align_v1.json
-Settings: params.overlap_threshold (patching.overlap_threshold); the database
+Settings: params.overlap_threshold (patching.overlap_threshold),
+          params.country_rule (patching.country_rule); the database
           connection from the run settings.
 """
 
@@ -24,6 +25,7 @@ def main() -> None:
     align_v1(
         DbSettings.from_mapping(run.database),
         overlap_threshold=float(snakemake.params.overlap_threshold),
+        country_rule=str(snakemake.params.country_rule),
         receipt=Path(snakemake.output.receipt),
     )
 

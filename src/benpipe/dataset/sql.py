@@ -294,13 +294,28 @@ ORDER BY p.patch_id, v.patch_name COLLATE "C"
 """
 
 # Country, in two statements with the same result as one nearest-country
-# query per patch, about 30x faster: patches that touch a BEN country take
-# the one they share the most area with (distance 0).  The join runs country
-# by country, so PostGIS reuses each prepared country polygon for
-# ST_Intersects/ST_Covers, and a patch inside a country needs no
-# ST_Intersection.  Only the rest (at sea, in other countries) is measured
-# against all ten.
-COUNTRY_INSIDE = """
+# query per patch (docs/labelling.md), about 30x faster: a patch that touches
+# a BEN country (distance 0) takes one of those it touches, by the rule; the
+# join runs country by country, so PostGIS reuses each prepared country
+# polygon for ST_Intersects.  Only the rest (at sea, in other countries) is
+# measured against all ten (COUNTRY_NEAREST).
+#
+# Rules (``patching.country_rule``):
+# * ``reference``: zero-distance ties go to the first country name in byte
+#   order (Belgium before Luxembourg), the published dataset's observable
+#   rule (its country table is name-ordered and PostgreSQL keeps the first
+#   tied row);
+# * ``largest_share``: the country the patch shares the most area with, then
+#   the name.  A patch inside a country needs no ST_Intersection.
+COUNTRY_TOUCHING: dict[str, str] = {
+    "reference": """
+INSERT INTO patch_country (patch_id, country, distance_m)
+SELECT DISTINCT ON (p.patch_id) p.patch_id, c.name, 0
+FROM countries_utm c
+JOIN patches p ON p.epsg = c.epsg AND ST_Intersects(c.geom, p.geom)
+ORDER BY p.patch_id, c.name COLLATE "C"
+""",
+    "largest_share": """
 INSERT INTO patch_country (patch_id, country, distance_m)
 SELECT DISTINCT ON (patch_id) patch_id, name, 0
 FROM (
@@ -311,7 +326,10 @@ FROM (
     JOIN patches p ON p.epsg = c.epsg AND ST_Intersects(c.geom, p.geom)
 ) AS touching
 ORDER BY patch_id, area DESC, name COLLATE "C"
-"""
+""",
+}
+#: The values of ``patching.country_rule``; the first is the default.
+COUNTRY_RULES: tuple[str, ...] = tuple(COUNTRY_TOUCHING)
 
 COUNTRY_NEAREST = """
 INSERT INTO patch_country (patch_id, country, distance_m)
@@ -349,6 +367,9 @@ CREATE_COUNTRIES_UTM = (
     " FROM countries c, (SELECT DISTINCT epsg FROM patches) e"
 )
 INDEX_COUNTRIES_UTM = "CREATE INDEX ON countries_utm (epsg)"
+#: Temporary tables are never analysed by autovacuum.
+ANALYZE_COUNTRIES_UTM = "ANALYZE countries_utm"
+ANALYZE_PATCHES = "ANALYZE patches"
 #: Counts for the align_v1 receipt, in the order of ALIGN_V1_STATS_KEYS.
 ALIGN_V1_STATS = """
 SELECT (SELECT count(*) FROM patches),

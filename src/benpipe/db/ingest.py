@@ -228,6 +228,8 @@ def ingest_countries(
     with connect(settings) as conn, conn.transaction():
         conn.execute("TRUNCATE countries")
         count = copy_rows(conn, "COPY countries (name, geom) FROM STDIN", rows)
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("ANALYZE countries")
     info = {
         "table": "countries",
         "source": str(path),
