@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from benpipe.db.lifecycle import (
 )
 from benpipe.db.schema import init_database
 from benpipe.errors import DatabaseError
+from benpipe.runsettings import default_db_schema
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SECRET = "pgpass-Secr3t-7781"
@@ -55,26 +57,49 @@ def test_db_commands_and_idempotent_migrations(tmp_path: Path) -> None:
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}")
     port = free_port()
-    args = ["--embedded-dir", str(tmp_path / "pg"), "--port", str(port)]
+    args = [
+        *("--embedded-dir", str(tmp_path / "pg"), "--port", str(port)),
+        *("--directory", str(tmp_path)),
+    ]
+    schema = default_db_schema(tmp_path)
     runner = CliRunner()
     try:
         up = runner.invoke(main, ["db", "up", *args])
         assert up.exit_code == 0, up.output
         info = json.loads(up.stdout)
-        assert info["server_kind"] == "embedded" and info["schema_revision"] == "0001"
+        assert info["server_kind"] == "embedded" and info["schema_revision"] == "0002"
+        assert info["schema"] == schema
         again = runner.invoke(main, ["db", "up", *args])  # reuse the running server
         assert again.exit_code == 0 and again.stdout == up.stdout
-        settings = DbSettings(embedded_dir=tmp_path / "pg", port=port)
+        settings = DbSettings(embedded_dir=tmp_path / "pg", port=port, schema=schema)
         with connect(settings) as conn:
             revision = conn.execute("SELECT version_num FROM alembic_version")
-            assert revision.fetchall() == [("0001",)]
+            assert revision.fetchall() == [("0002",)]
+            owner = conn.execute("SELECT working_dir FROM run_owner").fetchall()
+            assert owner == [(str(tmp_path.resolve()),)]
             listen = conn.execute("SHOW listen_addresses").fetchone()
             assert listen == ("127.0.0.1",)
             assert conn.execute("SHOW fsync").fetchone() == ("on",)
         url = runner.invoke(main, ["db", "url", *args])
-        assert (
-            url.stdout.strip() == f"postgresql://postgres@127.0.0.1:{port}/bigearthnet"
+        assert url.stdout.strip() == (
+            f"postgresql://postgres@127.0.0.1:{port}/bigearthnet"
+            f"?options=-csearch_path%3D{schema}%2Cpublic"
         )
+        # psql with that URL sees the run's tables
+        psql = subprocess.run(
+            [
+                str(PG_BIN / "psql"),
+                url.stdout.strip(),
+                "-Atc",
+                "SELECT * FROM run_owner",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert psql.stdout.strip() == str(tmp_path.resolve())
+        listed = runner.invoke(main, ["db", "runs", *args])
+        assert [r["schema"] for r in json.loads(listed.stdout)] == [schema]
         assert status(settings)["running"] is True
         down = runner.invoke(main, ["db", "down", *args])
         assert down.stdout.strip() == "stopped"
@@ -163,18 +188,25 @@ def test_pgpass_file_gives_the_password_and_it_is_never_shown(
     pgpass.chmod(0o600)
     monkeypatch.setenv("PGPASSFILE", str(pgpass))
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"database": {"url": protected["url"]}}))
-    settings = DbSettings.from_mapping({"url": protected["url"]})
+    # a role that is not a superuser creates the run's schema (it owns the db)
+    section = {"url": protected["url"], "schema": "benpipe_ext"}
+    config.write_text(yaml.safe_dump({"database": section}))
+    settings = DbSettings.from_mapping(section)
     receipt = tmp_path / "schema.json"
     with caplog.at_level(logging.DEBUG):
         info = init_database(settings, receipt=receipt)
         with connect(settings) as conn:  # what the stage code uses
             assert conn.execute("SELECT current_user").fetchone() == ("ben",)
-    assert info["server_kind"] == "external" and info["schema_revision"] == "0001"
-    assert "schema ready on external postgresql+psycopg://ben@127.0.0.1" in caplog.text
+    assert info["server_kind"] == "external" and info["schema_revision"] == "0002"
+    assert (
+        "schema benpipe_ext ready on external postgresql+psycopg://ben@127.0.0.1"
+        in caplog.text
+    )
     runner = CliRunner()
     url = runner.invoke(main, ["db", "url", "--config", str(config)])
-    assert url.stdout.strip() == protected["url"]
+    assert url.stdout.strip() == (
+        f"{protected['url']}?options=-csearch_path%3Dbenpipe_ext%2Cpublic"
+    )
     state = runner.invoke(main, ["db", "status", "--config", str(config)])
     assert json.loads(state.stdout)["running"] is True
     _assert_no_secret(

@@ -298,7 +298,13 @@ def test_rerunning_steps_gives_identical_contents(run: Run) -> None:
     export_metadata_tables(run.settings, run.results / "metadata")
     assert run.snapshot() == before
     # each step is timed and logged
-    assert sorted(timings) == ["alignment", "country", "country_nearest", "overlaps"]
+    assert sorted(timings) == [
+        "alignment",
+        "analyze",
+        "country",
+        "country_nearest",
+        "overlaps",
+    ]
 
 
 def test_connect_restarts_a_stopped_server(run: Run) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benpipe.dataset import sql
+from benpipe.db.ingest import check_inputs
 from benpipe.db.lifecycle import DbSettings, connect
 from benpipe.errors import ConfigError
 from benpipe.fileio import write_csv_atomic, write_json_atomic
@@ -43,12 +44,16 @@ def align_v1(
     *,
     overlap_threshold: float = 0.01,
     country_rule: str = "reference",
+    inputs: Mapping[str, str] | None = None,
     receipt: Path | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Replace alignment, country and overlap tables from all grids in the DB.
 
     ``country_rule`` is one of :data:`benpipe.dataset.sql.COUNTRY_RULES`.
+    ``inputs`` ({"v1_footprints": sha256, "countries": sha256}, from the
+    run's ingest receipts) must be what the database holds (DatabaseError
+    otherwise); the receipt records the inputs used.
 
     Each step is logged with its duration; ``timings`` (if given) receives
     ``{step: seconds}`` (bench/bench_align.py).
@@ -60,6 +65,7 @@ def align_v1(
         )
     steps = {} if timings is None else timings
     with connect(settings) as conn, conn.transaction():
+        used = check_inputs(conn, settings, inputs or {})
         conn.execute(sql.TRUNCATE_CROSS_PRODUCT_TABLES)
         # The grids were bulk-loaded product by product and never analysed:
         # without statistics the planner joins 1 M patches by (epsg, season)
@@ -81,6 +87,8 @@ def align_v1(
     info.update(
         overlap_threshold=overlap_threshold,
         country_rule=country_rule,
+        inputs=used,
+        schema=settings.schema,
         tables=list(sql.CROSS_PRODUCT_TABLES),
         algorithm_version=ALGORITHM_VERSION,
     )

@@ -15,8 +15,12 @@ Two modes (``database`` config section):
   benpipe never starts or stops it; the password comes from ``PGPASSWORD`` or
   ``~/.pgpass`` (libpq), never from the config (:mod:`benpipe.db.url`).
 
-Stage code gets psycopg 3 connections from :func:`connect` (queries, COPY);
-migrations use a SQLAlchemy :func:`engine` on the same URL.
+Every run keeps its tables in its own PostgreSQL schema (``schema``, by
+default named after the run's working directory, see
+:func:`benpipe.runsettings.default_db_schema`), so runs that share a server
+never read each other's rows.  Stage code gets psycopg 3 connections from
+:func:`connect` (queries, COPY) whose ``search_path`` starts with that
+schema; migrations use a SQLAlchemy :func:`engine` on the same URL.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import fcntl
 import logging
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -41,7 +46,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from benpipe.db.url import embedded_url, parse_database_url, psycopg_params, render_url
-from benpipe.errors import DatabaseError
+from benpipe.errors import ConfigError, DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,8 @@ _SYSTEM_USER = "postgres"
 _GIB = 1024**3
 #: Seconds libpq waits for a server (unless the URL sets connect_timeout).
 CONNECT_TIMEOUT_S = 10
+#: A run's schema: a plain, lower-case PostgreSQL identifier (no quoting).
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def free_port() -> int:
@@ -68,9 +75,12 @@ class DbSettings:
     """The ``database`` config section as a typed value.
 
     ``url`` is the external server's URL (parsed, never with a password) or
-    None for the embedded cluster.  ``unsafe_fast`` (fsync, synchronous_commit
-    and full_page_writes off) is for throwaway test clusters only; a crash can
-    corrupt such a cluster.
+    None for the embedded cluster.  ``schema`` holds every table of the run
+    (a pipeline run always names its own, see
+    :func:`benpipe.runsettings.default_db_schema`; ``public`` is the default
+    for library callers such as tests and benchmarks).  ``unsafe_fast``
+    (fsync, synchronous_commit and full_page_writes off) is for throwaway
+    test clusters only; a crash can corrupt such a cluster.
     """
 
     url: URL | None = None
@@ -79,6 +89,15 @@ class DbSettings:
     keep_running: bool = False
     unsafe_fast: bool = False
     pg_bin: Path = DEFAULT_PG_BIN
+    schema: str = "public"
+
+    def __post_init__(self) -> None:
+        if not SCHEMA_RE.match(self.schema):
+            raise ConfigError(
+                f"database.schema {self.schema!r} is not a plain PostgreSQL "
+                "identifier: use lower-case letters, digits and _ (at most 63, "
+                "not starting with a digit), e.g. benpipe_myrun"
+            )
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> DbSettings:
@@ -94,6 +113,7 @@ class DbSettings:
             port=int(section.get("port", 55433)),
             keep_running=bool(section.get("keep_running", False)),
             unsafe_fast=bool(section.get("unsafe_fast", False)),
+            schema=str(section.get("schema") or "public"),
         )
 
     @classmethod
@@ -126,6 +146,10 @@ class DbSettings:
         if self.url is not None:
             return f"external {render_url(self.url)}"
         return f"embedded {render_url(self.sqlalchemy_url)} ({self.embedded_dir})"
+
+    def redacted_schema_target(self) -> str:
+        """Server and schema, for messages about the run's tables."""
+        return f"schema {self.schema} on {self.redacted_target()}"
 
 
 # ---------------------------------------------------------------- machine sizing
@@ -439,7 +463,11 @@ def stop_if_embedded(settings: DbSettings | Mapping[str, Any]) -> None:
 
 def status(settings: DbSettings) -> dict[str, Any]:
     """Kind, target and whether the server answers (no secrets)."""
-    info: dict[str, Any] = {"kind": settings.kind, "target": settings.redacted_target()}
+    info: dict[str, Any] = {
+        "kind": settings.kind,
+        "target": settings.redacted_target(),
+        "schema": settings.schema,
+    }
     if settings.url:
         try:
             info.update(
@@ -455,22 +483,56 @@ def status(settings: DbSettings) -> dict[str, Any]:
     return info
 
 
+#: Prepend the run's schema to the session's search_path (keeping the
+#: server's own entries, e.g. where PostGIS lives) and report where
+#: unqualified names now resolve.
+SET_SEARCH_PATH = (
+    "SELECT set_config('search_path', quote_ident(%s) || ', '"
+    " || current_setting('search_path'), false)"
+)
+
+
+def use_schema(conn: psycopg.Connection[Any], settings: DbSettings) -> None:
+    """Point ``conn``'s unqualified table names at the run's schema.
+
+    Raises DatabaseError when the schema does not exist: nothing may then
+    fall through to another schema's tables (``public`` of an older benpipe).
+    """
+    conn.execute(SET_SEARCH_PATH, (settings.schema,))
+    row = conn.execute("SELECT current_schema()").fetchone()
+    if not conn.autocommit:
+        # A session setting made in a transaction that the caller later rolls
+        # back would be undone with it: commit it on its own.
+        conn.commit()
+    if row is None or row[0] != settings.schema:
+        conn.close()
+        raise DatabaseError(
+            f"{settings.redacted_schema_target()} does not exist: the run's "
+            "tables are created by start_database; delete results/db/schema.json "
+            "(and the receipts in results/db/receipts) and rerun, or run "
+            "`benpipe db up --config <your config>`"
+        )
+
+
 def connect(
     settings: DbSettings, *, autocommit: bool = False
 ) -> psycopg.Connection[Any]:
-    """A psycopg connection; the embedded server is started first if needed."""
+    """A psycopg connection to the run's schema; the embedded server is started
+    first if needed."""
     if settings.url is None and not _running(settings):
         start(settings)
     try:
-        return _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
+        conn = _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        if settings.url is None:
-            start(settings)
-            return _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
-        raise DatabaseError(
-            f"cannot connect to {settings.redacted_target()}: {exc}; check the "
-            "host/port and PGPASSWORD or ~/.pgpass"
-        ) from exc
+        if settings.url is not None:
+            raise DatabaseError(
+                f"cannot connect to {settings.redacted_target()}: {exc}; check "
+                "the host/port and PGPASSWORD or ~/.pgpass"
+            ) from exc
+        start(settings)
+        conn = _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
+    use_schema(conn, settings)
+    return conn
 
 
 def engine(settings: DbSettings) -> Engine:
