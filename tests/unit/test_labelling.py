@@ -52,14 +52,27 @@ def test_burn_uses_pixel_centres_and_leaves_uncovered_pixels_zero() -> None:
     ]
 
 
-def test_burn_order_is_by_code_then_id_and_the_last_wins() -> None:
+def test_burn_order_is_by_id_in_byte_order_and_the_last_wins() -> None:
+    """Overlapping polygons: the highest CLC id wins, whatever the codes.
+
+    That is the reference's observable rule (its ST_Union runs in ascending
+    clc_id); ids compare as bytes, so EU_10 sorts before EU_9.
+    """
     whole = (1000, 1960, 1040, 2000)
-    shapes = [shape(523, "z", *whole), shape(211, "b", *whole), shape(211, "a", *whole)]
+    shapes = [shape(523, "EU_1", *whole), shape(211, "EU_3", *whole)]
+    shapes.append(shape(311, "EU_2", *whole))
     burned = burn_clc(list(reversed(shapes)), transform=T, height=4, width=4)
-    assert set(burned.ravel().tolist()) == {523}
-    same_code = [shape(311, "b", *whole), shape(312, "a", 1000, 1980, 1040, 2000)]
-    burned = burn_clc(same_code, transform=T, height=4, width=4)
-    assert burned[0].tolist() == [312] * 4 and burned[3].tolist() == [311] * 4
+    assert set(burned.ravel().tolist()) == {211}
+    top_rows = (1000, 1980, 1040, 2000)
+    by_bytes = [shape(312, "EU_9", *whole), shape(311, "EU_10", *top_rows)]
+    burned = burn_clc(by_bytes, transform=T, height=4, width=4)
+    assert burned[0].tolist() == [312] * 4 and burned[3].tolist() == [312] * 4
+    parts = [
+        ClcShape(code_18=311, clc_id="EU_5", part=2, geometry=box(*top_rows)),
+        ClcShape(code_18=312, clc_id="EU_5", part=1, geometry=box(*whole)),
+    ]
+    burned = burn_clc(parts, transform=T, height=4, width=4)
+    assert burned[0].tolist() == [311] * 4 and burned[3].tolist() == [312] * 4
 
 
 def test_burn_rejects_unknown_codes() -> None:

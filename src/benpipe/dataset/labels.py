@@ -1,9 +1,10 @@
 """The label rule (pure: NumPy and an in-memory burn, no I/O).
 
-CLC polygons (already in the tile's UTM) are burnt once onto the tile's 10 m
-grid with GDAL's pixel-centre rule (``all_touched=False``) in a fixed order,
-sorted by (CLC code, CLC id, part) so that on overlaps the polygon that sorts
-**last** wins.  Pixels no polygon covers become 999 in the reference maps.
+CLC polygons (whole, already in the tile's UTM) are burnt once onto the
+tile's 10 m grid with GDAL's pixel-centre rule (``all_touched=False``) in a
+fixed order, sorted by (CLC id in byte order, part) so that on overlaps the
+polygon that sorts **last** wins, which is what the reference's overlay
+shows (its per-patch ``ST_Union`` runs in ascending ``clc_id``).  Pixels no polygon covers become 999 in the reference maps.
 Pixel counts per code and window give the labels (a BEN-19 class with >= 1
 pixel, UNLABELED excluded) and the unlabeled fraction (kept iff strictly below
 ``unlabeled_max_fraction``).
@@ -40,7 +41,7 @@ _BEN19_ORDER = {name: i for i, name in enumerate(BEN19_CLASSES)}
 
 @dataclass(frozen=True, slots=True)
 class ClcShape:
-    """A CLC polygon (piece) in the tile's CRS, with its sort key."""
+    """A CLC polygon (``part`` of feature ``clc_id``) in the tile's CRS."""
 
     code_18: int
     clc_id: str
@@ -48,8 +49,9 @@ class ClcShape:
     geometry: Any  # shapely geometry or a __geo_interface__ mapping
 
     @property
-    def sort_key(self) -> tuple[int, str, int]:
-        return (self.code_18, self.clc_id, self.part)
+    def sort_key(self) -> tuple[bytes, int]:
+        """Burn order: the id in byte order (PostgreSQL's ``COLLATE "C"``), part."""
+        return (self.clc_id.encode("utf-8"), self.part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +69,8 @@ def burn_clc(
 ) -> np.ndarray:
     """Burn CLC codes onto a grid (uint16, 0 where no polygon covers a pixel centre).
 
-    Shapes are burnt in ascending (code, id, part) order, so the last one wins
-    where polygons overlap: the highest code, then the highest id.
+    Shapes are burnt in ascending (id, part) order, so the last one wins
+    where polygons overlap: the highest id (byte order).
     """
     ordered = sorted(shapes, key=lambda s: s.sort_key)
     out = np.zeros((height, width), dtype=np.uint16)

@@ -137,23 +137,32 @@ SELECT_PRODUCT_GRID = (
     " WHERE product_id = %s"
 )
 COUNT_CLC_POLYGONS = "SELECT count(*) FROM clc_polygons"
+SELECT_CLC_SOURCE = "SELECT sha256, source, rows FROM input_sources WHERE kind = 'clc'"
 SELECT_VALID_PATCHES = (
     'SELECT patch_id, col, "row" FROM patches WHERE product_id = %s AND valid'
     ' ORDER BY "row", col'
 )
 #: CLC polygons intersecting a UTM box (segmentized and buffered by 100 m in
-#: EPSG:3035), transformed to the box's EPSG, in the burn order.
+#: EPSG:3035), each transformed whole to the box's EPSG, in the burn order
+#: (ascending clc_id in byte order, then part).  The subdivided pieces are
+#: only the prefilter: a piece that meets the box selects its polygon.
+#: Burning the pieces instead would leave cracks: a cut line that has extra
+#: vertices on one side only bends differently on the two sides once
+#: transformed, and pixel centres in the gap become 999.
 SELECT_CLC_SHAPES = """
 WITH tile AS (
     SELECT ST_Buffer(
         ST_Transform(ST_Segmentize(ST_MakeEnvelope(%(left)s, %(bottom)s, %(right)s,
                                                    %(top)s, %(epsg)s), 1000), 3035),
         100) AS g
+), hits AS (
+    SELECT DISTINCT s.clc_id, s.part
+    FROM clc_subdivided s, tile
+    WHERE ST_Intersects(s.geom, tile.g)
 )
 SELECT c.code_18, c.clc_id, c.part, ST_AsBinary(ST_Transform(c.geom, %(epsg)s))
-FROM clc_polygons c, tile
-WHERE ST_Intersects(c.geom, tile.g)
-ORDER BY c.code_18, c.clc_id COLLATE "C", c.part
+FROM clc_polygons c JOIN hits USING (clc_id, part)
+ORDER BY c.clc_id COLLATE "C", c.part
 """
 DELETE_PATCH_LABELS = (
     "DELETE FROM patch_labels WHERE patch_id IN"
