@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from benpipe.cli import main
+from benpipe.db.ingest import ingest_countries
 from benpipe.db.lifecycle import (
     DbSettings,
     connect,
@@ -25,6 +31,7 @@ from benpipe.db.lifecycle import (
     stop_if_embedded,
 )
 from benpipe.db.schema import init_database
+from benpipe.demo.world import write_countries
 from benpipe.errors import DatabaseError
 from benpipe.runsettings import default_db_schema
 
@@ -235,3 +242,52 @@ def test_a_url_with_a_password_is_refused_by_the_commands(tmp_path: Path) -> Non
         assert "database.url contains a password" in result.output
         assert "PGPASSWORD" in result.output
         _assert_no_secret(result.output, str(result.exception))
+
+
+# ---------------------------------------------------------------- crash recovery
+@pytest.mark.postgis
+def test_a_killed_postmaster_is_detected_and_the_next_job_restarts_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGKILL the embedded postmaster mid-query, then run a DB job.
+
+    The dead postmaster stays a zombie here (PID 1 does not reap it), so
+    ``pg_ctl status`` still finds it; a backend busy in a long query outlives
+    it and holds the shared memory.  The next job must restart the server at
+    once, not wait 30 s for connections and fail.
+    """
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}")
+    settings = DbSettings.scratch(tmp_path)
+    countries = tmp_path / "countries.geojson"
+    write_countries(countries)
+    try:
+        init_database(settings)
+        ingest_countries(settings, countries)
+        busy_started = threading.Event()
+
+        def busy() -> None:
+            with contextlib.suppress(psycopg.Error), connect(settings) as conn:
+                busy_started.set()
+                conn.execute("SELECT count(*) FROM generate_series(1, 5e8::bigint)")
+
+        worker = threading.Thread(target=busy, daemon=True)
+        worker.start()
+        assert busy_started.wait(10)
+        time.sleep(0.5)
+        postmaster = int((settings.data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        time.sleep(0.2)
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            info = ingest_countries(settings, countries)  # the next DB job
+        elapsed = time.monotonic() - started
+        assert info["rows"] == 10
+        assert elapsed < 15, f"the job took {elapsed:.0f} s to get a server"
+        assert f"postmaster (pid {postmaster}) is gone or has died" in caplog.text
+        assert "outlived their postmaster" in caplog.text
+        with connect(settings) as conn:  # committed data survived the crash
+            assert conn.execute("SELECT count(*) FROM countries").fetchone() == (10,)
+        worker.join(10)
+    finally:
+        stop(settings)

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from benpipe.db.lifecycle import DbSettings
 from benpipe.errors import ConfigError
 from benpipe.log import setup_for_snakemake
-from benpipe.db.lifecycle import DbSettings
 from benpipe.runsettings import (
     ENV_VAR,
     RunSettings,

@@ -25,12 +25,14 @@ schema; migrations use a SQLAlchemy :func:`engine` on the same URL.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -260,11 +262,27 @@ def _lifecycle_lock(settings: DbSettings) -> Iterator[None]:
 
 
 def _pid_alive_postgres(pid: int) -> bool:
+    """True if ``pid`` is a live postgres process.
+
+    A killed postmaster whose parent never reaps it (the init of many
+    containers does not) stays a zombie: ``kill(pid, 0)``, and therefore
+    ``pg_ctl status``, still find it, but it serves nothing.
+    """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return False
-    return b"postgres" in cmdline
+    state = stat.rpartition(")")[2].split()[:1]
+    return b"postgres" in cmdline and state not in (["Z"], ["X"])
+
+
+def _postmaster_pid(settings: DbSettings) -> int | None:
+    """The pid recorded in ``postmaster.pid`` (None: no file, unreadable)."""
+    try:
+        return int((settings.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _initialised(settings: DbSettings) -> bool:
@@ -279,20 +297,81 @@ def _running(settings: DbSettings) -> bool:
         what="pg_ctl status",
         check=False,
     )
-    return result.returncode == 0
+    if result.returncode != 0:
+        return False
+    pid = _postmaster_pid(settings)
+    if pid is not None and not _pid_alive_postgres(pid):
+        log.debug("postmaster pid %s of %s is dead (zombie)", pid, settings.data_dir)
+        return False
+    return True
+
+
+def _orphans(settings: DbSettings) -> list[int]:
+    """Live postgres processes of this cluster whose postmaster is gone.
+
+    Server processes run in their data folder, so a process whose working
+    directory is ``data_dir`` and whose command is postgres belongs to this
+    cluster (never to another one).
+    """
+    data_dir = os.path.realpath(settings.data_dir)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.path.realpath(entry / "cwd") != data_dir:
+                continue
+        except OSError:
+            continue
+        if _pid_alive_postgres(int(entry.name)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _end_orphans(settings: DbSettings, timeout_s: float = 10.0) -> None:
+    """End server processes that outlived their postmaster.
+
+    A backend busy in a long query notices its postmaster's death only when
+    the query ends; meanwhile it holds the cluster's shared memory and a new
+    server refuses to start.  Its work can never commit, so it is ended
+    (SIGQUIT, then SIGKILL).
+    """
+    orphans = _orphans(settings)
+    if not orphans:
+        return
+    log.warning(
+        "ending %d server process(es) of %s that outlived their postmaster: %s",
+        len(orphans),
+        settings.data_dir,
+        ", ".join(map(str, orphans)),
+    )
+    deadline = time.monotonic() + timeout_s
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        for pid in orphans:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        while orphans and time.monotonic() < deadline:
+            orphans = [pid for pid in orphans if _pid_alive_postgres(pid)]
+            time.sleep(0.1)
+        if not orphans:
+            return
+        deadline = time.monotonic() + timeout_s
 
 
 def _remove_stale_pidfile(settings: DbSettings) -> None:
     pidfile = settings.data_dir / "postmaster.pid"
     if not pidfile.exists():
         return
-    try:
-        pid = int(pidfile.read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        pid = -1
+    pid = _postmaster_pid(settings) or -1
     if pid > 0 and _pid_alive_postgres(pid):
         return
-    log.warning("removing stale %s (pid %s is not a running postgres)", pidfile, pid)
+    _end_orphans(settings)
+    log.warning(
+        "the embedded server's postmaster (pid %s) is gone or has died (crash "
+        "or kill): removing the stale %s and restarting the server",
+        pid,
+        pidfile,
+    )
     pidfile.unlink()
 
 
