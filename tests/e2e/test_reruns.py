@@ -229,6 +229,10 @@ RERUN: dict[str, tuple[tuple[str, ...], Change, dict[str, int]]] = {
         *one("database.url", "postgresql://ben@127.0.0.1:5432/bigearthnet"),
         ANOTHER_DATABASE,
     ),
+    "database.schema": (
+        *one("database.schema", "benpipe_another_run"),
+        ANOTHER_DATABASE,
+    ),
     "database.embedded_dir, another folder": (
         *one("database.embedded_dir", "results/db/pg2"),
         ANOTHER_DATABASE,

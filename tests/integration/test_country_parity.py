@@ -1,15 +1,20 @@
-"""Country parity with the published reBEN metadata on a real border tile.
+"""Country parity with the published reBEN metadata on real border tiles.
 
-T31UGR covers Belgium, Luxembourg, France and Germany.  Its two products'
-grids are laid out from the real v1 footprints
-(``../shared/reference-artifacts/ben-v1-metadata/bigearthnet_v1_spatial_32631.parquet``:
-each footprint's corner and the x,y of its published patch give the tile's
-upper-left corner), stored with the pipeline's own grid statements, and
+* T31UGR covers Belgium, Luxembourg, France and Germany: the published data
+  says Belgium for border patches that lie mostly in Luxembourg.
+* T34TEN covers Serbia and Kosovo: there the published data says Serbia for
+  border patches, although Kosovo comes first by name.
+
+The products' grids are laid out at their S2 tiles' corners
+(``benpipe.grid.s2_tile_corner``, checked against the real v1 footprints in
+tests/unit/test_grid.py) and stored with the pipeline's own grid statements;
 ``align_v1`` runs on them with the real Natural Earth 110 m countries the
-pipeline uses (the file the demo world writes).  Every published patch of the
-tile (metadata.parquet and the snow/cloud parquet) must get its published
-country under the default rule; the larger-share rule must not (that is the
-difference the rule exists for).  Starts its own embedded PostGIS.
+pipeline uses (the file the demo world writes) and the real v1 footprints of
+zone 31 (``../shared/reference-artifacts/ben-v1-metadata``).  Every published
+patch of these tiles (metadata.parquet and the snow/cloud parquet) must get
+its published country under the default rule and, in zone 31, its published
+v1 name; the larger-share rule must not (that is the difference it makes).
+Starts its own embedded PostGIS.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -29,18 +33,18 @@ from benpipe.db.ingest import ingest_countries, ingest_v1_footprints
 from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
 from benpipe.demo.world import write_countries
-from benpipe.grid import season_of
-from benpipe.names import parse_patch_name, parse_product_name, tile_dir_for
+from benpipe.grid import s2_tile_corner, season_of
+from benpipe.names import parse_product_name, tile_dir_for
 
 pytestmark = pytest.mark.postgis
 
-TILE = "T31UGR"
-EPSG = 32631
-#: The L2A names (no .SAFE) of T31UGR's two reBEN products.
+#: The L2A names (no .SAFE) of the products of the two tiles.
 PRODUCTS = (
     "S2A_MSIL2A_20180508T104031_N9999_R008_T31UGR_20180508T175127",
     "S2B_MSIL2A_20171015T104009_N9999_R008_T31UGR_20171015T104525",
+    "S2A_MSIL2A_20171208T093351_N9999_R136_T34TEN_20171208T113607",
 )
+TILES = ("T31UGR", "T34TEN")
 
 
 def _published(reference_artifacts: Path) -> pd.DataFrame:
@@ -54,80 +58,66 @@ def _published(reference_artifacts: Path) -> pd.DataFrame:
         )
     ]
     both = pd.concat(frames, ignore_index=True)
-    return both[both["patch_id"].str.contains(f"_{TILE}_")].set_index("patch_id")
+    tiles = both["patch_id"].str.split("_").str[5]
+    return both[tiles.isin(TILES)].set_index("patch_id")
 
 
-def _tile_origin(published: pd.DataFrame, v1_dir: Path) -> tuple[float, float]:
-    """The tile's upper-left corner, the same from every aligned footprint."""
-    import geopandas as gpd
-
-    footprints = gpd.read_parquet(v1_dir / f"bigearthnet_v1_spatial_{EPSG}.parquet")
-    bounds = footprints.set_index("patch_name").geometry.bounds
-    pairs = published.reset_index().set_index("s2v1_name")["patch_id"]
-    common = pairs.index.intersection(bounds.index)
-    assert len(common) > 1000, "the v1 footprints should cover T31UGR"
-    cols = np.array([parse_patch_name(pairs[n]).col for n in common])
-    rows = np.array([parse_patch_name(pairs[n]).row for n in common])
-    ulx = bounds.loc[common, "minx"].to_numpy() - 1200 * cols
-    uly = bounds.loc[common, "maxy"].to_numpy() + 1200 * rows
-    assert np.ptp(ulx) == 0 and np.ptp(uly) == 0, "one origin for the whole tile"
-    return float(ulx[0]), float(uly[0])
+def _store_grid(settings: DbSettings, product: str) -> None:
+    parsed = parse_product_name(product)
+    epsg, ulx, uly = s2_tile_corner(parsed.tile)
+    grid = TileGrid(product=product, epsg=epsg, ulx=ulx, uly=uly, tile_side_m=109_800)
+    row = sql.ProductRow(
+        product_id=product,
+        tile_dir=tile_dir_for(product),
+        epsg=epsg,
+        ulx=ulx,
+        uly=uly,
+        tile_side_m=109_800,
+        sensing_time=parsed.sensing_time,
+        season=season_of(parsed.sensing_time),
+        quality_checks={},
+        fails_quality=False,
+        processor="test",
+    )
+    patches = [
+        sql.PatchGridRow(
+            patch_id=p.patch_id,
+            col=p.col,
+            row=p.row,
+            split=p.split,
+            valid=True,
+            left=p.left,
+            bottom=p.bottom,
+            right=p.right,
+            top=p.top,
+        )
+        for p in grid_rows(grid)
+    ]
+    with connect(settings) as conn, conn.transaction():
+        sql.replace_product_grid(conn, row, patches)
 
 
 @pytest.fixture(scope="module")
-def t31ugr(
+def border_tiles(
     reference_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[DbSettings, pd.DataFrame]]:
     published = _published(reference_artifacts)
-    v1_dir = reference_artifacts / "ben-v1-metadata"
-    ulx, uly = _tile_origin(published, v1_dir)
+    assert set(published.index.str.split("_").str[5]) == set(TILES)
     root: Path = tmp_path_factory.mktemp("country_parity")
     countries = root / "ne_110m_admin_0_countries.geojson"
     write_countries(countries)
-    # Only the tile's zone: the other four files are not needed here.
+    # Only zone 31's footprints: the other four files are not needed here.
     zone = root / "ben-v1-metadata"
     zone.mkdir()
-    name = f"bigearthnet_v1_spatial_{EPSG}.parquet"
-    shutil.copyfile(v1_dir / name, zone / name)
+    name = "bigearthnet_v1_spatial_32631.parquet"
+    shutil.copyfile(reference_artifacts / "ben-v1-metadata" / name, zone / name)
     settings = DbSettings.scratch(root)
     try:
         init_database(settings)
         ingest_countries(settings, countries)
         ingest_v1_footprints(settings, zone)
         for product in PRODUCTS:
-            grid = TileGrid(
-                product=product, epsg=EPSG, ulx=ulx, uly=uly, tile_side_m=109_800
-            )
-            sensing = parse_product_name(product).sensing_time
-            row = sql.ProductRow(
-                product_id=product,
-                tile_dir=tile_dir_for(product),
-                epsg=EPSG,
-                ulx=ulx,
-                uly=uly,
-                tile_side_m=109_800,
-                sensing_time=sensing,
-                season=season_of(sensing),
-                quality_checks={},
-                fails_quality=False,
-                processor="test",
-            )
-            patches = [
-                sql.PatchGridRow(
-                    patch_id=p.patch_id,
-                    col=p.col,
-                    row=p.row,
-                    split=p.split,
-                    valid=True,
-                    left=p.left,
-                    bottom=p.bottom,
-                    right=p.right,
-                    top=p.top,
-                )
-                for p in grid_rows(grid)
-            ]
-            with connect(settings) as conn, conn.transaction():
-                sql.replace_product_grid(conn, row, patches)
+            _store_grid(settings, product)
         yield settings, published
     finally:
         stop(settings)
@@ -140,39 +130,38 @@ def _countries(settings: DbSettings) -> dict[str, str]:
 
 
 def test_default_rule_gives_every_published_country(
-    t31ugr: tuple[DbSettings, pd.DataFrame],
+    border_tiles: tuple[DbSettings, pd.DataFrame],
 ) -> None:
-    settings, published = t31ugr
+    settings, published = border_tiles
     info = align_v1(settings)
     assert info["country_rule"] == "reference"
     ours = _countries(settings)
-    assert len(ours) == 2 * 91 * 91
+    assert len(ours) == len(PRODUCTS) * 91 * 91
     missing = sorted(set(published.index) - set(ours))
     assert not missing, f"published patches not in the grid: {missing[:5]}"
     differ = {p: (ours[p], c) for p, c in published["country"].items() if ours[p] != c}
     assert not differ, (
-        f"{len(differ)} of {len(published)} T31UGR patches get another country "
-        f"than published (ours, published): {sorted(differ.items())[:10]}"
+        f"{len(differ)} of {len(published)} patches get another country than "
+        f"published (ours, published): {sorted(differ.items())[:10]}"
     )
-    # The alignment on the same grid is the published one too.
+    assert set(published["country"]) == {"Belgium", "Luxembourg", "Kosovo", "Serbia"}
+    # The alignment on the same grid is the published one too (zone 31).
     with connect(settings) as conn:
         aligned = dict(
             conn.execute("SELECT patch_id, s2v1_name FROM patch_alignment").fetchall()
         )
-    assert {p: aligned.get(p) for p in published.index} == published[
-        "s2v1_name"
-    ].to_dict()
+    zone31 = published[published.index.str.contains("_T31UGR_")]
+    assert {p: aligned.get(p) for p in zone31.index} == zone31["s2v1_name"].to_dict()
 
 
-def test_largest_share_rule_differs_on_the_border(
-    t31ugr: tuple[DbSettings, pd.DataFrame],
+def test_largest_share_rule_differs_on_the_borders(
+    border_tiles: tuple[DbSettings, pd.DataFrame],
 ) -> None:
-    settings, published = t31ugr
+    settings, published = border_tiles
     info = align_v1(settings, country_rule="largest_share")
     assert info["country_rule"] == "largest_share"
     ours = _countries(settings)
     differ = {p for p, c in published["country"].items() if ours[p] != c}
-    # Patches mostly in Luxembourg that touch Belgium: published as Belgium.
-    assert differ
-    assert {ours[p] for p in differ} == {"Luxembourg"}
-    assert set(published.loc[sorted(differ), "country"]) == {"Belgium"}
+    changed = {(published.loc[p, "country"], ours[p]) for p in differ}
+    # Patches mostly in Luxembourg (Kosovo) that touch Belgium (Serbia).
+    assert changed == {("Belgium", "Luxembourg"), ("Serbia", "Kosovo")}

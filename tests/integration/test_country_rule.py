@@ -2,8 +2,10 @@
 
 Two neighbouring countries share a border at x = 510 km (UTM 33N); patches
 sit inside one, straddle the border unevenly, touch it, or lie outside both.
-Under the default ``reference`` rule a patch on the border takes the first
-name (Austria); under ``largest_share`` the country it shares most with.
+Under the default ``reference`` rule a patch on the border takes the country
+that the reference's query (a KNN scan of a GiST index on the countries)
+meets first, Austria here; under ``largest_share`` the country it shares
+most with.
 Starts its own embedded PostGIS (free port, tmp dir, fsync off).
 """
 

@@ -178,3 +178,36 @@ def test_reference_label_names_are_the_ben19_classes() -> None:
     labels = pq.read_table(path, columns=["labels"]).column("labels").combine_chunks()
     names = set(labels.flatten().unique().to_pylist())
     assert names == set(BEN19_CLASSES)
+
+
+def test_large_polygons_burn_strip_by_strip_exactly_as_whole() -> None:
+    """A 20,000-vertex coast and small overlapping polygons: the strip burn of
+    large polygons gives every pixel the value of one whole-polygon burn."""
+    import shapely
+    from rasterio.features import rasterize
+
+    from benpipe.dataset import labels
+
+    rng = np.random.default_rng(7)
+    n = 600  # 6 km at 10 m: five strips of 120 rows
+    transform = Affine(10, 0, 500_000, 0, -10, 5_306_000)
+    y = np.linspace(5_306_500, 5_299_500, 20_000)
+    x = 502_000 + 900 * np.sin(y / 700) + rng.normal(0, 15, len(y))
+    coast = shapely.Polygon(np.r_[np.c_[x, y], [[495_000, y[-1]], [495_000, y[0]]]])
+    coast = shapely.make_valid(coast)
+    assert shapely.get_num_coordinates(coast) > labels.LARGE_POLYGON_VERTICES
+    fields = [
+        ClcShape(312, "EU_1", 1, shapely.box(501_000, 5_301_000, 504_000, 5_305_000)),
+        ClcShape(523, "EU_2", 1, coast),  # burnt over EU_1, under EU_3
+        ClcShape(211, "EU_3", 1, shapely.box(500_500, 5_300_500, 501_500, 5_302_000)),
+    ]
+    burned = burn_clc(fields, transform=transform, height=n, width=n)
+    whole = np.zeros((n, n), dtype=np.uint16)
+    rasterize(
+        [(s.geometry, s.code_18) for s in fields],
+        out=whole,
+        transform=transform,
+        all_touched=False,
+    )
+    assert (burned == whole).all()
+    assert set(np.unique(burned).tolist()) == {0, 211, 312, 523}

@@ -36,7 +36,8 @@ from benpipe.fileio import write_csv_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 1
+#: 2: country rule (patching.country_rule); same rows otherwise.
+ALGORITHM_VERSION = 2
 
 
 def align_v1(
@@ -58,26 +59,43 @@ def align_v1(
     Each step is logged with its duration; ``timings`` (if given) receives
     ``{step: seconds}`` (bench/bench_align.py).
     """
-    if country_rule not in sql.COUNTRY_TOUCHING:
+    if country_rule not in sql.COUNTRY_RULES:
         raise ConfigError(
             f"patching.country_rule is {country_rule!r}; expected one of "
             f"{', '.join(sql.COUNTRY_RULES)}"
         )
     steps = {} if timings is None else timings
+    foreign_keys = sql.cross_product_foreign_keys()
     with connect(settings) as conn, conn.transaction():
         used = check_inputs(conn, settings, inputs or {})
         conn.execute(sql.TRUNCATE_CROSS_PRODUCT_TABLES)
+        for drop, _ in foreign_keys:
+            conn.execute(drop)
         # The grids were bulk-loaded product by product and never analysed:
         # without statistics the planner joins 1 M patches by (epsg, season)
         # instead of by the GiST index (30 s instead of 0.7 s for one tile).
         _timed(conn, steps, "analyze", sql.ANALYZE_PATCHES)
         _timed(conn, steps, "alignment", sql.ALIGN_V1)
-        conn.execute(sql.CREATE_COUNTRIES_UTM)
-        conn.execute(sql.INDEX_COUNTRIES_UTM)
-        conn.execute(sql.ANALYZE_COUNTRIES_UTM)
-        _timed(conn, steps, "country", sql.COUNTRY_TOUCHING[country_rule])
+        for statement in (
+            sql.CREATE_COUNTRIES_UTM,
+            sql.INDEX_COUNTRIES_UTM,
+            sql.ANALYZE_COUNTRIES_UTM,
+            sql.CREATE_COUNTRY_CANDIDATES,
+            sql.INDEX_COUNTRY_CANDIDATES,
+            sql.ANALYZE_COUNTRY_CANDIDATES,
+        ):
+            conn.execute(statement)
+        start = time.monotonic()
+        _touching_countries(conn, country_rule)
+        steps["country"] = time.monotonic() - start
+        log.info("align_v1: country done in %.1f s", steps["country"])
         _timed(conn, steps, "country_nearest", sql.COUNTRY_NEAREST)
+        conn.execute(sql.CREATE_OVERLAP_ZONES)
         _timed(conn, steps, "overlaps", sql.OVERLAPS, {"threshold": overlap_threshold})
+        start = time.monotonic()
+        for _, add in foreign_keys:
+            conn.execute(add)
+        steps["foreign_keys"] = time.monotonic() - start
         stats = conn.execute(sql.ALIGN_V1_STATS).fetchone()
     info: dict[str, Any] = dict(
         zip(sql.ALIGN_V1_STATS_KEYS, (int(v) for v in stats or ()), strict=True)
@@ -101,6 +119,23 @@ def align_v1(
     if receipt is not None:
         write_json_atomic(receipt, info)
     return info
+
+
+def _touching_countries(conn: sql.Connection, rule: str) -> None:
+    """Country of every patch that touches a BEN country (distance 0)."""
+    if rule == "largest_share":
+        conn.execute(sql.COUNTRY_LARGEST_SHARE)
+        return
+    conn.execute(sql.CREATE_COUNTRY_TOUCHING)
+    conn.execute(sql.COUNTRY_ONE_TOUCHED)
+    zones = [int(r[0]) for r in conn.execute(sql.SELECT_COUNTRY_TIE_ZONES)]
+    for epsg in zones:
+        conn.execute(sql.CREATE_COUNTRIES_KNN, {"epsg": epsg})
+        conn.execute(sql.INDEX_COUNTRIES_KNN)
+        conn.execute(sql.FORCE_INDEX_SCAN)
+        conn.execute(sql.COUNTRY_TIES_KNN, {"epsg": epsg})
+        conn.execute(sql.ALLOW_SEQ_SCAN)
+        conn.execute(sql.DROP_COUNTRIES_KNN)
 
 
 def _timed(
