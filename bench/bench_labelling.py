@@ -2,8 +2,13 @@
 
 Generates one demo product (``benpipe demo-world --only-first``), converts it
 with the fallback converter, replaces the demo CLC with a dense synthetic one
-(Voronoi cells, thousands of polygons, EPSG:3035), starts a throwaway embedded
-PostGIS and times each step.  Prints figures; never asserts times.
+(Voronoi cells, thousands of polygons, EPSG:3035) plus a large "sea" polygon
+(``--sea-vertices``, a wiggly coast over the western third of the tile and
+50 km beyond, as real CLC has them), starts a throwaway embedded PostGIS and
+times each step.  Then it times the former burn (the ``ST_Subdivide`` pieces,
+each transformed on its own) on the same tile and counts the pixels where it
+differs from the whole-polygon burn: the cracks between pieces, burnt 999.
+Prints figures; never asserts times.
 
     .venv/bin/python bench/bench_labelling.py                 # 2400 px tile (quick)
     .venv/bin/python bench/bench_labelling.py --full          # 10980 px (real size)
@@ -19,20 +24,24 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import shapely
+from affine import Affine
 from click.testing import CliRunner
 from pyproj import Transformer
 
 from benpipe.clc import CLC_TO_BEN19
 from benpipe.cli import main as cli_main
 from benpipe.dataset.labelling import label_patches
+from benpipe.dataset.labels import ClcShape, burn_clc
 from benpipe.dataset.patching import build_patch_grid
+from benpipe.dataset.sql import clc_shapes
 from benpipe.dataset.tile_grid import invalid_windows
 from benpipe.db.ingest import ingest_clc
-from benpipe.db.lifecycle import DbSettings, stop
+from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
 from benpipe.l2a.products import L2AProduct, open_l2a
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name
@@ -48,9 +57,14 @@ def dense_clc(
     uly: float,
     side_m: float,
     cells: int,
+    sea_vertices: int = 0,
     seed: int = 0,
 ) -> int:
-    """Voronoi CLC covering the tile (+5 km margin), written in EPSG:3035."""
+    """Voronoi CLC covering the tile (+5 km margin), written in EPSG:3035.
+
+    With ``sea_vertices``, one polygon of that many vertices (code 523) takes
+    the western third of the tile and reaches 50 km beyond it.
+    """
     rng = np.random.default_rng(seed)
     margin = 5000.0
     left, right = ulx - margin, ulx + side_m + margin
@@ -64,11 +78,28 @@ def dense_clc(
     )
     polys = shapely.intersection(polys, extent)
     polys = shapely.segmentize(polys, 200.0)  # wiggly edges: realistic vertex counts
+    sea = None
+    if sea_vertices:
+        y = np.linspace(top + 50_000, bottom - 50_000, sea_vertices - 3)
+        wiggle = 800 * np.sin(y / 900) + rng.normal(0, 60, len(y)).cumsum() / 20
+        coast = np.c_[ulx + side_m / 3 + wiggle, y]
+        far = left - 50_000
+        sea = shapely.make_valid(
+            shapely.Polygon(np.r_[coast, [[far, y[-1]], [far, y[0]]]])
+        )
+        polys = shapely.difference(polys, sea)
+        polys = shapely.get_parts(polys[~shapely.is_empty(polys)])
+        polys = polys[shapely.get_type_id(polys) == 3]
+        polys = np.append(polys, sea)
     to3035 = Transformer.from_crs(epsg, 3035, always_xy=True)
     polys = shapely.transform(
         polys, lambda xy: np.column_stack(to3035.transform(xy[:, 0], xy[:, 1]))
     )
-    codes = rng.choice([c for c in CLC_TO_BEN19 if c != 999], size=len(polys))
+    codes = rng.choice(
+        [c for c in CLC_TO_BEN19 if c not in (999, 523)], size=len(polys)
+    )
+    if sea is not None:
+        codes[-1] = 523
     frame = gpd.GeoDataFrame(
         {
             "ID": [f"EU_{i:07d}" for i in range(len(polys))],
@@ -131,6 +162,65 @@ def decode_and_find_invalid(product: L2AProduct) -> list[str]:
     ]
 
 
+#: The former labelling query: every subdivided piece, transformed on its own.
+_PIECES = """
+WITH tile AS (
+    SELECT ST_Buffer(ST_Transform(ST_Segmentize(ST_MakeEnvelope(
+        %(left)s, %(bottom)s, %(right)s, %(top)s, %(epsg)s), 1000), 3035), 100) AS g
+)
+SELECT c.code_18, c.clc_id, s.piece, ST_AsBinary(ST_Transform(s.geom, %(epsg)s))
+FROM clc_subdivided s JOIN clc_polygons c USING (clc_id, part), tile
+WHERE ST_Intersects(s.geom, tile.g)
+"""
+
+
+def _burn(
+    settings: DbSettings, product: L2AProduct, pieces: bool
+) -> tuple[float, float, int, np.ndarray]:
+    """(query s, burn s, shapes, burnt grid) of the whole tile."""
+    side = product.tile_side_m
+    box: dict[str, Any] = {
+        "left": product.ulx,
+        "bottom": product.uly - side,
+        "right": product.ulx + side,
+        "top": product.uly,
+        "epsg": product.epsg,
+    }
+    t0 = time.monotonic()
+    if pieces:
+        with connect(settings) as conn:
+            rows = conn.execute(_PIECES, box).fetchall()
+        shapes = [
+            ClcShape(int(r[0]), str(r[1]), int(r[2]), shapely.from_wkb(bytes(r[3])))
+            for r in rows
+        ]
+    else:
+        with connect(settings) as conn:
+            shapes = clc_shapes(conn, **box)
+    query_s = time.monotonic() - t0
+    n = int(round(side / 10))
+    t0 = time.monotonic()
+    burned = burn_clc(
+        shapes,
+        transform=Affine(10, 0, product.ulx, 0, -10, product.uly),
+        height=n,
+        width=n,
+    )
+    return query_s, time.monotonic() - t0, len(shapes), burned
+
+
+def burn_pieces(
+    settings: DbSettings, product: L2AProduct
+) -> tuple[float, float, int, np.ndarray]:
+    return _burn(settings, product, pieces=True)
+
+
+def burn_whole(
+    settings: DbSettings, product: L2AProduct
+) -> tuple[float, float, int, np.ndarray]:
+    return _burn(settings, product, pieces=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="10980 px tile (real size)")
@@ -140,6 +230,12 @@ def main() -> None:
         type=int,
         default=None,
         help="CLC polygons (default: 3000 full size, scaled by area)",
+    )
+    parser.add_argument(
+        "--sea-vertices",
+        type=int,
+        default=50_000,
+        help="vertices of the large sea polygon (0: none)",
     )
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
@@ -157,6 +253,7 @@ def main() -> None:
         uly=product.uly,
         side_m=product.tile_side_m,
         cells=cells,
+        sea_vertices=args.sea_vertices,
     )
 
     t0 = time.monotonic()
@@ -177,13 +274,17 @@ def main() -> None:
             settings, product.name, out_dir=work / "maps" / product.name
         )
         label_s = time.monotonic() - t0
+        before = burn_pieces(settings, product)
+        now = burn_whole(settings, product)
     finally:
         stop(settings)
 
     print(
         f"tile {size} px ({product.tile_side_m / 1000:.1f} km), {grid['patches']} patches, "
-        f"{grid['valid']} valid; CLC {n_cells} polygons -> {clc['rows']} subdivided, "
-        f"{labels['clc_polygons']} intersect the tile; cores {os.cpu_count()}"
+        f"{grid['valid']} valid; CLC {n_cells} polygons ({clc['rows']} after dump, "
+        f"{clc['subdivided_pieces']} subdivided pieces), {labels['clc_polygons']} "
+        f"intersect the tile; sea polygon {args.sea_vertices} vertices; "
+        f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}"
     )
     print(f"{'step':<40}{'wall s':>10}")
     rows = [
@@ -202,6 +303,14 @@ def main() -> None:
     print(
         f"ratio (grid + labels) / decode: {(grid_s + label_s) / decode_s:.2f}  (goal <= 1.5)"
     )
+    print("CLC query + burn of the tile, whole polygons (now) vs subdivided pieces:")
+    for what, (query_s, burn_s, shapes, _) in (("whole", now), ("pieces", before)):
+        print(
+            f"  {what:<7} {shapes:>7} shapes  query {query_s:6.1f} s  "
+            f"burn {burn_s:6.1f} s  total {query_s + burn_s:6.1f} s"
+        )
+    cracks = int(((now[3] != 0) & (before[3] == 0)).sum())
+    print(f"  pixels inside CLC that the pieces left uncovered (999): {cracks}")
     print(f"work dir: {work}")
 
 

@@ -135,3 +135,53 @@ def season_of(ts: datetime, *, reference_quirk: bool = True) -> Season:
     if 9 <= month <= 11:
         return "fall"
     return "winter"
+
+
+# ---------------------------------------------------------------- S2 tiles
+_MGRS_COLUMNS = ("STUVWXYZ", "ABCDEFGH", "JKLMNPQR")  # by UTM zone % 3
+_MGRS_ROWS = "ABCDEFGHJKLMNPQRSTUV"
+#: Lowest northing (m) of each northern latitude band, as the MGRS tables give
+#: it: a 100 km row letter repeats every 2,000 km, the band says which cycle.
+_BAND_MIN_NORTHING = {
+    "N": 0,
+    "P": 800_000,
+    "Q": 1_700_000,
+    "R": 2_600_000,
+    "S": 3_500_000,
+    "T": 4_400_000,
+    "U": 5_300_000,
+    "V": 6_200_000,
+    "W": 7_000_000,
+    "X": 7_900_000,
+}
+
+
+def s2_tile_corner(tile: str) -> tuple[int, float, float]:
+    """(EPSG, ulx, uly) of the northern Sentinel-2 tile ``tile`` (``31UGR``).
+
+    A tile starts at its MGRS 100 km square's west and north edges and
+    reaches 9.8 km beyond the square to the east and south; its corner sits
+    on the 60 m pixel grid of the zone (T31UGR: EPSG:32631, 699960, 5600040).
+    This is what ``MTD_TL.xml`` states for a real product; benpipe reads it
+    from there, and uses this where no product is at hand (benchmarks, tests
+    against the published metadata).
+    """
+    tile = tile.removeprefix("T")
+    if len(tile) != 5 or not tile[:2].isdigit():
+        raise GridError(f"{tile!r} is not an MGRS tile id such as 31UGR")
+    zone, band, column, row = int(tile[:2]), tile[2], tile[3], tile[4]
+    columns = _MGRS_COLUMNS[zone % 3]
+    if not 1 <= zone <= 60 or band not in _BAND_MIN_NORTHING or column not in columns:
+        raise GridError(
+            f"{tile!r} is not a northern MGRS tile (zones 1-60, bands N-X, a 100 km "
+            f"column letter of zone {zone} in {columns})"
+        )
+    if row not in _MGRS_ROWS:
+        raise GridError(f"{tile!r}: {row!r} is not an MGRS 100 km row letter")
+    easting = (columns.index(column) + 1) * 100_000
+    northing = ((_MGRS_ROWS.index(row) - (5 if zone % 2 == 0 else 0)) % 20) * 100_000
+    while northing + 100_000 <= _BAND_MIN_NORTHING[band]:
+        northing += 2_000_000
+    ulx = math.floor(easting / 60) * 60
+    uly = math.ceil((northing + 100_000) / 60) * 60
+    return 32600 + zone, float(ulx), float(uly)

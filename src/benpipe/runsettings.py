@@ -24,6 +24,7 @@ same rule input, the same file and the same text wherever they appear.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping, MutableMapping
@@ -61,6 +62,18 @@ def canonical_path(path: str | os.PathLike[str], *, working_dir: Path) -> str:
         if target.is_relative_to(root):
             return target.relative_to(root).as_posix()
     return absolute.as_posix()
+
+
+def default_db_schema(working_dir: Path) -> str:
+    """The PostgreSQL schema of the run in ``working_dir`` (``database.schema: null``).
+
+    ``benpipe_`` + 16 hex digits of the sha256 of the working directory's
+    real path: every run (working directory) keeps its tables apart from the
+    other runs on the same server, and every job of a run (also on cluster
+    nodes, which mount the same directory) names the same schema.
+    """
+    real = os.path.realpath(os.path.abspath(working_dir))
+    return "benpipe_" + hashlib.sha256(real.encode("utf-8")).hexdigest()[:16]
 
 
 def _optional_path(value: Any, *, working_dir: Path) -> str | None:
@@ -115,6 +128,7 @@ class RunSettings:
         database["embedded_dir"] = canonical_path(
             database.get("embedded_dir", "results/db/pg"), working_dir=working_dir
         )
+        database["schema"] = database.get("schema") or default_db_schema(working_dir)
         l2a = config.get("l2a") or {}
         release = config.get("release") or {}
         return cls(
@@ -135,15 +149,19 @@ class RunSettings:
     def database_identity(self) -> str:
         """Which database holds the run's intermediate state (stable text).
 
-        The external server's url, or the embedded cluster's folder; the port
-        and ``keep_running`` are not part of it. A different database starts
-        empty, so this is the one database value that is a rule param
-        (``start_database``): changing it rebuilds every database stage there.
+        The external server's url, or the embedded cluster's folder, and the
+        run's schema there; the port and ``keep_running`` are not part of it.
+        A different database or schema starts empty, so this is the one
+        database value that is a rule param (``start_database``): changing it
+        rebuilds every database stage there.
         """
         url = self.database.get("url")
-        if url:
-            return str(url)
-        return f"embedded {self.database.get('embedded_dir', 'results/db/pg')}"
+        where = (
+            str(url)
+            if url
+            else f"embedded {self.database.get('embedded_dir', 'results/db/pg')}"
+        )
+        return f"{where} schema {self.database.get('schema', 'public')}"
 
     def to_json(self) -> str:
         """Stable text: sorted keys, paths as strings."""

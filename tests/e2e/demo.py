@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -70,8 +71,14 @@ def emulator(world: Path, *, log: Path) -> Iterator[int]:
 
 
 def demo_config(
-    world: Path, *, emulator_port: int, db_port: int, database_url: str | None = None
+    world: Path,
+    *,
+    emulator_port: int,
+    db_port: int,
+    database_url: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict:
+    """config/demo.yaml for ``world``; ``settings`` sets dotted keys last."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["inputs"] = {
         key: (str(world / Path(value).name) if key != "clc_layer" else value)
@@ -87,6 +94,12 @@ def demo_config(
     config["cdse"]["netrc"] = str(world / "cdse.netrc")
     config["database"]["port"] = db_port
     config["database"]["url"] = database_url
+    for key, value in (settings or {}).items():
+        *sections, leaf = key.split(".")
+        node = config
+        for section in sections:
+            node = node[section]
+        node[leaf] = value
     return config
 
 
@@ -134,12 +147,21 @@ def run_demo(
     database_url: str | None = None,
     env: dict[str, str] | None = None,
     timeout_s: float = 900,
+    settings: Mapping[str, Any] | None = None,
 ) -> DemoRun:
-    """Run the whole pipeline on the demo world in ``workdir``."""
+    """Run the whole pipeline on the demo world in ``workdir``.
+
+    ``settings`` overrides config keys (dotted: ``{"inputs.clc_gpkg": …}``);
+    ``extra_args`` may name targets to run only part of the pipeline.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     with emulator(world, log=workdir / "logs" / "cdse-emulator.log") as port:
         config = demo_config(
-            world, emulator_port=port, db_port=free_port(), database_url=database_url
+            world,
+            emulator_port=port,
+            db_port=free_port(),
+            database_url=database_url,
+            settings=settings,
         )
         config_path = workdir / "demo-test.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -233,6 +233,10 @@ RERUN: dict[str, tuple[tuple[str, ...], Change, dict[str, int]]] = {
         *one("patching.overlap_threshold", 0.02),
         {"align_v1": 1, **AFTER_METADATA},
     ),
+    "patching.country_rule": (
+        *one("patching.country_rule", "largest_share"),
+        {"align_v1": 1, **AFTER_METADATA},
+    ),
     "inputs.clc_layer": (
         *one("inputs.clc_layer", "another_layer"),
         {"ingest_clc": 1, **AFTER_LABELS},
@@ -244,6 +248,10 @@ RERUN: dict[str, tuple[tuple[str, ...], Change, dict[str, int]]] = {
     ),
     "database.url": (
         *one("database.url", "postgresql://ben@127.0.0.1:5432/bigearthnet"),
+        ANOTHER_DATABASE,
+    ),
+    "database.schema": (
+        *one("database.schema", "benpipe_another_run"),
         ANOTHER_DATABASE,
     ),
     "database.embedded_dir, another folder": (

@@ -1,7 +1,11 @@
-"""The country rule of align_v1 on hand-placed patches (docs/labelling.md).
+"""The country rules of align_v1 on hand-placed patches (docs/labelling.md).
 
 Two neighbouring countries share a border at x = 510 km (UTM 33N); patches
 sit inside one, straddle the border unevenly, touch it, or lie outside both.
+Under the default ``reference`` rule a patch on the border takes the country
+that the reference's query (a KNN scan of a GiST index on the countries)
+meets first, Austria here; under ``largest_share`` the country it shares
+most with.
 Starts its own embedded PostGIS (free port, tmp dir, fsync off).
 """
 
@@ -15,6 +19,7 @@ import pytest
 from benpipe.dataset.cross_product import align_v1
 from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
+from benpipe.errors import ConfigError
 
 pytestmark = pytest.mark.postgis
 
@@ -22,15 +27,48 @@ EPSG = 32633
 Y0 = 5_300_000
 #: name -> (x min, x max) of the country, y from Y0 to Y0 + 10 km.
 COUNTRIES = {"Austria": (500_000, 510_000), "Belgium": (510_000, 520_000)}
-#: patch -> (x of its left edge, expected country, expected distance in m)
+#: patch -> (x of its left edge, {rule: expected country}, expected distance in m)
 PATCHES = {
-    "inside_austria": (501_200, "Austria", 0.0),
-    "mostly_belgium": (509_600, "Belgium", 0.0),  # 400 m in Austria, 800 m in Belgium
-    "mostly_austria": (509_200, "Austria", 0.0),  # 800 m in Austria, 400 m in Belgium
-    "touching_belgium": (508_800, "Austria", 0.0),  # inside Austria, edge on the border
-    "east_of_both": (525_000, "Belgium", 5_000.0),
-    "west_of_both": (497_000, "Austria", 1_800.0),
+    "inside_austria": (
+        501_200,
+        {"reference": "Austria", "largest_share": "Austria"},
+        0.0,
+    ),
+    # 400 m in Austria, 800 m in Belgium
+    "mostly_belgium": (
+        509_600,
+        {"reference": "Austria", "largest_share": "Belgium"},
+        0.0,
+    ),
+    # 800 m in Austria, 400 m in Belgium
+    "mostly_austria": (
+        509_200,
+        {"reference": "Austria", "largest_share": "Austria"},
+        0.0,
+    ),
+    # inside Austria, its edge on the border (distance 0 to both)
+    "touching_belgium": (
+        508_800,
+        {"reference": "Austria", "largest_share": "Austria"},
+        0.0,
+    ),
+    "inside_belgium": (
+        512_000,
+        {"reference": "Belgium", "largest_share": "Belgium"},
+        0.0,
+    ),
+    "east_of_both": (
+        525_000,
+        {"reference": "Belgium", "largest_share": "Belgium"},
+        5_000.0,
+    ),
+    "west_of_both": (
+        497_000,
+        {"reference": "Austria", "largest_share": "Austria"},
+        1_800.0,
+    ),
 }
+RULES = ("reference", "largest_share")
 
 
 @pytest.fixture(scope="module")
@@ -62,19 +100,29 @@ def countries_of(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                     "ST_MakeEnvelope(%s, %s, %s, %s, %s) AS g",
                     (patch, col, EPSG, x, Y0 + 4_000, x + 1_200, Y0 + 5_200, EPSG),
                 )
-        align_v1(settings)
-        with connect(settings) as conn:
-            rows = conn.execute(
-                "SELECT patch_id, country, distance_m FROM patch_country"
-            ).fetchall()
-        yield {patch: (country, distance) for patch, country, distance in rows}
+        found: dict[str, dict] = {}
+        for rule in RULES:
+            align_v1(settings, country_rule=rule)
+            with connect(settings) as conn:
+                rows = conn.execute(
+                    "SELECT patch_id, country, distance_m FROM patch_country"
+                ).fetchall()
+            found[rule] = {patch: (country, dist) for patch, country, dist in rows}
+        yield found
     finally:
         stop(settings)
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("patch", sorted(PATCHES))
-def test_each_patch_gets_its_country(countries_of: dict, patch: str) -> None:
-    _, country, distance = PATCHES[patch]
-    assert countries_of[patch][0] == country
+def test_each_patch_gets_its_country(countries_of: dict, patch: str, rule: str) -> None:
+    _, countries, distance = PATCHES[patch]
+    assert countries_of[rule][patch][0] == countries[rule]
     # The countries went through EPSG:4326 and back: allow a metre.
-    assert countries_of[patch][1] == pytest.approx(distance, abs=1.0)
+    assert countries_of[rule][patch][1] == pytest.approx(distance, abs=1.0)
+
+
+def test_an_unknown_rule_is_refused(countries_of: dict) -> None:
+    settings = DbSettings.scratch(Path("/nonexistent"))
+    with pytest.raises(ConfigError, match="patching.country_rule.*reference"):
+        align_v1(settings, country_rule="nearest")

@@ -11,7 +11,12 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
-from benpipe.db.ingest import ingest_countries, ingest_v1_footprints, read_clc
+from benpipe.db.ingest import (
+    ingest_clc,
+    ingest_countries,
+    ingest_v1_footprints,
+    read_clc,
+)
 from benpipe.db.lifecycle import DbSettings
 from benpipe.errors import InputDataError, LabelCoverageError
 
@@ -48,6 +53,28 @@ def test_valid_clc_is_read_with_integer_codes(tmp_path: Path) -> None:
     frame = read_clc(write_clc(tmp_path / "ok.gpkg", codes=["311", "999"]), layer=LAYER)
     assert frame["code_18"].tolist() == [311, 999]
     assert frame["clc_id"].tolist() == ["EU_0", "EU_1"]
+
+
+def test_empty_clc_layer_is_refused_naming_file_and_layer(tmp_path: Path) -> None:
+    """The right layer with 0 features: refused at ingest, not later."""
+    path = write_clc(tmp_path / "empty.gpkg", codes=["311"])
+    frame = gpd.read_file(path, layer=LAYER).iloc[0:0]
+    path.unlink()
+    frame.to_file(path, layer=LAYER, driver="GPKG")
+    assert len(gpd.read_file(path, layer=LAYER)) == 0
+    with pytest.raises(
+        LabelCoverageError, match=f"empty.gpkg, layer {LAYER} has no features"
+    ):
+        ingest_clc(NOWHERE, path, layer=LAYER)
+
+
+def test_all_999_clc_is_refused(tmp_path: Path) -> None:
+    path = write_clc(tmp_path / "nodata.gpkg", codes=["999", "999", "999"])
+    with pytest.raises(
+        LabelCoverageError,
+        match="nodata.gpkg, layer .*: all 3 features have Code_18 999",
+    ):
+        ingest_clc(NOWHERE, path, layer=LAYER)
 
 
 def test_corrupt_clc_names_the_file(tmp_path: Path) -> None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from benpipe.cli import main
+from benpipe.db.ingest import ingest_countries
 from benpipe.db.lifecycle import (
     DbSettings,
     connect,
@@ -24,7 +31,9 @@ from benpipe.db.lifecycle import (
     stop_if_embedded,
 )
 from benpipe.db.schema import init_database
+from benpipe.demo.world import write_countries
 from benpipe.errors import DatabaseError
+from benpipe.runsettings import default_db_schema
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SECRET = "pgpass-Secr3t-7781"
@@ -55,26 +64,49 @@ def test_db_commands_and_idempotent_migrations(tmp_path: Path) -> None:
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}")
     port = free_port()
-    args = ["--embedded-dir", str(tmp_path / "pg"), "--port", str(port)]
+    args = [
+        *("--embedded-dir", str(tmp_path / "pg"), "--port", str(port)),
+        *("--directory", str(tmp_path)),
+    ]
+    schema = default_db_schema(tmp_path)
     runner = CliRunner()
     try:
         up = runner.invoke(main, ["db", "up", *args])
         assert up.exit_code == 0, up.output
         info = json.loads(up.stdout)
-        assert info["server_kind"] == "embedded" and info["schema_revision"] == "0001"
+        assert info["server_kind"] == "embedded" and info["schema_revision"] == "0002"
+        assert info["schema"] == schema
         again = runner.invoke(main, ["db", "up", *args])  # reuse the running server
         assert again.exit_code == 0 and again.stdout == up.stdout
-        settings = DbSettings(embedded_dir=tmp_path / "pg", port=port)
+        settings = DbSettings(embedded_dir=tmp_path / "pg", port=port, schema=schema)
         with connect(settings) as conn:
             revision = conn.execute("SELECT version_num FROM alembic_version")
-            assert revision.fetchall() == [("0001",)]
+            assert revision.fetchall() == [("0002",)]
+            owner = conn.execute("SELECT working_dir FROM run_owner").fetchall()
+            assert owner == [(str(tmp_path.resolve()),)]
             listen = conn.execute("SHOW listen_addresses").fetchone()
             assert listen == ("127.0.0.1",)
             assert conn.execute("SHOW fsync").fetchone() == ("on",)
         url = runner.invoke(main, ["db", "url", *args])
-        assert (
-            url.stdout.strip() == f"postgresql://postgres@127.0.0.1:{port}/bigearthnet"
+        assert url.stdout.strip() == (
+            f"postgresql://postgres@127.0.0.1:{port}/bigearthnet"
+            f"?options=-csearch_path%3D{schema}%2Cpublic"
         )
+        # psql with that URL sees the run's tables
+        psql = subprocess.run(
+            [
+                str(PG_BIN / "psql"),
+                url.stdout.strip(),
+                "-Atc",
+                "SELECT * FROM run_owner",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert psql.stdout.strip() == str(tmp_path.resolve())
+        listed = runner.invoke(main, ["db", "runs", *args])
+        assert [r["schema"] for r in json.loads(listed.stdout)] == [schema]
         assert status(settings)["running"] is True
         down = runner.invoke(main, ["db", "down", *args])
         assert down.stdout.strip() == "stopped"
@@ -163,18 +195,25 @@ def test_pgpass_file_gives_the_password_and_it_is_never_shown(
     pgpass.chmod(0o600)
     monkeypatch.setenv("PGPASSFILE", str(pgpass))
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"database": {"url": protected["url"]}}))
-    settings = DbSettings.from_mapping({"url": protected["url"]})
+    # a role that is not a superuser creates the run's schema (it owns the db)
+    section = {"url": protected["url"], "schema": "benpipe_ext"}
+    config.write_text(yaml.safe_dump({"database": section}))
+    settings = DbSettings.from_mapping(section)
     receipt = tmp_path / "schema.json"
     with caplog.at_level(logging.DEBUG):
         info = init_database(settings, receipt=receipt)
         with connect(settings) as conn:  # what the stage code uses
             assert conn.execute("SELECT current_user").fetchone() == ("ben",)
-    assert info["server_kind"] == "external" and info["schema_revision"] == "0001"
-    assert "schema ready on external postgresql+psycopg://ben@127.0.0.1" in caplog.text
+    assert info["server_kind"] == "external" and info["schema_revision"] == "0002"
+    assert (
+        "schema benpipe_ext ready on external postgresql+psycopg://ben@127.0.0.1"
+        in caplog.text
+    )
     runner = CliRunner()
     url = runner.invoke(main, ["db", "url", "--config", str(config)])
-    assert url.stdout.strip() == protected["url"]
+    assert url.stdout.strip() == (
+        f"{protected['url']}?options=-csearch_path%3Dbenpipe_ext%2Cpublic"
+    )
     state = runner.invoke(main, ["db", "status", "--config", str(config)])
     assert json.loads(state.stdout)["running"] is True
     _assert_no_secret(
@@ -203,3 +242,52 @@ def test_a_url_with_a_password_is_refused_by_the_commands(tmp_path: Path) -> Non
         assert "database.url contains a password" in result.output
         assert "PGPASSWORD" in result.output
         _assert_no_secret(result.output, str(result.exception))
+
+
+# ---------------------------------------------------------------- crash recovery
+@pytest.mark.postgis
+def test_a_killed_postmaster_is_detected_and_the_next_job_restarts_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGKILL the embedded postmaster mid-query, then run a DB job.
+
+    The dead postmaster stays a zombie here (PID 1 does not reap it), so
+    ``pg_ctl status`` still finds it; a backend busy in a long query outlives
+    it and holds the shared memory.  The next job must restart the server at
+    once, not wait 30 s for connections and fail.
+    """
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}")
+    settings = DbSettings.scratch(tmp_path)
+    countries = tmp_path / "countries.geojson"
+    write_countries(countries)
+    try:
+        init_database(settings)
+        ingest_countries(settings, countries)
+        busy_started = threading.Event()
+
+        def busy() -> None:
+            with contextlib.suppress(psycopg.Error), connect(settings) as conn:
+                busy_started.set()
+                conn.execute("SELECT count(*) FROM generate_series(1, 5e8::bigint)")
+
+        worker = threading.Thread(target=busy, daemon=True)
+        worker.start()
+        assert busy_started.wait(10)
+        time.sleep(0.5)
+        postmaster = int((settings.data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        time.sleep(0.2)
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            info = ingest_countries(settings, countries)  # the next DB job
+        elapsed = time.monotonic() - started
+        assert info["rows"] == 10
+        assert elapsed < 15, f"the job took {elapsed:.0f} s to get a server"
+        assert f"postmaster (pid {postmaster}) is gone or has died" in caplog.text
+        assert "outlived their postmaster" in caplog.text
+        with connect(settings) as conn:  # committed data survived the crash
+            assert conn.execute("SELECT count(*) FROM countries").fetchone() == (10,)
+        worker.join(10)
+    finally:
+        stop(settings)

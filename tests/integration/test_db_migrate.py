@@ -7,6 +7,7 @@ tests/data/legacy_migrations, the way that runner applied them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -15,14 +16,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from benpipe.db.catalog import TableShape, shape_differences, table_shapes
-from benpipe.db.lifecycle import DbSettings, engine, start, stop
+from benpipe.db.lifecycle import DbSettings, connect, engine, start, stop
 from benpipe.db.migrate import (
     LEGACY_TABLE,
+    alembic_config,
     autogenerate_options,
     script_directory,
     upgrade_schema,
@@ -129,12 +132,24 @@ def _revision(cluster: Cluster, name: str) -> list[str]:
         ]
 
 
+def _upgrade_to(settings: DbSettings, revision: str) -> None:
+    """Upgrade ``public`` to ``revision`` only (what an older benpipe left)."""
+    db = engine(settings)
+    try:
+        with db.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+    finally:
+        db.dispose()
+
+
 def test_head_model_and_old_sql_build_identical_tables(cluster: Cluster) -> None:
     fresh = cluster.database("fresh")
     state = upgrade_schema(fresh)
     head = script_directory().get_current_head()
-    assert state.revision == head == "0001" and state.outcome == "upgraded"
-    assert [m["revision"] for m in state.migrations] == ["0001"]
+    assert state.revision == head == "0002" and state.outcome == "upgraded"
+    assert [m["revision"] for m in state.migrations] == ["0001", "0002"]
+    at_0001 = cluster.database("at_0001")
+    _upgrade_to(at_0001, "0001")
 
     from_model = cluster.database("from_model")
     db = engine(from_model)
@@ -149,7 +164,8 @@ def test_head_model_and_old_sql_build_identical_tables(cluster: Cluster) -> None
     alembic_tables = cluster.shapes(fresh)
     assert sorted(alembic_tables) == sorted(TABLE_NAMES)
     assert shape_differences(cluster.shapes(from_model), alembic_tables) == []
-    assert shape_differences(cluster.shapes(old), alembic_tables) == []
+    # the old runner's SQL is revision 0001
+    assert shape_differences(cluster.shapes(old), cluster.shapes(at_0001)) == []
     # the facts the stage queries rely on, spelt out
     patches = alembic_tables["patches"]
     assert patches.columns["geom"] == "geometry(Polygon) NOT NULL"
@@ -165,6 +181,12 @@ def test_head_model_and_old_sql_build_identical_tables(cluster: Cluster) -> None
     assert alembic_tables["clc_polygons"].columns["geom"] == (
         "geometry(Polygon,3035) NOT NULL"
     )
+    pieces = alembic_tables["clc_subdivided"]
+    assert pieces.constraints["clc_subdivided_clc_id_part_fkey"] == (
+        "FOREIGN KEY (clc_id, part) REFERENCES clc_polygons(clc_id, part) "
+        "ON DELETE CASCADE"
+    )
+    assert "USING gist (geom)" in pieces.indexes["clc_subdivided_geom_gist"]
     with cluster.admin("fresh") as conn:
         assert conn.execute(
             "SELECT 1 FROM pg_extension WHERE extname = 'postgis'"
@@ -207,9 +229,9 @@ def test_upgrade_is_idempotent_and_concurrent_runs_wait(cluster: Cluster) -> Non
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes == ["0001", "0001", "0001"]
+    assert outcomes == ["0002", "0002", "0002"]
     assert upgrade_schema(settings).outcome == "upgraded"
-    assert _revision(cluster, "concurrent") == ["0001"]
+    assert _revision(cluster, "concurrent") == ["0002"]
 
 
 def test_old_runner_database_is_adopted_with_its_rows(
@@ -219,10 +241,10 @@ def test_old_runner_database_is_adopted_with_its_rows(
     _add_rows(cluster, "legacy")
     with caplog.at_level(logging.INFO):
         info = init_database(settings)
-    assert info["schema_revision"] == "0001"
+    assert info["schema_revision"] == "0002"  # adopted at 0001, then upgraded
     assert "managed by Alembic at that revision" in caplog.text
     assert "all its data is kept" in caplog.text
-    assert _revision(cluster, "legacy") == ["0001"]
+    assert _revision(cluster, "legacy") == ["0002"]
     assert LEGACY_TABLE not in cluster.tables("legacy")
     with cluster.admin("legacy") as conn:
         assert conn.execute("SELECT patch_id, label FROM patch_labels").fetchall() == [
@@ -253,7 +275,7 @@ def test_old_runner_database_that_differs_is_left_alone_then_rebuilt(
         init_database(settings, rebuild=True)
     assert "rebuilt" in caplog.text and "that data is gone" in caplog.text
     assert "patches (1 row)" in caplog.text
-    assert _revision(cluster, "drifted") == ["0001"]
+    assert _revision(cluster, "drifted") == ["0002"]
     assert LEGACY_TABLE not in cluster.tables("drifted")
     with cluster.admin("drifted") as conn:
         assert conn.execute("SELECT count(*) FROM patches").fetchone() == (0,)
@@ -277,3 +299,68 @@ def test_database_of_a_newer_benpipe_is_refused(cluster: Cluster) -> None:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(DatabaseError, match="newer benpipe"):
         upgrade_schema(settings)
+
+
+def test_a_0001_database_with_rows_upgrades_to_0002(cluster: Cluster) -> None:
+    """What an earlier benpipe left: rows kept, except the CLC pieces."""
+    settings = cluster.database("at_0001_rows")
+    _upgrade_to(settings, "0001")
+    _add_rows(cluster, "at_0001_rows")
+    with cluster.admin("at_0001_rows") as conn:
+        conn.execute(
+            "INSERT INTO clc_polygons VALUES ('EU_1', 1, 311, NULL, 1.0, "
+            "ST_MakeEnvelope(4e6, 3e6, 4.001e6, 3.001e6, 3035))"
+        )
+    state = upgrade_schema(settings)
+    assert state.revision == "0002" and state.outcome == "upgraded"
+    with cluster.admin("at_0001_rows") as conn:
+        assert conn.execute("SELECT patch_id, label FROM patch_labels").fetchall() == [
+            ("P_00_00", "Urban fabric")
+        ]
+        # 0001 stored subdivided pieces there: deleted, ingest_clc reloads them
+        assert conn.execute("SELECT count(*) FROM clc_polygons").fetchone() == (0,)
+        for table in ("clc_subdivided", "input_sources", "run_owner"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    reference = cluster.database("reference_0002")
+    upgrade_schema(reference)
+    assert shape_differences(cluster.shapes(settings), cluster.shapes(reference)) == []
+
+
+def test_a_run_schema_next_to_an_old_public_one(cluster: Cluster) -> None:
+    """A run's schema is built beside ``public`` tables, which stay untouched."""
+    public = cluster.database("beside")
+    _upgrade_to(public, "0001")
+    _add_rows(cluster, "beside")
+    run = dataclasses.replace(public, schema="benpipe_run_a")
+    info = init_database(run, owner="/work/run-a")
+    assert info["schema"] == "benpipe_run_a" and info["schema_revision"] == "0002"
+    with cluster.admin("beside") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("0001",)
+        ]
+        assert conn.execute("SELECT count(*) FROM public.patches").fetchone() == (1,)
+        assert conn.execute(
+            "SELECT count(*) FROM benpipe_run_a.patches"
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT version_num FROM benpipe_run_a.alembic_version"
+        ).fetchall() == [("0002",)]
+        # PostGIS stayed in public
+        assert conn.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+            "ON n.oid = e.extnamespace WHERE e.extname = 'postgis'"
+        ).fetchone() == ("public",)
+    with connect(run) as conn:
+        assert conn.execute("SELECT count(*) FROM patches").fetchone() == (0,)
+    # the same run again: fine; another run in that schema: refused
+    init_database(run, owner="/work/run-a")
+    with pytest.raises(DatabaseError, match="belongs to the run in /work/run-a"):
+        init_database(run, owner="/work/run-b")
+
+
+def test_a_missing_run_schema_is_named_not_fallen_through(cluster: Cluster) -> None:
+    settings = cluster.database("no_schema")
+    _upgrade_to(settings, "0001")  # public has benpipe tables
+    missing = dataclasses.replace(settings, schema="benpipe_gone")
+    with pytest.raises(DatabaseError, match="schema benpipe_gone on .* does not exist"):
+        connect(missing)

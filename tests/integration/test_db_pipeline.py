@@ -333,7 +333,14 @@ def test_rerunning_steps_gives_identical_contents(run: Run) -> None:
     export_metadata_tables(run.settings, run.results / "metadata")
     assert run.snapshot() == before
     # each step is timed and logged
-    assert sorted(timings) == ["alignment", "country", "country_nearest", "overlaps"]
+    assert sorted(timings) == [
+        "alignment",
+        "analyze",
+        "country",
+        "country_nearest",
+        "foreign_keys",
+        "overlaps",
+    ]
 
 
 def test_connect_restarts_a_stopped_server(run: Run) -> None:
@@ -390,3 +397,20 @@ def test_wrong_tile_side_is_refused_naming_the_product(run: Run) -> None:
         mtd.write_text(mtd.read_text().replace(old, new))
     with pytest.raises(GridError, match=bad.stem):
         build_patch_grid(run.settings, bad, invalid_patches=())
+
+
+def test_align_v1_leaves_the_foreign_keys_of_the_model(run: Run) -> None:
+    """align_v1 drops the cross-product foreign keys while it loads; they are
+    back, valid and with ON DELETE CASCADE, when it commits."""
+    rows = run.query(
+        "SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE contype = 'f' AND conrelid::regclass::text IN"
+        " ('patch_alignment', 'patch_country', 'patch_overlaps') ORDER BY conname"
+    )
+    assert [r[0] for r in rows] == [
+        "patch_alignment_patch_id_fkey",
+        "patch_country_patch_id_fkey",
+        "patch_overlaps_other_patch_id_fkey",
+        "patch_overlaps_patch_id_fkey",
+    ]
+    assert all(r[1] and "ON DELETE CASCADE" in r[2] for r in rows)

@@ -78,3 +78,47 @@ def test_patch_larger_than_tile_is_rejected():
 )
 def test_seasons(ts, quirk, season):
     assert season_of(ts.replace(tzinfo=UTC), reference_quirk=quirk) == season
+
+
+# ---------------------------------------------------------------- S2 tile corners
+def test_s2_tile_corner_of_known_tiles():
+    from benpipe.grid import s2_tile_corner
+
+    assert s2_tile_corner("31UGR") == (32631, 699_960.0, 5_600_040.0)
+    assert s2_tile_corner("T33UUP") == (32633, 300_000.0, 5_400_000.0)
+    for bad in ("31ugr", "31AGR", "31USR", "61UGR", "UGR"):
+        with pytest.raises(GridError):
+            s2_tile_corner(bad)
+
+
+def test_s2_tile_corner_of_every_reben_product_with_v1_footprints(reference_artifacts):
+    """Each footprint's corner minus its patch's x,y gives its tile's corner."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from benpipe.grid import s2_tile_corner
+    from benpipe.names import parse_patch_name
+
+    published = pd.concat(
+        pd.read_parquet(reference_artifacts / name, columns=["patch_id", "s2v1_name"])
+        for name in (
+            "metadata.parquet",
+            "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+        )
+    ).set_index("s2v1_name")["patch_id"]
+    corners: dict[str, set[tuple[int, float, float]]] = {}
+    for path in sorted((reference_artifacts / "ben-v1-metadata").glob("*.parquet")):
+        frame = gpd.read_parquet(path)
+        epsg = int(frame.crs.to_epsg())
+        bounds = frame.set_index("patch_name").geometry.bounds
+        common = bounds.index.intersection(published.index)
+        for name, minx, maxy in zip(
+            common, bounds.loc[common, "minx"], bounds.loc[common, "maxy"], strict=True
+        ):
+            patch = parse_patch_name(published[name])
+            tile = patch.tile_dir.rsplit("_", 1)[1]
+            corner = (epsg, minx - 1200 * patch.col, maxy + 1200 * patch.row)
+            corners.setdefault(tile, set()).add(corner)
+    assert len(corners) >= 20  # 22 tiles of 48 products
+    for tile, found in sorted(corners.items()):
+        assert found == {s2_tile_corner(tile)}, tile

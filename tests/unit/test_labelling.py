@@ -52,14 +52,27 @@ def test_burn_uses_pixel_centres_and_leaves_uncovered_pixels_zero() -> None:
     ]
 
 
-def test_burn_order_is_by_code_then_id_and_the_last_wins() -> None:
+def test_burn_order_is_by_id_in_byte_order_and_the_last_wins() -> None:
+    """Overlapping polygons: the highest CLC id wins, whatever the codes.
+
+    That is the reference's observable rule (its ST_Union runs in ascending
+    clc_id); ids compare as bytes, so EU_10 sorts before EU_9.
+    """
     whole = (1000, 1960, 1040, 2000)
-    shapes = [shape(523, "z", *whole), shape(211, "b", *whole), shape(211, "a", *whole)]
+    shapes = [shape(523, "EU_1", *whole), shape(211, "EU_3", *whole)]
+    shapes.append(shape(311, "EU_2", *whole))
     burned = burn_clc(list(reversed(shapes)), transform=T, height=4, width=4)
-    assert set(burned.ravel().tolist()) == {523}
-    same_code = [shape(311, "b", *whole), shape(312, "a", 1000, 1980, 1040, 2000)]
-    burned = burn_clc(same_code, transform=T, height=4, width=4)
-    assert burned[0].tolist() == [312] * 4 and burned[3].tolist() == [311] * 4
+    assert set(burned.ravel().tolist()) == {211}
+    top_rows = (1000, 1980, 1040, 2000)
+    by_bytes = [shape(312, "EU_9", *whole), shape(311, "EU_10", *top_rows)]
+    burned = burn_clc(by_bytes, transform=T, height=4, width=4)
+    assert burned[0].tolist() == [312] * 4 and burned[3].tolist() == [312] * 4
+    parts = [
+        ClcShape(code_18=311, clc_id="EU_5", part=2, geometry=box(*top_rows)),
+        ClcShape(code_18=312, clc_id="EU_5", part=1, geometry=box(*whole)),
+    ]
+    burned = burn_clc(parts, transform=T, height=4, width=4)
+    assert burned[0].tolist() == [311] * 4 and burned[3].tolist() == [312] * 4
 
 
 def test_burn_rejects_unknown_codes() -> None:
@@ -165,3 +178,36 @@ def test_reference_label_names_are_the_ben19_classes() -> None:
     labels = pq.read_table(path, columns=["labels"]).column("labels").combine_chunks()
     names = set(labels.flatten().unique().to_pylist())
     assert names == set(BEN19_CLASSES)
+
+
+def test_large_polygons_burn_strip_by_strip_exactly_as_whole() -> None:
+    """A 20,000-vertex coast and small overlapping polygons: the strip burn of
+    large polygons gives every pixel the value of one whole-polygon burn."""
+    import shapely
+    from rasterio.features import rasterize
+
+    from benpipe.dataset import labels
+
+    rng = np.random.default_rng(7)
+    n = 600  # 6 km at 10 m: five strips of 120 rows
+    transform = Affine(10, 0, 500_000, 0, -10, 5_306_000)
+    y = np.linspace(5_306_500, 5_299_500, 20_000)
+    x = 502_000 + 900 * np.sin(y / 700) + rng.normal(0, 15, len(y))
+    coast = shapely.Polygon(np.r_[np.c_[x, y], [[495_000, y[-1]], [495_000, y[0]]]])
+    coast = shapely.make_valid(coast)
+    assert shapely.get_num_coordinates(coast) > labels.LARGE_POLYGON_VERTICES
+    fields = [
+        ClcShape(312, "EU_1", 1, shapely.box(501_000, 5_301_000, 504_000, 5_305_000)),
+        ClcShape(523, "EU_2", 1, coast),  # burnt over EU_1, under EU_3
+        ClcShape(211, "EU_3", 1, shapely.box(500_500, 5_300_500, 501_500, 5_302_000)),
+    ]
+    burned = burn_clc(fields, transform=transform, height=n, width=n)
+    whole = np.zeros((n, n), dtype=np.uint16)
+    rasterize(
+        [(s.geometry, s.code_18) for s in fields],
+        out=whole,
+        transform=transform,
+        all_touched=False,
+    )
+    assert (burned == whole).all()
+    assert set(np.unique(burned).tolist()) == {0, 211, 312, 523}

@@ -9,9 +9,15 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from benpipe.db.lifecycle import DbSettings
 from benpipe.errors import ConfigError
 from benpipe.log import setup_for_snakemake
-from benpipe.runsettings import ENV_VAR, RunSettings, canonical_path
+from benpipe.runsettings import (
+    ENV_VAR,
+    RunSettings,
+    canonical_path,
+    default_db_schema,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,14 +114,41 @@ def test_operational_keys_reach_the_settings(tmp_path):
 
 def test_database_identity_names_the_database_not_port_or_lifetime(tmp_path):
     config = demo_config()
+    schema = default_db_schema(tmp_path)
     embedded = settings_of(config, tmp_path).database_identity
-    assert embedded == "embedded results/db/pg"
+    assert embedded == f"embedded results/db/pg schema {schema}"
     config["database"] |= {"port": 1234, "keep_running": True}
     assert settings_of(config, tmp_path).database_identity == embedded
     config["database"]["url"] = "postgresql://ben@db:5432/bigearthnet"
     assert settings_of(config, tmp_path).database_identity == (
-        "postgresql://ben@db:5432/bigearthnet"
+        f"postgresql://ben@db:5432/bigearthnet schema {schema}"
     )
+    config["database"]["schema"] = "benpipe_mine"
+    assert settings_of(config, tmp_path).database_identity == (
+        "postgresql://ben@db:5432/bigearthnet schema benpipe_mine"
+    )
+
+
+def test_each_working_directory_gets_its_own_schema(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    config = demo_config()
+    a = settings_of(config, tmp_path / "a").database["schema"]
+    assert a.startswith("benpipe_") and len(a) == len("benpipe_") + 16
+    assert settings_of(config, tmp_path / "b").database["schema"] != a
+    # the same run reached through a symlink is the same run
+    assert settings_of(config, tmp_path / "link").database["schema"] == a
+    assert (
+        DbSettings.from_mapping(settings_of(config, tmp_path / "a").database).schema
+        == a
+    )
+
+
+@pytest.mark.parametrize("bad", ["Run", "1run", "run-1", "a" * 64, 'x"; drop'])
+def test_a_schema_that_is_not_a_plain_identifier_is_refused(bad):
+    with pytest.raises(ConfigError, match="database.schema .* plain PostgreSQL"):
+        DbSettings.from_mapping({"schema": bad})
 
 
 # ---------------------------------------------------------------- environment

@@ -67,6 +67,7 @@ rule align_v1:
         db_slots=1,
     params:
         overlap_threshold=config["patching"]["overlap_threshold"],
+        country_rule=config["patching"]["country_rule"],
         algorithm_version=TABLES_ALGORITHM_VERSION,
     script:
         "../scripts/align_v1.py"

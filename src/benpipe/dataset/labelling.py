@@ -1,9 +1,10 @@
 """The ``label_patches`` rule: CORINE labels and reference maps of one product.
 
 The recipe (docs/labelling.md): read the product's grid and the CLC polygons
-that intersect its tile from PostGIS → burn them once onto the tile's 10 m
-grid → count pixels per code and window → label each valid patch and write
-its reference map into the staging folder → hand what is in memory to the
+that intersect its tile from PostGIS (after checking that the CLC there is
+the one this run ingested) → burn them once onto the tile's 10 m grid →
+count pixels per code and window → label each valid patch and write its
+reference map into the staging folder → hand what is in memory to the
 optional ``on_labelled`` hook (the QA preview) → replace the product's
 labelling rows in one transaction → receipt.  The rule itself is pure and
 lives in :mod:`benpipe.dataset.labels`.
@@ -21,8 +22,10 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
+from benpipe.clc import NO_COVERAGE_CODE
 from benpipe.dataset import sql
 from benpipe.dataset.labels import (
+    CODES,
     ClcShape,
     PatchLabels,
     burn_clc,
@@ -30,8 +33,9 @@ from benpipe.dataset.labels import (
     reference_map,
     window_counts,
 )
+from benpipe.db.ingest import check_inputs
 from benpipe.db.lifecycle import DbSettings, connect
-from benpipe.errors import DatabaseError
+from benpipe.errors import DatabaseError, LabelCoverageError
 from benpipe.fileio import staged_directory, write_json_atomic
 from benpipe.geotiff import write_geotiff
 from benpipe.grid import patch_corner
@@ -39,7 +43,9 @@ from benpipe.log import Progress
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 1
+#: 2: whole CLC polygons (subdivided pieces only prefilter), burnt in
+#: ascending clc_id; all-999 products refused.
+ALGORITHM_VERSION = 2
 
 
 def write_reference_map(
@@ -74,6 +80,8 @@ class _Tile:
     patch_side_m: float
     res_m: float
     window_px: int
+    #: the CLC the polygons come from: {sha256, source, rows}
+    clc: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,7 @@ def label_patches(
     unlabeled_max_fraction: float = 0.25,
     patch_side_m: float = 1200,
     res_m: float = 10,
+    clc_sha256: str | None = None,
     receipt: Path | None = None,
     on_labelled: Callable[[LabelledTile], None] | None = None,
 ) -> dict[str, Any]:
@@ -113,11 +122,17 @@ def label_patches(
     with CLC coverage.  DB rows of the product are replaced in one transaction.
     ``on_labelled`` receives the burnt grid and the patch results before the
     rows are stored (``label_patches`` keeps no reference to it afterwards).
+    ``clc_sha256`` (the run's ``ingest_clc`` receipt) must be the CLC that
+    the database holds (DatabaseError otherwise); None skips that check.
     """
     timings: dict[str, float] = {}
     started = time.monotonic()
     tile, patches, shapes = _read_inputs(
-        settings, product_id, patch_side_m=patch_side_m, res_m=res_m
+        settings,
+        product_id,
+        patch_side_m=patch_side_m,
+        res_m=res_m,
+        clc_sha256=clc_sha256,
     )
     timings["query_s"] = time.monotonic() - started
     # replace=True: rerunning by hand (or in tests) replaces the maps, as it
@@ -157,6 +172,7 @@ def label_patches(
         valid_patches=len(patches),
         unlabeled_max_fraction=unlabeled_max_fraction,
     )
+    info["schema"] = settings.schema
     log.info(
         "%s: %d CLC polygons, %d valid patches, %d maps, %d kept (%s)",
         product_id,
@@ -172,23 +188,43 @@ def label_patches(
 
 
 def _read_inputs(
-    settings: DbSettings, product_id: str, *, patch_side_m: float, res_m: float
+    settings: DbSettings,
+    product_id: str,
+    *,
+    patch_side_m: float,
+    res_m: float,
+    clc_sha256: str | None,
 ) -> tuple[_Tile, list[tuple[str, int, int]], list[ClcShape]]:
-    """The product's grid, its valid patches (id, col, row) and its CLC polygons."""
-    with connect(settings) as conn:
+    """The product's grid, its valid patches (id, col, row) and its CLC polygons.
+
+    One transaction: the CLC's input_sources row stays locked while the
+    polygons are read, so no ingest can swap them in between.
+    """
+    with connect(settings) as conn, conn.transaction():
         row = conn.execute(sql.SELECT_PRODUCT_GRID, (product_id,)).fetchone()
         if row is None:
             raise DatabaseError(
-                f"product {product_id} has no patch grid in the database; run the "
-                "build_patch_grid rule for it first"
+                f"product {product_id} has no patch grid in "
+                f"{settings.redacted_schema_target()}; run the build_patch_grid "
+                "rule for it first"
             )
         epsg, ulx, uly, tile_side_m, fails_quality, tile_dir = row
         clc_rows = conn.execute(sql.COUNT_CLC_POLYGONS).fetchone()
         if not clc_rows or not clc_rows[0]:
             raise DatabaseError(
-                "table clc_polygons is empty: the CORINE data is not in this database "
-                "(a fresh cluster?); delete results/db/receipts/clc.json and rerun so "
-                "that ingest_clc loads it"
+                f"table clc_polygons is empty in {settings.redacted_schema_target()}"
+                ": the CORINE data is not in this database (a fresh cluster or "
+                "schema?); delete results/db/receipts/clc.json and rerun so that "
+                "ingest_clc loads it"
+            )
+        if clc_sha256 is not None:
+            clc = check_inputs(conn, settings, {"clc": clc_sha256})["clc"]
+        else:
+            found = conn.execute(sql.SELECT_CLC_SOURCE).fetchone()
+            clc = (
+                {"sha256": str(found[0]), "source": str(found[1]), "rows": found[2]}
+                if found
+                else {"sha256": None, "source": None, "rows": int(clc_rows[0])}
             )
         patches = [
             (str(pid), int(col), int(prow))
@@ -207,6 +243,7 @@ def _read_inputs(
             patch_side_m=patch_side_m,
             res_m=res_m,
             window_px=int(round(patch_side_m / res_m)),
+            clc=clc,
         )
         extent_m = tile.n * patch_side_m
         shapes = sql.clc_shapes(
@@ -241,6 +278,7 @@ def _label_and_map(
     t1 = time.monotonic()
     counts = window_counts(burned, n=tile.n, window_px=tile.window_px)
     timings["count_s"] = time.monotonic() - t1
+    _check_some_clc_class(tile, patches, counts, shapes=len(shapes))
     t1 = time.monotonic()
     labelled: list[sql.LabelledPatch] = []
     progress = Progress(
@@ -280,6 +318,40 @@ def _labelled_tile(
         unlabeled_max_fraction=unlabeled_max_fraction,
         burned=burned,
         patches=[(col, row, results.get(pid, no_clc)) for pid, col, row in patches],
+    )
+
+
+#: Column of a count vector (window_counts) that counts CLC code 999.
+_NODATA_COLUMN = 1 + CODES.index(NO_COVERAGE_CODE)
+
+
+def _check_some_clc_class(
+    tile: _Tile,
+    patches: Sequence[tuple[str, int, int]],
+    counts: np.ndarray,
+    *,
+    shapes: int,
+) -> None:
+    """Refuse a product whose valid patches are all 999 although CLC meets it.
+
+    Every pixel is then either CLC NODATA (999) or outside every polygon:
+    the CLC file does not cover the product, and no patch could be labelled.
+    (A tile that no polygon meets at all is the reference's "no overlay"
+    case: a warning, handled before.)
+    """
+    if not patches:
+        return
+    windows = np.array([row * tile.n + col for _, col, row in patches])
+    classes = counts[windows, 1:].sum() - counts[windows, _NODATA_COLUMN].sum()
+    if classes > 0:
+        return
+    raise LabelCoverageError(
+        f"product {tile.product_id}: every pixel of its {len(patches)} valid "
+        f"patches is 999 (no CLC class), although {shapes} polygons of the CLC "
+        f"file {tile.clc['source']} (sha256 {tile.clc['sha256']}) meet the tile: "
+        "that file does not cover this product (only NODATA polygons there). "
+        "Check that inputs.clc_gpkg is the full CLC 2018 vector layer "
+        "(U2018_CLC2018_V2020_20u1.gpkg, Europe), or leave this product out"
     )
 
 
@@ -334,6 +406,8 @@ def _receipt(
         "product": tile.product_id,
         "has_clc": clc_polygons > 0,
         "clc_polygons": clc_polygons,
+        "clc_sha256": tile.clc["sha256"],
+        "clc_source": tile.clc["source"],
         "fails_quality": tile.fails_quality,
         "valid_patches": valid_patches,
         "reference_maps": sum(1 for p in labelled if p.covered),

@@ -137,23 +137,32 @@ SELECT_PRODUCT_GRID = (
     " WHERE product_id = %s"
 )
 COUNT_CLC_POLYGONS = "SELECT count(*) FROM clc_polygons"
+SELECT_CLC_SOURCE = "SELECT sha256, source, rows FROM input_sources WHERE kind = 'clc'"
 SELECT_VALID_PATCHES = (
     'SELECT patch_id, col, "row" FROM patches WHERE product_id = %s AND valid'
     ' ORDER BY "row", col'
 )
 #: CLC polygons intersecting a UTM box (segmentized and buffered by 100 m in
-#: EPSG:3035), transformed to the box's EPSG, in the burn order.
+#: EPSG:3035), each transformed whole to the box's EPSG, in the burn order
+#: (ascending clc_id in byte order, then part).  The subdivided pieces are
+#: only the prefilter: a piece that meets the box selects its polygon.
+#: Burning the pieces instead would leave cracks: a cut line that has extra
+#: vertices on one side only bends differently on the two sides once
+#: transformed, and pixel centres in the gap become 999.
 SELECT_CLC_SHAPES = """
 WITH tile AS (
     SELECT ST_Buffer(
         ST_Transform(ST_Segmentize(ST_MakeEnvelope(%(left)s, %(bottom)s, %(right)s,
                                                    %(top)s, %(epsg)s), 1000), 3035),
         100) AS g
+), hits AS (
+    SELECT DISTINCT s.clc_id, s.part
+    FROM clc_subdivided s, tile
+    WHERE ST_Intersects(s.geom, tile.g)
 )
 SELECT c.code_18, c.clc_id, c.part, ST_AsBinary(ST_Transform(c.geom, %(epsg)s))
-FROM clc_polygons c, tile
-WHERE ST_Intersects(c.geom, tile.g)
-ORDER BY c.code_18, c.clc_id COLLATE "C", c.part
+FROM clc_polygons c JOIN hits USING (clc_id, part)
+ORDER BY c.clc_id COLLATE "C", c.part
 """
 DELETE_PATCH_LABELS = (
     "DELETE FROM patch_labels WHERE patch_id IN"
@@ -280,27 +289,99 @@ TRUNCATE_CROSS_PRODUCT_TABLES = (
     "TRUNCATE patch_alignment, patch_country, patch_overlaps"
 )
 
+#: Patches and v1 footprints are the same 1200 m square when their SRID,
+#: season and corners agree and ST_Equals says so.  The corners make it a
+#: merge or hash join on exact keys: a GiST join lets the planner AND the
+#: bitmap of the (epsg, season) index into every probe, which reads that
+#: index's ~10,000 entries per patch (60 s for 100 k patches).  The
+#: footprints are materialised, so no index can be chosen.  Equal geometries
+#: have equal corners, so no pair is lost.
 ALIGN_V1 = """
+WITH v AS MATERIALIZED (
+    SELECT patch_name, epsg, season, geom, ST_XMin(geom) AS x, ST_YMax(geom) AS y
+    FROM v1_footprints
+)
 INSERT INTO patch_alignment (patch_id, s2v1_name)
 SELECT DISTINCT ON (p.patch_id) p.patch_id, v.patch_name
 FROM patches p
-JOIN v1_footprints v
+JOIN v
   ON v.epsg = p.epsg
  AND v.season = p.season
- AND v.geom && p.geom
- AND CASE WHEN ST_SRID(v.geom) = ST_SRID(p.geom)
-          THEN ST_Equals(v.geom, p.geom) ELSE false END
+ AND v.x = ST_XMin(p.geom)
+ AND v.y = ST_YMax(p.geom)
+WHERE CASE WHEN ST_SRID(v.geom) = ST_SRID(p.geom)
+           THEN ST_Equals(v.geom, p.geom) ELSE false END
 ORDER BY p.patch_id, v.patch_name COLLATE "C"
 """
 
-# Country, in two statements with the same result as one nearest-country
-# query per patch, about 30x faster: patches that touch a BEN country take
-# the one they share the most area with (distance 0).  The join runs country
-# by country, so PostGIS reuses each prepared country polygon for
-# ST_Intersects/ST_Covers, and a patch inside a country needs no
-# ST_Intersection.  Only the rest (at sea, in other countries) is measured
-# against all ten.
-COUNTRY_INSIDE = """
+# Country (docs/labelling.md): the nearest BEN country, with the same result
+# as the reference's one nearest-country query per patch, but much faster.
+# A patch that touches BEN countries (distance 0) takes one of those; the
+# join runs country by country, so PostGIS reuses each prepared country
+# polygon for ST_Intersects.  Only the rest (at sea, in other countries) is
+# measured against the countries that can be nearest (COUNTRY_NEAREST).
+#
+# Rules (``patching.country_rule``) for a patch that touches several:
+# * ``reference``: the one the reference's own query returns first.  It
+#   orders the countries by ``patch <-> country`` (``LIMIT 1``) through a
+#   GiST index on them in the tile's UTM; at distance 0 the index's order
+#   decides (PostgreSQL keeps the first tied row).  That order comes from the
+#   index's sorted build (PostGIS >= 3.2), a space-filling curve through the
+#   countries' boxes, not from their names: Belgium before Luxembourg, but
+#   Serbia before Kosovo.  So these patches (about 0.2 %) are resolved by
+#   that very query (COUNTRY_TIES_KNN), with the index forced.
+# * ``largest_share``: the country the patch shares the most area with, then
+#   the name.  A patch inside a country needs no ST_Intersection.
+CREATE_COUNTRY_TOUCHING = """
+CREATE TEMP TABLE country_touching ON COMMIT DROP AS
+SELECT p.patch_id, p.epsg, c.name
+FROM countries_utm c
+JOIN patches p ON p.epsg = c.epsg AND ST_Intersects(c.geom, p.geom)
+"""
+#: ``reference``: patches that touch exactly one BEN country.
+COUNTRY_ONE_TOUCHED = """
+INSERT INTO patch_country (patch_id, country, distance_m)
+SELECT patch_id, min(name), 0
+FROM country_touching
+GROUP BY patch_id
+HAVING count(*) = 1
+"""
+#: ``reference``: the UTM zones with patches that touch several countries.
+SELECT_COUNTRY_TIE_ZONES = """
+SELECT DISTINCT epsg FROM (
+    SELECT patch_id, epsg FROM country_touching
+    GROUP BY patch_id, epsg HAVING count(*) > 1
+) AS ties ORDER BY epsg
+"""
+#: The BEN countries of one zone (%(epsg)s) with a GiST index, as the
+#: reference builds it (``gist(st_transform(geom, epsg))``).
+CREATE_COUNTRIES_KNN = """
+CREATE TEMP TABLE countries_knn ON COMMIT DROP AS
+SELECT name, geom FROM countries_utm WHERE epsg = %(epsg)s
+"""
+INDEX_COUNTRIES_KNN = "CREATE INDEX ON countries_knn USING gist (geom)"
+#: Around COUNTRY_TIES_KNN: the plan must be the index scan.
+FORCE_INDEX_SCAN = "SET LOCAL enable_seqscan = off"
+ALLOW_SEQ_SCAN = "SET LOCAL enable_seqscan = on"
+DROP_COUNTRIES_KNN = "DROP TABLE countries_knn"
+#: The reference's query (``ORDER BY patch <-> country LIMIT 1``) for the
+#: patches of one zone that touch several countries; run with
+#: ``enable_seqscan`` off, so that the index scan, whose order decides the
+#: ties, is the plan (as it was in the reference).
+COUNTRY_TIES_KNN = """
+INSERT INTO patch_country (patch_id, country, distance_m)
+SELECT p.patch_id, k.name, 0
+FROM (
+    SELECT patch_id FROM country_touching WHERE epsg = %(epsg)s
+    GROUP BY patch_id HAVING count(*) > 1
+) AS t
+JOIN patches p USING (patch_id)
+CROSS JOIN LATERAL (
+    SELECT c.name FROM countries_knn c ORDER BY c.geom <-> p.geom LIMIT 1
+) AS k
+"""
+#: ``largest_share``: every patch that touches a BEN country.
+COUNTRY_LARGEST_SHARE = """
 INSERT INTO patch_country (patch_id, country, distance_m)
 SELECT DISTINCT ON (patch_id) patch_id, name, 0
 FROM (
@@ -312,34 +393,87 @@ FROM (
 ) AS touching
 ORDER BY patch_id, area DESC, name COLLATE "C"
 """
+#: The values of ``patching.country_rule``; the first is the default.
+COUNTRY_RULES: tuple[str, ...] = ("reference", "largest_share")
 
+#: For each product, the countries that can be the nearest one of any of its
+#: patches: c qualifies unless it lies farther from the whole tile than some
+#: other country c' can lie from any patch of it (the distance from the tile's
+#: centre to c', plus half the tile's diagonal).  Usually one to three of ten.
+CREATE_COUNTRY_CANDIDATES = """
+CREATE TEMP TABLE country_candidates ON COMMIT DROP AS
+WITH tile AS (
+    SELECT product_id, epsg,
+           ST_MakeEnvelope(ulx, uly - tile_side_m, ulx + tile_side_m, uly, epsg) AS g,
+           ST_SetSRID(ST_MakePoint(ulx + tile_side_m / 2, uly - tile_side_m / 2),
+                      epsg) AS centre,
+           tile_side_m * sqrt(2) / 2 AS half_diagonal
+    FROM products
+)
+SELECT t.product_id, c.name, c.geom
+FROM tile t
+JOIN countries_utm c ON c.epsg = t.epsg
+WHERE ST_Distance(t.g, c.geom) <= (
+    SELECT min(ST_Distance(t.centre, c2.geom)) + t.half_diagonal
+    FROM countries_utm c2 WHERE c2.epsg = t.epsg
+)
+"""
+INDEX_COUNTRY_CANDIDATES = "CREATE INDEX ON country_candidates (product_id)"
+ANALYZE_COUNTRY_CANDIDATES = "ANALYZE country_candidates"
+#: Patches that touch no BEN country: the nearest candidate, then the name.
 COUNTRY_NEAREST = """
 INSERT INTO patch_country (patch_id, country, distance_m)
 SELECT p.patch_id, best.name, best.distance_m
 FROM patches p
 CROSS JOIN LATERAL (
     SELECT c.name, ST_Distance(p.geom, c.geom) AS distance_m
-    FROM countries_utm c
-    WHERE c.epsg = p.epsg
+    FROM country_candidates c
+    WHERE c.product_id = p.product_id
     ORDER BY 2, c.name COLLATE "C"
     LIMIT 1
 ) AS best
 WHERE NOT EXISTS (SELECT 1 FROM patch_country pc WHERE pc.patch_id = p.patch_id)
 """
 
+#: Pairs of same-season products whose tiles meet (in EPSG:3035, each tile
+#: buffered by 100 m) and the zone where they meet: only patches there can
+#: overlap a patch of the other product (about 9 % of a full grid).
+CREATE_OVERLAP_ZONES = """
+CREATE TEMP TABLE overlap_zones ON COMMIT DROP AS
+WITH tile AS (
+    SELECT product_id, season,
+           ST_Buffer(ST_Transform(ST_Segmentize(ST_MakeEnvelope(
+               ulx, uly - tile_side_m, ulx + tile_side_m, uly, epsg), 1000), 3035),
+               100) AS g
+    FROM products
+)
+SELECT t1.product_id AS a, t2.product_id AS b, ST_Intersection(t1.g, t2.g) AS g
+FROM tile t1
+JOIN tile t2
+  ON t1.season = t2.season
+ AND t1.product_id <> t2.product_id
+ AND ST_Intersects(t1.g, t2.g)
+"""
+#: For each zone, its patches of product a against the patches of product b
+#: they meet.  The inner query is planned on its own (OFFSET 0), so the
+#: cheap product test runs before ST_Intersects, and the intersection is
+#: computed once per pair.
 OVERLAPS = """
 INSERT INTO patch_overlaps (patch_id, other_patch_id, share)
-SELECT a.patch_id, b.patch_id,
-       ST_Area(ST_Intersection(a.geom_3035, b.geom_3035))
-         / (ST_Area(a.geom_3035) + ST_Area(b.geom_3035))
-FROM patches a
-JOIN patches b
-  ON a.geom_3035 && b.geom_3035
- AND a.season = b.season
- AND a.product_id <> b.product_id
-WHERE ST_Intersects(a.geom_3035, b.geom_3035)
-  AND ST_Area(ST_Intersection(a.geom_3035, b.geom_3035))
-        / (ST_Area(a.geom_3035) + ST_Area(b.geom_3035)) > 0.5 * %(threshold)s
+SELECT a.patch_id, o.patch_id, o.share
+FROM overlap_zones z
+JOIN patches a ON a.product_id = z.a AND a.geom_3035 && z.g
+CROSS JOIN LATERAL (
+    SELECT b.patch_id,
+           ST_Area(ST_Intersection(a.geom_3035, b.geom_3035))
+             / (ST_Area(a.geom_3035) + ST_Area(b.geom_3035)) AS share
+    FROM patches b
+    WHERE b.geom_3035 && a.geom_3035
+      AND b.product_id = z.b
+      AND ST_Intersects(a.geom_3035, b.geom_3035)
+    OFFSET 0
+) AS o
+WHERE o.share > 0.5 * %(threshold)s
 """
 
 #: Every BEN country in the UTM zone of each product (dropped at commit).
@@ -349,6 +483,35 @@ CREATE_COUNTRIES_UTM = (
     " FROM countries c, (SELECT DISTINCT epsg FROM patches) e"
 )
 INDEX_COUNTRIES_UTM = "CREATE INDEX ON countries_utm (epsg)"
+#: Temporary tables are never analysed by autovacuum.
+ANALYZE_COUNTRIES_UTM = "ANALYZE countries_utm"
+ANALYZE_PATCHES = "ANALYZE patches"
+
+
+def cross_product_foreign_keys() -> list[tuple[str, str]]:
+    """(DROP CONSTRAINT, ADD CONSTRAINT) statements of the cross-product tables.
+
+    align_v1 drops these foreign keys while it refills the tables and adds
+    them back before it commits (PostgreSQL's advice for bulk loads): one
+    validating join instead of a row-locking check per inserted row, 12 s of
+    the 1 M-patch run.  The statements come from the model, the one home of
+    the schema.
+    """
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import AddConstraint
+
+    from benpipe.db.model import metadata
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    out = []
+    for name in CROSS_PRODUCT_TABLES:
+        table = metadata.tables[name]
+        for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
+            add = str(AddConstraint(fk).compile(dialect=dialect))
+            out.append((f"ALTER TABLE {name} DROP CONSTRAINT {fk.name}", add))
+    return out
+
+
 #: Counts for the align_v1 receipt, in the order of ALIGN_V1_STATS_KEYS.
 ALIGN_V1_STATS = """
 SELECT (SELECT count(*) FROM patches),

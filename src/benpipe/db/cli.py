@@ -1,4 +1,4 @@
-"""``benpipe db up|down|status|url``: manage the embedded PostGIS cluster."""
+"""``benpipe db up|down|status|url|runs|drop-schema``: the PostGIS database of a run."""
 
 from __future__ import annotations
 
@@ -10,13 +10,19 @@ import click
 import yaml
 
 from benpipe.db.lifecycle import DbSettings, status, stop
-from benpipe.db.schema import init_database
+from benpipe.db.schema import drop_schema, init_database, run_schemas
 from benpipe.db.url import libpq_url
+from benpipe.runsettings import default_db_schema
 
 
 def _settings(
-    config: Path | None, embedded_dir: Path | None, port: int | None
+    config: Path | None,
+    embedded_dir: Path | None,
+    port: int | None,
+    schema: str | None = None,
+    directory: Path = Path("."),
 ) -> DbSettings:
+    """The database settings a run in ``directory`` with ``config`` uses."""
     section: dict[str, Any] = {}
     if config is not None:
         loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
@@ -25,6 +31,14 @@ def _settings(
         section["embedded_dir"] = str(embedded_dir)
     if port is not None:
         section["port"] = port
+    if schema is not None:
+        section["schema"] = schema
+    if not section.get("schema"):
+        section["schema"] = default_db_schema(directory)
+    if not Path(section.get("embedded_dir", "results/db/pg")).is_absolute():
+        section["embedded_dir"] = str(
+            directory / section.get("embedded_dir", "results/db/pg")
+        )
     return DbSettings.from_mapping(section)
 
 
@@ -37,12 +51,21 @@ _options = [
         help="Config file whose database section to use (e.g. config/demo.yaml).",
     ),
     click.option(
+        "--directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="The run's working directory (snakemake --directory): it names the "
+        "run's schema when database.schema is null, and relative paths start there.",
+    ),
+    click.option(
         "--embedded-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="Override database.embedded_dir.",
     ),
     click.option("--port", type=int, default=None, help="Override database.port."),
+    click.option("--schema", default=None, help="Override database.schema."),
 ]
 
 
@@ -67,39 +90,99 @@ def db() -> None:
     "(without it benpipe refuses to touch them).",
 )
 def up(
-    config: Path | None, embedded_dir: Path | None, port: int | None, rebuild: bool
+    config: Path | None,
+    directory: Path,
+    embedded_dir: Path | None,
+    port: int | None,
+    schema: str | None,
+    rebuild: bool,
 ) -> None:
-    """Start the embedded cluster (or reach database.url) and migrate the schema.
+    """Start the embedded cluster (or reach database.url) and migrate the run's schema.
 
-    Prints the server kind and versions and the schema revision as JSON.
+    Prints the server kind and versions, the schema and its revision as JSON.
     """
-    info = init_database(_settings(config, embedded_dir, port), rebuild=rebuild)
+    settings = _settings(config, embedded_dir, port, schema, directory)
+    info = init_database(settings, rebuild=rebuild, owner=str(directory.resolve()))
     click.echo(json.dumps(info, indent=2, sort_keys=True))
 
 
 @db.command("down")
 @_with_options
-def down(config: Path | None, embedded_dir: Path | None, port: int | None) -> None:
+def down(
+    config: Path | None,
+    directory: Path,
+    embedded_dir: Path | None,
+    port: int | None,
+    schema: str | None,
+) -> None:
     """Stop the embedded cluster (no-op for database.url)."""
-    stopped = stop(_settings(config, embedded_dir, port))
+    stopped = stop(_settings(config, embedded_dir, port, schema, directory))
     click.echo("stopped" if stopped else "not running")
 
 
 @db.command("status")
 @_with_options
 def status_command(
-    config: Path | None, embedded_dir: Path | None, port: int | None
+    config: Path | None,
+    directory: Path,
+    embedded_dir: Path | None,
+    port: int | None,
+    schema: str | None,
 ) -> None:
-    """Print kind, target and whether the server answers, as JSON."""
-    click.echo(
-        json.dumps(
-            status(_settings(config, embedded_dir, port)), indent=2, sort_keys=True
-        )
-    )
+    """Print kind, target, schema and whether the server answers, as JSON."""
+    settings = _settings(config, embedded_dir, port, schema, directory)
+    click.echo(json.dumps(status(settings), indent=2, sort_keys=True))
 
 
 @db.command("url")
 @_with_options
-def url(config: Path | None, embedded_dir: Path | None, port: int | None) -> None:
-    """Print the database URL for psql (postgresql://, never a password)."""
-    click.echo(libpq_url(_settings(config, embedded_dir, port).sqlalchemy_url))
+def url(
+    config: Path | None,
+    directory: Path,
+    embedded_dir: Path | None,
+    port: int | None,
+    schema: str | None,
+) -> None:
+    """Print the URL for psql (postgresql://, never a password), in the run's schema."""
+    settings = _settings(config, embedded_dir, port, schema, directory)
+    click.echo(libpq_url(settings.sqlalchemy_url, schema=settings.schema))
+
+
+@db.command("runs")
+@_with_options
+def runs(
+    config: Path | None,
+    directory: Path,
+    embedded_dir: Path | None,
+    port: int | None,
+    schema: str | None,
+) -> None:
+    """List the runs' schemas on the server: owner directory, revision, size."""
+    settings = _settings(config, embedded_dir, port, schema, directory)
+    click.echo(json.dumps(run_schemas(settings), indent=2, sort_keys=True))
+
+
+@db.command("drop-schema")
+@_with_options
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Really drop it (with every row).")
+def drop_schema_command(
+    config: Path | None,
+    directory: Path,
+    embedded_dir: Path | None,
+    port: int | None,
+    schema: str | None,
+    name: str,
+    yes: bool,
+) -> None:
+    """Drop the run schema NAME with all its tables and rows.
+
+    The run that used it must delete its results/db (receipts) to start over.
+    """
+    settings = _settings(config, embedded_dir, port, name, directory)
+    if not yes:
+        raise click.UsageError(
+            f"dropping schema {name} deletes every table and row of its run; "
+            "repeat with --yes"
+        )
+    click.echo(drop_schema(settings))

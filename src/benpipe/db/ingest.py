@@ -1,14 +1,20 @@
-"""Ingest the static inputs into PostGIS: CORINE, countries, v1 footprints.
+"""Ingest the static inputs into the run's schema: CORINE, countries, v1 footprints.
 
 Each ingest replaces its table's contents in one transaction (``TRUNCATE`` +
-``COPY``), so a rerun gives identical rows, and returns/writes a receipt with
-row counts and the sha256 of the source file(s).
+``COPY``), so a rerun gives identical rows, records the sha256 of its source
+in ``input_sources`` and returns/writes a receipt with row counts and that
+sha256.  Ingests of one kind into one schema are serialised by an advisory
+lock.  Steps that read an input name the sha256 of the ingest they depend on
+(:func:`check_inputs`), so they never read an input they did not ingest.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +24,109 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from benpipe.clc import CLC_TO_BEN19
+from benpipe.clc import CLC_TO_BEN19, NO_COVERAGE_CODE
 from benpipe.db.copy import copy_rows
 from benpipe.db.lifecycle import DbSettings, connect
-from benpipe.errors import InputDataError, LabelCoverageError
+from benpipe.errors import DatabaseError, InputDataError, LabelCoverageError
 from benpipe.fileio import sha256_file, write_json_atomic
 from benpipe.grid import season_of
 from benpipe.names import BEN_COUNTRIES
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 1
+#: 2: whole CLC polygons + subdivided prefilter; input_sources; run schemas.
+ALGORITHM_VERSION = 2
 
 CLC_EPSG = 3035
 #: Max vertices per CLC polygon piece after ST_Subdivide.
 SUBDIVIDE_MAX_VERTICES = 256
 _V1_FILE_RE = re.compile(r"^bigearthnet_v1_spatial_(?P<epsg>\d{4,5})\.parquet$")
+
+
+# ---------------------------------------------------------------- input sources
+#: The input tables, by the ``kind`` that input_sources and receipts use.
+INPUT_KINDS: tuple[str, ...] = ("clc", "countries", "v1_footprints")
+
+
+def _lock_input(conn: Any, settings: DbSettings, kind: str) -> None:
+    """Serialise ingests of ``kind`` into the run's schema (until commit)."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(%s))",
+        (f"benpipe ingest {settings.schema}.{kind}",),
+    )
+
+
+def _record_input(
+    conn: Any,
+    kind: str,
+    *,
+    sha256: str,
+    source: str,
+    rows: int,
+    detail: Mapping[str, Any],
+) -> None:
+    conn.execute(
+        "INSERT INTO input_sources (kind, sha256, source, rows, detail)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind) DO UPDATE SET"
+        " sha256 = EXCLUDED.sha256, source = EXCLUDED.source,"
+        " rows = EXCLUDED.rows, detail = EXCLUDED.detail",
+        (kind, sha256, source, rows, json.dumps(dict(detail), sort_keys=True)),
+    )
+
+
+def folder_sha256(files: Mapping[str, str]) -> str:
+    """One sha256 for a folder input: of its ``name<TAB>sha256`` lines, sorted."""
+    lines = "".join(f"{name}\t{files[name]}\n" for name in sorted(files))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def ingested_sha256(receipt: Path) -> str:
+    """The sha256 an ingest receipt records (what its table holds)."""
+    try:
+        return str(json.loads(receipt.read_text(encoding="utf-8"))["sha256"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise DatabaseError(
+            f"ingest receipt {receipt} cannot be read or has no sha256 ({exc}); "
+            "delete it and rerun, so that its ingest runs again"
+        ) from exc
+
+
+def check_inputs(
+    conn: Any, settings: DbSettings, expected: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Check that the run's input tables hold what its ingests loaded.
+
+    ``expected`` maps a kind (:data:`INPUT_KINDS`) to the sha256 of its
+    ingest's receipt.  The rows are locked (``FOR SHARE``) until the caller's
+    transaction ends, so no ingest can replace the input while it is read.
+    Returns {kind: {sha256, source, rows}}; DatabaseError names the table, the
+    two hashes and what to rerun.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for kind in sorted(expected):
+        row = conn.execute(
+            "SELECT sha256, source, rows FROM input_sources WHERE kind = %s FOR SHARE",
+            (kind,),
+        ).fetchone()
+        if row is None:
+            raise DatabaseError(
+                f"{settings.redacted_schema_target()} holds no {kind} input: this "
+                f"run's receipt says it was loaded (sha256 {expected[kind]}), so the "
+                "schema was emptied or replaced since; delete "
+                f"results/db/receipts/{kind}.json and rerun, so that its ingest "
+                "loads it again"
+            )
+        sha256, source, rows = str(row[0]), str(row[1]), int(row[2])
+        if sha256 != expected[kind]:
+            raise DatabaseError(
+                f"{settings.redacted_schema_target()} holds the {kind} input "
+                f"{source} (sha256 {sha256}), but this run ingested sha256 "
+                f"{expected[kind]}: another run or a manual ingest replaced it. "
+                "Give each run its own database.schema (null = one per working "
+                f"directory), then delete results/db/receipts/{kind}.json and rerun"
+            )
+        found[kind] = {"sha256": sha256, "source": source, "rows": rows}
+    return found
 
 
 # ---------------------------------------------------------------- helpers
@@ -80,6 +173,13 @@ def read_clc(path: Path, *, layer: str) -> Any:
             f"CLC GeoPackage {path}, layer {layer}: column Code_18 is missing; found "
             f"{', '.join(sorted(map(str, frame.columns)))}"
         )
+    if len(frame) == 0:
+        raise LabelCoverageError(
+            f"CLC GeoPackage {path}, layer {layer} has no features: an empty or "
+            "truncated export. Download the CLC 2018 vector GeoPackage "
+            "(U2018_CLC2018_V2020_20u1.gpkg, about 2.4 M polygons) again and "
+            "check its sha256"
+        )
     epsg = _epsg_of(frame)
     if epsg != CLC_EPSG:
         raise LabelCoverageError(
@@ -95,6 +195,13 @@ def read_clc(path: Path, *, layer: str) -> Any:
         raise LabelCoverageError(
             f"CLC GeoPackage {path}, layer {layer}: {int(bad.sum())} features have a "
             f"Code_18 outside the 44 CLC codes + 999, e.g. {examples}"
+        )
+    if (codes == NO_COVERAGE_CODE).all():
+        raise LabelCoverageError(
+            f"CLC GeoPackage {path}, layer {layer}: all {len(frame)} features have "
+            f"Code_18 {NO_COVERAGE_CODE} (NODATA), so no patch could get a label; "
+            "this is not the CLC 2018 land-cover layer. Use "
+            "U2018_CLC2018_V2020_20u1.gpkg"
         )
     out = pd.DataFrame(
         {
@@ -122,11 +229,36 @@ def read_clc(path: Path, *, layer: str) -> Any:
     return out
 
 
+#: Whole polygons: each feature dumped (``part`` = the polygon's index in it),
+#: invalid ones repaired with ST_MakeValid first.
+INSERT_CLC_POLYGONS = """
+INSERT INTO clc_polygons (clc_id, part, code_18, remark, area_ha, geom)
+SELECT s.clc_id, COALESCE(d.path[1], 1), s.code_18, s.remark, s.area_ha,
+       ST_SetSRID(d.geom, 3035)
+FROM clc_staging s,
+LATERAL ST_Dump(
+    CASE WHEN ST_IsValid(s.geom) THEN s.geom
+         ELSE ST_CollectionExtract(ST_MakeValid(s.geom), 3) END
+) AS d
+WHERE GeometryType(d.geom) = 'POLYGON'
+"""
+#: The prefilter: pieces of at most SUBDIVIDE_MAX_VERTICES vertices.
+INSERT_CLC_SUBDIVIDED = """
+INSERT INTO clc_subdivided (clc_id, part, piece, geom)
+SELECT clc_id, part,
+       row_number() OVER (PARTITION BY clc_id, part ORDER BY ST_AsBinary(g)), g
+FROM (
+    SELECT clc_id, part, ST_Subdivide(geom, %s) AS g FROM clc_polygons
+) AS q
+"""
+
+
 def ingest_clc(
     settings: DbSettings, path: Path, *, layer: str, receipt: Path | None = None
 ) -> dict[str, Any]:
-    """Replace ``clc_polygons`` with the dumped, subdivided CLC polygons."""
+    """Replace the CLC tables: whole dumped polygons and their subdivided pieces."""
     frame = read_clc(path, layer=layer)
+    sha256 = sha256_file(path)
     log.info("CLC %s: %d features read, loading", path, len(frame))
     rows = (
         (
@@ -139,6 +271,7 @@ def ingest_clc(
         for r in frame.itertuples(index=False)
     )
     with connect(settings) as conn, conn.transaction():
+        _lock_input(conn, settings, "clc")
         conn.execute(
             "CREATE TEMP TABLE clc_staging (clc_id text, code_18 smallint, remark text,"
             " area_ha double precision, geom geometry) ON COMMIT DROP"
@@ -148,40 +281,37 @@ def ingest_clc(
             "COPY clc_staging (clc_id, code_18, remark, area_ha, geom) FROM STDIN",
             rows,
         )
-        conn.execute("TRUNCATE clc_polygons")
-        conn.execute(
-            """
-            INSERT INTO clc_polygons (clc_id, part, code_18, remark, area_ha, geom)
-            SELECT clc_id,
-                   row_number() OVER (PARTITION BY clc_id ORDER BY ST_AsBinary(g)),
-                   code_18, remark, area_ha, ST_SetSRID(g, 3035)
-            FROM (
-                SELECT s.clc_id, s.code_18, s.remark, s.area_ha,
-                       ST_Subdivide(d.geom, %s) AS g
-                FROM clc_staging s,
-                LATERAL ST_Dump(
-                    CASE WHEN ST_IsValid(s.geom) THEN s.geom
-                         ELSE ST_CollectionExtract(ST_MakeValid(s.geom), 3) END
-                ) AS d
-                WHERE GeometryType(d.geom) = 'POLYGON'
-            ) q
-            """,
-            (SUBDIVIDE_MAX_VERTICES,),
+        conn.execute("TRUNCATE clc_subdivided, clc_polygons")
+        polygons = conn.execute(INSERT_CLC_POLYGONS).rowcount
+        pieces = conn.execute(INSERT_CLC_SUBDIVIDED, (SUBDIVIDE_MAX_VERTICES,)).rowcount
+        _record_input(
+            conn,
+            "clc",
+            sha256=sha256,
+            source=str(path),
+            rows=polygons,
+            detail={"layer": layer, "features": len(frame), "pieces": pieces},
         )
-        row = conn.execute("SELECT count(*) FROM clc_polygons").fetchone()
-        pieces = int(row[0]) if row else 0
     with connect(settings, autocommit=True) as conn:
         conn.execute("ANALYZE clc_polygons")
+        conn.execute("ANALYZE clc_subdivided")
     info = {
         "table": "clc_polygons",
+        "schema": settings.schema,
         "source": str(path),
-        "source_sha256": sha256_file(path),
+        "sha256": sha256,
         "layer": layer,
         "features": len(frame),
-        "rows": pieces,
+        "rows": polygons,
+        "subdivided_pieces": pieces,
         "algorithm_version": ALGORITHM_VERSION,
     }
-    log.info("CLC loaded: %d features -> %d subdivided polygons", len(frame), pieces)
+    log.info(
+        "CLC loaded: %d features -> %d polygons (%d subdivided pieces)",
+        len(frame),
+        polygons,
+        pieces,
+    )
     if receipt is not None:
         write_json_atomic(receipt, info)
     return info
@@ -225,13 +355,26 @@ def ingest_countries(
         include_srid=True,
     )
     rows = [(str(name), g) for name, g in zip(merged.index, ewkb, strict=True)]
+    sha256 = sha256_file(path)
     with connect(settings) as conn, conn.transaction():
+        _lock_input(conn, settings, "countries")
         conn.execute("TRUNCATE countries")
         count = copy_rows(conn, "COPY countries (name, geom) FROM STDIN", rows)
+        _record_input(
+            conn,
+            "countries",
+            sha256=sha256,
+            source=str(path),
+            rows=count,
+            detail={"missing": missing},
+        )
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("ANALYZE countries")
     info = {
         "table": "countries",
+        "schema": settings.schema,
         "source": str(path),
-        "source_sha256": sha256_file(path),
+        "sha256": sha256,
         "rows": count,
         "countries": sorted(str(n) for n in merged.index),
         "missing": missing,
@@ -316,18 +459,33 @@ def ingest_v1_footprints(
             )
         sources[path.name] = {"rows": len(frame), "sha256": sha256_file(path)}
     rows.sort(key=lambda r: r[0])
+    sha256 = folder_sha256({name: s["sha256"] for name, s in sources.items()})
     with connect(settings) as conn, conn.transaction():
+        _lock_input(conn, settings, "v1_footprints")
         conn.execute("TRUNCATE v1_footprints")
         count = copy_rows(
             conn,
             "COPY v1_footprints (patch_name, epsg, sensing_time, season, geom) FROM STDIN",
             rows,
         )
+        _record_input(
+            conn,
+            "v1_footprints",
+            sha256=sha256,
+            source=str(folder),
+            rows=count,
+            detail={
+                "files": sources,
+                "reference_season_quirk": reference_season_quirk,
+            },
+        )
     with connect(settings, autocommit=True) as conn:
         conn.execute("ANALYZE v1_footprints")
     info = {
         "table": "v1_footprints",
+        "schema": settings.schema,
         "source": str(folder),
+        "sha256": sha256,
         "files": sources,
         "rows": count,
         "reference_season_quirk": reference_season_quirk,

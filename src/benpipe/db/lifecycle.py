@@ -15,17 +15,24 @@ Two modes (``database`` config section):
   benpipe never starts or stops it; the password comes from ``PGPASSWORD`` or
   ``~/.pgpass`` (libpq), never from the config (:mod:`benpipe.db.url`).
 
-Stage code gets psycopg 3 connections from :func:`connect` (queries, COPY);
-migrations use a SQLAlchemy :func:`engine` on the same URL.
+Every run keeps its tables in its own PostgreSQL schema (``schema``, by
+default named after the run's working directory, see
+:func:`benpipe.runsettings.default_db_schema`), so runs that share a server
+never read each other's rows.  Stage code gets psycopg 3 connections from
+:func:`connect` (queries, COPY) whose ``search_path`` starts with that
+schema; migrations use a SQLAlchemy :func:`engine` on the same URL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import pwd
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -41,7 +48,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from benpipe.db.url import embedded_url, parse_database_url, psycopg_params, render_url
-from benpipe.errors import DatabaseError
+from benpipe.errors import ConfigError, DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,8 @@ _SYSTEM_USER = "postgres"
 _GIB = 1024**3
 #: Seconds libpq waits for a server (unless the URL sets connect_timeout).
 CONNECT_TIMEOUT_S = 10
+#: A run's schema: a plain, lower-case PostgreSQL identifier (no quoting).
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def free_port() -> int:
@@ -68,9 +77,12 @@ class DbSettings:
     """The ``database`` config section as a typed value.
 
     ``url`` is the external server's URL (parsed, never with a password) or
-    None for the embedded cluster.  ``unsafe_fast`` (fsync, synchronous_commit
-    and full_page_writes off) is for throwaway test clusters only; a crash can
-    corrupt such a cluster.
+    None for the embedded cluster.  ``schema`` holds every table of the run
+    (a pipeline run always names its own, see
+    :func:`benpipe.runsettings.default_db_schema`; ``public`` is the default
+    for library callers such as tests and benchmarks).  ``unsafe_fast``
+    (fsync, synchronous_commit and full_page_writes off) is for throwaway
+    test clusters only; a crash can corrupt such a cluster.
     """
 
     url: URL | None = None
@@ -79,6 +91,15 @@ class DbSettings:
     keep_running: bool = False
     unsafe_fast: bool = False
     pg_bin: Path = DEFAULT_PG_BIN
+    schema: str = "public"
+
+    def __post_init__(self) -> None:
+        if not SCHEMA_RE.match(self.schema):
+            raise ConfigError(
+                f"database.schema {self.schema!r} is not a plain PostgreSQL "
+                "identifier: use lower-case letters, digits and _ (at most 63, "
+                "not starting with a digit), e.g. benpipe_myrun"
+            )
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> DbSettings:
@@ -94,6 +115,7 @@ class DbSettings:
             port=int(section.get("port", 55433)),
             keep_running=bool(section.get("keep_running", False)),
             unsafe_fast=bool(section.get("unsafe_fast", False)),
+            schema=str(section.get("schema") or "public"),
         )
 
     @classmethod
@@ -126,6 +148,10 @@ class DbSettings:
         if self.url is not None:
             return f"external {render_url(self.url)}"
         return f"embedded {render_url(self.sqlalchemy_url)} ({self.embedded_dir})"
+
+    def redacted_schema_target(self) -> str:
+        """Server and schema, for messages about the run's tables."""
+        return f"schema {self.schema} on {self.redacted_target()}"
 
 
 # ---------------------------------------------------------------- machine sizing
@@ -236,11 +262,27 @@ def _lifecycle_lock(settings: DbSettings) -> Iterator[None]:
 
 
 def _pid_alive_postgres(pid: int) -> bool:
+    """True if ``pid`` is a live postgres process.
+
+    A killed postmaster whose parent never reaps it (the init of many
+    containers does not) stays a zombie: ``kill(pid, 0)``, and therefore
+    ``pg_ctl status``, still find it, but it serves nothing.
+    """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return False
-    return b"postgres" in cmdline
+    state = stat.rpartition(")")[2].split()[:1]
+    return b"postgres" in cmdline and state not in (["Z"], ["X"])
+
+
+def _postmaster_pid(settings: DbSettings) -> int | None:
+    """The pid recorded in ``postmaster.pid`` (None: no file, unreadable)."""
+    try:
+        return int((settings.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _initialised(settings: DbSettings) -> bool:
@@ -255,20 +297,81 @@ def _running(settings: DbSettings) -> bool:
         what="pg_ctl status",
         check=False,
     )
-    return result.returncode == 0
+    if result.returncode != 0:
+        return False
+    pid = _postmaster_pid(settings)
+    if pid is not None and not _pid_alive_postgres(pid):
+        log.debug("postmaster pid %s of %s is dead (zombie)", pid, settings.data_dir)
+        return False
+    return True
+
+
+def _orphans(settings: DbSettings) -> list[int]:
+    """Live postgres processes of this cluster whose postmaster is gone.
+
+    Server processes run in their data folder, so a process whose working
+    directory is ``data_dir`` and whose command is postgres belongs to this
+    cluster (never to another one).
+    """
+    data_dir = os.path.realpath(settings.data_dir)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.path.realpath(entry / "cwd") != data_dir:
+                continue
+        except OSError:
+            continue
+        if _pid_alive_postgres(int(entry.name)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _end_orphans(settings: DbSettings, timeout_s: float = 10.0) -> None:
+    """End server processes that outlived their postmaster.
+
+    A backend busy in a long query notices its postmaster's death only when
+    the query ends; meanwhile it holds the cluster's shared memory and a new
+    server refuses to start.  Its work can never commit, so it is ended
+    (SIGQUIT, then SIGKILL).
+    """
+    orphans = _orphans(settings)
+    if not orphans:
+        return
+    log.warning(
+        "ending %d server process(es) of %s that outlived their postmaster: %s",
+        len(orphans),
+        settings.data_dir,
+        ", ".join(map(str, orphans)),
+    )
+    deadline = time.monotonic() + timeout_s
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        for pid in orphans:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        while orphans and time.monotonic() < deadline:
+            orphans = [pid for pid in orphans if _pid_alive_postgres(pid)]
+            time.sleep(0.1)
+        if not orphans:
+            return
+        deadline = time.monotonic() + timeout_s
 
 
 def _remove_stale_pidfile(settings: DbSettings) -> None:
     pidfile = settings.data_dir / "postmaster.pid"
     if not pidfile.exists():
         return
-    try:
-        pid = int(pidfile.read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        pid = -1
+    pid = _postmaster_pid(settings) or -1
     if pid > 0 and _pid_alive_postgres(pid):
         return
-    log.warning("removing stale %s (pid %s is not a running postgres)", pidfile, pid)
+    _end_orphans(settings)
+    log.warning(
+        "the embedded server's postmaster (pid %s) is gone or has died (crash "
+        "or kill): removing the stale %s and restarting the server",
+        pid,
+        pidfile,
+    )
     pidfile.unlink()
 
 
@@ -439,7 +542,11 @@ def stop_if_embedded(settings: DbSettings | Mapping[str, Any]) -> None:
 
 def status(settings: DbSettings) -> dict[str, Any]:
     """Kind, target and whether the server answers (no secrets)."""
-    info: dict[str, Any] = {"kind": settings.kind, "target": settings.redacted_target()}
+    info: dict[str, Any] = {
+        "kind": settings.kind,
+        "target": settings.redacted_target(),
+        "schema": settings.schema,
+    }
     if settings.url:
         try:
             info.update(
@@ -455,22 +562,56 @@ def status(settings: DbSettings) -> dict[str, Any]:
     return info
 
 
+#: Prepend the run's schema to the session's search_path (keeping the
+#: server's own entries, e.g. where PostGIS lives) and report where
+#: unqualified names now resolve.
+SET_SEARCH_PATH = (
+    "SELECT set_config('search_path', quote_ident(%s) || ', '"
+    " || current_setting('search_path'), false)"
+)
+
+
+def use_schema(conn: psycopg.Connection[Any], settings: DbSettings) -> None:
+    """Point ``conn``'s unqualified table names at the run's schema.
+
+    Raises DatabaseError when the schema does not exist: nothing may then
+    fall through to another schema's tables (``public`` of an older benpipe).
+    """
+    conn.execute(SET_SEARCH_PATH, (settings.schema,))
+    row = conn.execute("SELECT current_schema()").fetchone()
+    if not conn.autocommit:
+        # A session setting made in a transaction that the caller later rolls
+        # back would be undone with it: commit it on its own.
+        conn.commit()
+    if row is None or row[0] != settings.schema:
+        conn.close()
+        raise DatabaseError(
+            f"{settings.redacted_schema_target()} does not exist: the run's "
+            "tables are created by start_database; delete results/db/schema.json "
+            "(and the receipts in results/db/receipts) and rerun, or run "
+            "`benpipe db up --config <your config>`"
+        )
+
+
 def connect(
     settings: DbSettings, *, autocommit: bool = False
 ) -> psycopg.Connection[Any]:
-    """A psycopg connection; the embedded server is started first if needed."""
+    """A psycopg connection to the run's schema; the embedded server is started
+    first if needed."""
     if settings.url is None and not _running(settings):
         start(settings)
     try:
-        return _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
+        conn = _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        if settings.url is None:
-            start(settings)
-            return _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
-        raise DatabaseError(
-            f"cannot connect to {settings.redacted_target()}: {exc}; check the "
-            "host/port and PGPASSWORD or ~/.pgpass"
-        ) from exc
+        if settings.url is not None:
+            raise DatabaseError(
+                f"cannot connect to {settings.redacted_target()}: {exc}; check "
+                "the host/port and PGPASSWORD or ~/.pgpass"
+            ) from exc
+        start(settings)
+        conn = _connect_url(settings.sqlalchemy_url, autocommit=autocommit)
+    use_schema(conn, settings)
+    return conn
 
 
 def engine(settings: DbSettings) -> Engine:

@@ -1,8 +1,11 @@
 """Schema migrations with Alembic, run in code (no ``alembic.ini``).
 
 :func:`upgrade_schema` opens one transaction, takes an advisory lock (so
-concurrent runs wait for each other) and upgrades the database to the head
-revision of ``benpipe/db/alembic/versions``; running it again is a no-op.
+concurrent runs wait for each other), creates the run's schema if needed and
+upgrades it to the head revision of ``benpipe/db/alembic/versions``; running
+it again is a no-op.  Each run's schema has its own ``alembic_version``: the
+revisions create their tables unqualified, in the first schema of the
+``search_path``, which is the run's.
 
 A database built by benpipe's first, hand-written migration runner has that
 runner's ``schema_migrations`` table (V001 postgis, V002 tables) and no
@@ -80,12 +83,18 @@ def autogenerate_options() -> dict[str, Any]:
     }
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic config for the packaged scripts, migrating ``connection``."""
+def alembic_config(
+    connection: Connection | None = None, *, schema: str = "public"
+) -> Config:
+    """An Alembic config for the packaged scripts, migrating ``connection``.
+
+    ``schema`` holds the ``alembic_version`` table (the run's schema).
+    """
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.set_main_option("file_template", "rev%%(rev)s_%%(slug)s")
     config.attributes["connection"] = connection
+    config.attributes["version_table_schema"] = schema
     return config
 
 
@@ -102,9 +111,31 @@ def history(revision: str) -> list[dict[str, str]]:
     ]
 
 
-def current_revision(conn: Connection) -> str | None:
-    """The database's Alembic revision; None before the first migration."""
-    return MigrationContext.configure(conn).get_current_revision()
+def current_revision(conn: Connection, schema: str = "public") -> str | None:
+    """The Alembic revision of ``schema``; None before the first migration."""
+    return MigrationContext.configure(
+        conn, opts={"version_table_schema": schema}
+    ).get_current_revision()
+
+
+def _prepare_schema(conn: Connection, schema: str) -> None:
+    """Create the run's schema and make it the first of the search_path.
+
+    PostGIS is installed first, into ``public``, so that revision 0001's
+    ``CREATE EXTENSION IF NOT EXISTS`` never puts it into a run's schema
+    (one run's ``DROP SCHEMA`` would take it from every run).  The
+    search_path change lasts until the transaction ends.
+    """
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public"))
+    quote = conn.dialect.identifier_preparer.quote_schema
+    conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"))
+    conn.execute(
+        text(
+            "SELECT set_config('search_path', quote_ident(:schema) || ', '"
+            " || current_setting('search_path'), true)"
+        ),
+        {"schema": schema},
+    )
 
 
 # ---------------------------------------------------------------- the old runner
@@ -201,10 +232,10 @@ def _adopt_or_rebuild(
     present = _unversioned_tables(conn)
     if not present:
         return "upgraded", ""
-    target = settings.redacted_target()
+    target = settings.redacted_schema_target()
     problems = _legacy_problems(conn, present)
     if not problems:
-        command.stamp(alembic_config(conn), LEGACY_REVISION)
+        command.stamp(alembic_config(conn, schema=settings.schema), LEGACY_REVISION)
         if LEGACY_TABLE in present:
             conn.execute(text(f"DROP TABLE {LEGACY_TABLE}"))
         return "adopted", (
@@ -240,17 +271,18 @@ def upgrade_schema(settings: DbSettings, *, rebuild: bool = False) -> SchemaStat
     An old-runner database is adopted or, if its tables differ, refused
     (``DatabaseError`` saying how to rebuild) or rebuilt with ``rebuild``.
     """
-    target = settings.redacted_target()
+    target = settings.redacted_schema_target()
     db = engine(settings)
     try:
         with db.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            _prepare_schema(conn, settings.schema)
             outcome: Outcome = "upgraded"
             note = ""
-            if current_revision(conn) is None:
+            if current_revision(conn, settings.schema) is None:
                 outcome, note = _adopt_or_rebuild(conn, settings, rebuild=rebuild)
-            command.upgrade(alembic_config(conn), "head")
-            revision = current_revision(conn)
+            command.upgrade(alembic_config(conn, schema=settings.schema), "head")
+            revision = current_revision(conn, settings.schema)
     except CommandError as exc:
         raise DatabaseError(
             f"cannot migrate {target}: {exc}; a database migrated by a newer "

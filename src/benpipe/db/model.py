@@ -27,6 +27,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -61,8 +62,36 @@ def _srid_is_epsg(table: str) -> CheckConstraint:
     return CheckConstraint("ST_SRID(geom) = epsg", name=f"{table}_check")
 
 
+# ---------------------------------------------------------------- the run
+#: The run that owns this schema (one row: its working directory).  A second
+#: run that names the same schema is refused (docs/labelling.md, "Shared
+#: servers").
+run_owner = Table(
+    "run_owner",
+    metadata,
+    Column("working_dir", Text, primary_key=True),
+)
+
+#: What each input table holds: the sha256 of the source it was loaded from
+#: (for a folder, of its files' names and hashes).  Every step that reads an
+#: input checks it against the receipt of the ingest it depends on.
+input_sources = Table(
+    "input_sources",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("sha256", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("detail", JSONB, nullable=False),
+    CheckConstraint(
+        "kind IN ('clc', 'countries', 'v1_footprints')",
+        name="input_sources_kind_check",
+    ),
+)
+
 # ---------------------------------------------------------------- inputs
-#: CORINE Land Cover polygons, dumped to single polygons and ST_Subdivide'd.
+#: CORINE Land Cover polygons, dumped to single polygons (``part`` = the
+#: polygon's 1-based index in its feature), whole: what the labels burn.
 clc_polygons = Table(
     "clc_polygons",
     metadata,
@@ -74,6 +103,26 @@ clc_polygons = Table(
     Column("geom", _geometry("POLYGON", 3035), nullable=False),
     PrimaryKeyConstraint("clc_id", "part"),
     Index("clc_polygons_geom_gist", "geom", postgresql_using="gist"),
+)
+
+#: ``ST_Subdivide`` pieces (<= 256 vertices) of each CLC polygon: only the
+#: spatial prefilter of the labelling (a piece that meets a tile selects its
+#: whole polygon).  Never burnt: their straight cut lines, transformed piece
+#: by piece, leave cracks between neighbours.
+clc_subdivided = Table(
+    "clc_subdivided",
+    metadata,
+    Column("clc_id", Text, nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("piece", Integer, nullable=False),
+    Column("geom", _geometry("POLYGON", 3035), nullable=False),
+    PrimaryKeyConstraint("clc_id", "part", "piece"),
+    ForeignKeyConstraint(
+        ["clc_id", "part"],
+        ["clc_polygons.clc_id", "clc_polygons.part"],
+        ondelete="CASCADE",
+    ),
+    Index("clc_subdivided_geom_gist", "geom", postgresql_using="gist"),
 )
 
 #: The 10 BigEarthNet countries (Natural Earth admin-0, EPSG:4326).

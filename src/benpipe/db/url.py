@@ -62,8 +62,14 @@ def render_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def libpq_url(url: URL) -> str:
-    """``url`` as a libpq connection URI for psql (``postgresql://``, no password)."""
+def libpq_url(url: URL, *, schema: str | None = None) -> str:
+    """``url`` as a libpq connection URI for psql (``postgresql://``, no password).
+
+    With ``schema``, the URI sets ``search_path`` to that schema (then
+    ``public``, where PostGIS lives), so unqualified table names are the run's.
+    """
+    if schema is not None:
+        url = url.update_query_dict({"options": f"-csearch_path={schema},public"})
     return render_url(url.set(drivername="postgresql"))
 
 

@@ -21,7 +21,11 @@ def run_migrations() -> None:
             "benpipe's Alembic environment needs a live connection; run the "
             "migrations with `benpipe db up` (or benpipe.db.migrate.upgrade_schema)"
         )
-    context.configure(connection=connection, **autogenerate_options())
+    context.configure(
+        connection=connection,
+        version_table_schema=context.config.attributes.get("version_table_schema"),
+        **autogenerate_options(),
+    )
     with context.begin_transaction():
         context.run_migrations()
 
