@@ -30,7 +30,8 @@ def good_dataset(tmp_path_factory) -> tuple[Path, dict]:
 def broken(good_dataset, tmp_path) -> tuple[Path, dict]:
     src, staging = good_dataset
     dst = tmp_path / "broken"
-    shutil.copytree(src, dst)
+    # copyfile: writable copies (the dataset's own files are read-only)
+    shutil.copytree(src, dst, copy_function=shutil.copyfile)
     return dst, staging
 
 

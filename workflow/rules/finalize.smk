@@ -1,7 +1,8 @@
 # Stage: dataset assembly (docs/dataset.md, DESIGN.md §2).
 # Metadata CSVs + v1 lists -> metadata parquets (REFERENCE-PIPELINE §6.1);
 # the staged S2 patches, reference maps and v1 S1 patches of the kept patches
-# -> results/dataset with the published layout (§8.1), by hard links.
+# -> results/dataset with the published layout (§8.1): read-only hard links to
+# the staging trees, copies (reflinks where possible) of the S1 input files.
 
 
 rule finalize_dataset:

@@ -16,17 +16,20 @@ pyarrow instead of DuckDB:
    sorted by patch_id, with the reference's Arrow schema and fixed writer
    settings (deterministic bytes);
 5. assemble ``BigEarthNet-S2``, ``Reference_Maps`` and ``BigEarthNet-S1`` for
-   exactly the patches of both parquets, by hard links (copies across
-   filesystems), in ``.<out>.tmp`` renamed to ``<out>`` at the end.
+   exactly the patches of both parquets, in ``.<out>.tmp`` renamed to
+   ``<out>`` at the end.  The S2 patches and reference maps are benpipe's own
+   staging files: hard links (copies across filesystems), write-protected, so
+   an edit of the dataset fails instead of changing the staging trees.  The S1
+   patches are the user's v1 input: copied (reflinks where the filesystem
+   supports them), never linked, so nothing done to the dataset reaches
+   ``inputs.s1_root``.  Every file of the dataset is read-only.
 """
 
 from __future__ import annotations
 
 import csv
-import errno
 import logging
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,14 +52,21 @@ from benpipe.dataset.layout import (
     SPLITS,
 )
 from benpipe.errors import InputDataError
-from benpipe.fileio import staged_directory, write_json_atomic
+from benpipe.fileio import (
+    FileCopier,
+    make_read_only,
+    staged_directory,
+    write_json_atomic,
+)
 from benpipe.log import ProgressCallback
 from benpipe.names import BANDS, parse_patch_name, parse_s1_name
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the parquet bytes or the assembled tree change.
-ALGORITHM_VERSION = 1
+#: Bump when the parquet bytes or the assembled tree change.  2: S1 files are
+#: copied from inputs.s1_root instead of hard-linked, and every dataset file is
+#: read-only (a dataset of version 1 shares inodes with the user's S1 input).
+ALGORITHM_VERSION = 2
 
 #: The reference's Arrow schema (both parquets; every field nullable).
 METADATA_SCHEMA = pa.schema(
@@ -312,34 +322,6 @@ def write_metadata_parquet(table: pa.Table, path: Path) -> None:
 
 
 # --------------------------------------------------------------------- tree
-class _Linker:
-    """Hard links with a copy fallback (other filesystem, no link support)."""
-
-    def __init__(self) -> None:
-        self.linked = 0
-        self.copied = 0
-        self._can_link = True
-
-    def __call__(self, src: Path, dst: Path) -> None:
-        if self._can_link:
-            try:
-                os.link(src, dst)
-                self.linked += 1
-                return
-            except OSError as exc:
-                if exc.errno not in (
-                    errno.EXDEV,
-                    errno.EPERM,
-                    errno.EMLINK,
-                    errno.ENOTSUP,
-                ):
-                    raise
-                logger.info("hard links unavailable (%s); copying files instead", exc)
-                self._can_link = False
-        shutil.copyfile(src, dst)
-        self.copied += 1
-
-
 def _index_tile_dirs(roots: Iterable[Path], what: str) -> dict[str, Path]:
     """tile_dir → the staging root that holds it."""
     index: dict[str, Path] = {}
@@ -370,39 +352,46 @@ def finalize_dataset(
     """Write the two parquets and the three trees of the published layout.
 
     The recipe: join the metadata → write both parquets into the staging
-    folder → link the kept patches' files from the staging trees → manifest.
+    folder → link the kept patches' files from the staging trees and copy
+    their S1 pairs from ``s1_root`` → manifest.
     """
     tables = build_metadata(inputs)
     out_dir = Path(out_dir)
     s2_index = _index_tile_dirs(s2_roots, "S2 export")
     map_index = _index_tile_dirs(reference_map_roots, "reference-map")
-    link = _Linker()
+    copier = FileCopier()
     with staged_directory(out_dir, "dataset directory") as staging:
-        write_metadata_parquet(tables.clean, staging.path / METADATA_FILE)
-        write_metadata_parquet(tables.flagged, staging.path / FLAGGED_METADATA_FILE)
-        _link_trees(
+        for table, name in (
+            (tables.clean, METADATA_FILE),
+            (tables.flagged, FLAGGED_METADATA_FILE),
+        ):
+            write_metadata_parquet(table, staging.path / name)
+            make_read_only(staging.path / name)
+        _assemble_trees(
             staging.path,
             _kept_patches(tables),
             s2_index=s2_index,
             map_index=map_index,
             s1_root=Path(s1_root),
-            link=link,
+            copier=copier,
             progress=progress,
         )
     exported = sum(
         1 for tile_dir, root in s2_index.items() for _ in (root / tile_dir).iterdir()
     )
-    manifest = _manifest(tables, exported=exported, link=link)
+    manifest = _manifest(tables, exported=exported, files=copier.counts)
     if manifest_path is not None:
         write_json_atomic(manifest_path, manifest, ensure_ascii=True)
     logger.info(
-        "dataset %s: %d clean + %d flagged patches, %d files linked, %d copied; "
-        "%d exported patches not kept; algorithm version %d",
+        "dataset %s: %d clean + %d flagged patches; files: %d hard-linked from "
+        "the staging trees, %d reflinked, %d copied; %d exported patches not "
+        "kept; algorithm version %d",
         out_dir,
         tables.clean.num_rows,
         tables.flagged.num_rows,
-        link.linked,
-        link.copied,
+        copier.counts["hardlink"],
+        copier.counts["reflink"],
+        copier.counts["copy"],
         manifest["skipped"]["exported_not_in_metadata"],
         ALGORITHM_VERSION,
     )
@@ -422,17 +411,20 @@ def _kept_patches(tables: MetadataTables) -> list[tuple[str, str]]:
     )
 
 
-def _link_trees(
+def _assemble_trees(
     root: Path,
     keep: Sequence[tuple[str, str]],
     *,
     s2_index: dict[str, Path],
     map_index: dict[str, Path],
     s1_root: Path,
-    link: _Linker,
+    copier: FileCopier,
     progress: ProgressCallback | None,
 ) -> None:
-    """Link the files of each kept patch into the three trees under ``root``."""
+    """Put the files of each kept patch into the three trees under ``root``.
+
+    Staging files (S2, maps) are hard-linked read-only; S1 input files copied.
+    """
     problems: list[str] = []
     total = len(keep)
     for done, (pid, s1_name) in enumerate(keep, start=1):
@@ -440,17 +432,25 @@ def _link_trees(
         s2_root, map_root = s2_index.get(tile_dir), map_index.get(tile_dir)
         group = parse_s1_name(s1_name).group
         sources = (
-            (S2_TREE, s2_root and s2_root / tile_dir / pid, tile_dir, pid, S2_SUFFIXES),
+            (
+                S2_TREE,
+                s2_root and s2_root / tile_dir / pid,
+                tile_dir,
+                pid,
+                S2_SUFFIXES,
+                copier.link,
+            ),
             (
                 MAPS_TREE,
                 map_root and map_root / tile_dir / pid,
                 tile_dir,
                 pid,
                 MAP_SUFFIXES,
+                copier.link,
             ),
-            (S1_TREE, s1_root / s1_name, group, s1_name, S1_SUFFIXES),
+            (S1_TREE, s1_root / s1_name, group, s1_name, S1_SUFFIXES, copier.copy),
         )
-        for tree, src_dir, dst_sub, leaf, suffixes in sources:
+        for tree, src_dir, dst_sub, leaf, suffixes, put in sources:
             if src_dir is None:
                 problems.append(
                     f"{tree}: no staging folder for tile {tile_dir} ({pid})"
@@ -460,7 +460,7 @@ def _link_trees(
             dst_dir.mkdir(parents=True, exist_ok=True)
             for file in (f"{leaf}{suffix}" for suffix in suffixes):
                 try:
-                    link(src_dir / file, dst_dir / file)
+                    put(src_dir / file, dst_dir / file)
                 except FileNotFoundError:
                     problems.append(f"{tree}: missing {src_dir / file}")
         if progress is not None and (done % 1000 == 0 or done == total):
@@ -475,7 +475,7 @@ def _link_trees(
 
 
 def _manifest(
-    tables: MetadataTables, *, exported: int, link: _Linker
+    tables: MetadataTables, *, exported: int, files: dict[str, int]
 ) -> dict[str, Any]:
     both = pa.concat_tables([tables.clean, tables.flagged])
     patches = both.num_rows
@@ -511,5 +511,8 @@ def _manifest(
             ),
         },
         "skipped": {"exported_not_in_metadata": exported - patches},
-        "link_mode": "copy" if link.copied else "hardlink",
+        # How the tree files were made: hard links into benpipe's staging
+        # trees (read-only), reflinks or copies (S1 inputs; staging files
+        # across filesystems). Never a link into an input.
+        "files_by_mode": dict(sorted(files.items())),
     }
