@@ -54,7 +54,7 @@ def test_cli_passes_and_sample_limits_raster_checks(good_dataset):
     result = CliRunner().invoke(main, ["check-dataset", str(root), "--sample", "2"])
     assert result.exit_code == 0, result.output
     assert "OK:" in result.output
-    assert "GeoTIFFs checked: 30 (2 patches)" in result.output
+    assert "GeoTIFFs decoded and checked: 30 (2 patches)" in result.output
 
 
 def test_missing_band_file(broken):

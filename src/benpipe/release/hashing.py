@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from benpipe.dataset.layout import MAPS_TREE, METADATA_FILES, S1_TREE, S2_TREE
+from benpipe.dataset.layout import (
+    HASH_CSV_HEADER,
+    MAPS_TREE,
+    METADATA_FILES,
+    S1_TREE,
+    S2_TREE,
+)
 from benpipe.errors import InputDataError
 from benpipe.fileio import (
     FileHashes,
@@ -63,10 +69,8 @@ UNIT_DEPTH = 2
 BATCH_UNITS = 16
 #: Suffixes the reference hasher picks up (case-sensitive, as ``fd``).
 TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
-#: The header of a hash CSV.
-HASH_CSV_HEADER = ("name", "hash-sha256")
 #: The header of the metadata hash CSV.
-METADATA_CSV_HEADER = ("name", "hash-sha256", "md5")
+METADATA_CSV_HEADER = (*HASH_CSV_HEADER, "md5")
 
 
 @dataclass(frozen=True, slots=True)
