@@ -31,8 +31,8 @@ import csv
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ from benpipe.dataset.layout import (
     S2_TREE,
     SPLITS,
 )
-from benpipe.errors import InputDataError
+from benpipe.errors import InputDataError, NamingError
 from benpipe.fileio import (
     FileCopier,
     make_read_only,
@@ -59,7 +59,12 @@ from benpipe.fileio import (
     write_json_atomic,
 )
 from benpipe.log import ProgressCallback
-from benpipe.names import BANDS, parse_patch_name, parse_s1_name
+from benpipe.names import (
+    BANDS,
+    parse_patch_name,
+    parse_s1_name,
+    parse_v1_patch_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +113,41 @@ class FinalizeInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class ListCoverage:
+    """How many names of a v1 list (snow, cloud, s1s2) describe this run.
+
+    A name is a *patch of this run* when the run's s2v1 mapping holds it.  Its
+    product is (v1 datatake, MGRS tile): the name without ``_<x>_<y>``, and
+    the tile of its S1 partner in the s1s2 mapping (v1 names carry no tile).
+    ``missed`` names lie on a product of the run but are no (valid, aligned)
+    patch of it; ``elsewhere`` names lie on other products (expected when the
+    run covers only some products); ``unknown`` names are not in the s1s2
+    mapping, so no v1 patch has that name.
+    """
+
+    names: int
+    matched: int
+    missed: int
+    elsewhere: int
+    unknown: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "names": self.names,
+            "patches_of_this_run": self.matched,
+            "on_this_runs_products_but_no_patch": self.missed,
+            "on_other_products": self.elsewhere,
+            "unknown_v1_names": self.unknown,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class MetadataTables:
-    """The two result tables, each sorted by patch_id."""
+    """The two result tables, each sorted by patch_id, and the lists' coverage."""
 
     clean: pa.Table
     flagged: pa.Table
+    lists: dict[str, ListCoverage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +218,28 @@ def _load_mapping(
 def _load_name_list(path: Path) -> set[str]:
     rows = _read_rows(path, header=None, width=1)
     _unique_keys(path, (r[0] for r in rows), what="s2v1_name", first_line=1)
+    for line, (name,) in enumerate(rows, start=1):
+        _check_name(path, line, name, parse_v1_patch_name)
     return {r[0] for r in rows}
+
+
+def _load_s1s2_mapping(path: Path) -> dict[str, str]:
+    """The v1 ``s2v1_name,s1_name`` mapping; both names checked for their form."""
+    mapping = _load_mapping(path, header=None, unique_value=True)
+    for line, (s2v1, s1) in enumerate(mapping.items(), start=1):
+        _check_name(path, line, s2v1, parse_v1_patch_name)
+        _check_name(path, line, s1, parse_s1_name)
+    return mapping
+
+
+def _check_name(path: Path, line: int, name: str, parse: Callable[[str], Any]) -> None:
+    try:
+        parse(name)
+    except NamingError as exc:
+        raise InputDataError(
+            f"{path} line {line}: {exc}; is this the right v1 file for this config "
+            "key (config/README.md, inputs)?"
+        ) from exc
 
 
 #: One metadata row: the columns of METADATA_SCHEMA, in order.
@@ -206,6 +262,7 @@ class _Loaded:
 def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
     """Load, validate and join the inputs into the two metadata tables."""
     loaded = _load_inputs(inputs)
+    lists = check_list_coverage(inputs, loaded)
     rows, missing = _join(loaded)
     if missing:
         raise _join_gaps_error(inputs, missing)
@@ -213,7 +270,9 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
         raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
     clean = [r for r in rows if not (r[6] or r[7])]
     flagged = [r for r in rows if r[6] or r[7]]
-    return MetadataTables(clean=_to_table(clean), flagged=_to_table(flagged))
+    return MetadataTables(
+        clean=_to_table(clean), flagged=_to_table(flagged), lists=lists
+    )
 
 
 def _load_inputs(inputs: FinalizeInputs) -> _Loaded:
@@ -242,10 +301,92 @@ def _load_inputs(inputs: FinalizeInputs) -> _Loaded:
         split=split,
         s2v1=s2v1,
         country=_load_mapping(inputs.country_mapping, header=("patch_id", "country")),
-        s1s2=_load_mapping(inputs.s1s2_mapping, header=None, unique_value=True),
+        s1s2=_load_s1s2_mapping(inputs.s1s2_mapping),
         snow=_load_name_list(inputs.seasonal_snow_list),
         cloud=_load_name_list(inputs.cloud_shadow_list),
     )
+
+
+def _v1_product(v1_name: str, s1_name: str) -> tuple[str, str]:
+    """(v1 datatake part of the name, MGRS tile of its S1 partner)."""
+    return v1_name.rsplit("_", 2)[0], parse_s1_name(s1_name).mgrs
+
+
+def list_coverage(
+    names: Iterable[str],
+    *,
+    run_v1: dict[str, str],
+    s1s2: dict[str, str],
+) -> ListCoverage:
+    """Classify ``names`` against the run's v1 patches (``run_v1``: name → MGRS).
+
+    Pure; see :class:`ListCoverage` for the classes.
+    """
+    run_products = {(v1.rsplit("_", 2)[0], mgrs) for v1, mgrs in run_v1.items()}
+    matched = missed = elsewhere = unknown = total = 0
+    for name in names:
+        total += 1
+        if name in run_v1:
+            matched += 1
+        elif name not in s1s2:
+            unknown += 1
+        elif _v1_product(name, s1s2[name]) in run_products:
+            missed += 1
+        else:
+            elsewhere += 1
+    return ListCoverage(total, matched, missed, elsewhere, unknown)
+
+
+def check_list_coverage(
+    inputs: FinalizeInputs, loaded: _Loaded
+) -> dict[str, ListCoverage]:
+    """Every v1 list must describe this run's patches; see docs/dataset.md.
+
+    Error (naming the file): the run has v1 patches, but no name of the list
+    is one of them, although some lie on the run's products (``missed``) or
+    none is a v1 patch of the s1s2 mapping at all.  Warning: names that are
+    no v1 patch of the s1s2 mapping (``unknown``).  Counted only (log and
+    manifest): names on other products (a run of some products), and names on
+    the run's products without a patch of it (v1 patches whose v2 patch is
+    invalid: about 1.5 % of the snow list in the published dataset).
+    """
+    run_v1 = {
+        v1: parse_patch_name(pid).tile_dir[-5:] for pid, v1 in loaded.s2v1.items()
+    }
+    lists = {
+        "seasonal_snow_list": (inputs.seasonal_snow_list, loaded.snow),
+        "cloud_shadow_list": (inputs.cloud_shadow_list, loaded.cloud),
+        "s1s2_mapping": (inputs.s1s2_mapping, set(loaded.s1s2)),
+    }
+    result: dict[str, ListCoverage] = {}
+    for key, (path, names) in lists.items():
+        cover = list_coverage(names, run_v1=run_v1, s1s2=loaded.s1s2)
+        result[key] = cover
+        examples = sorted(n for n in names if n not in run_v1)[:3]
+        if cover.matched == 0 and run_v1 and (cover.missed or not cover.elsewhere):
+            raise InputDataError(
+                f"{path} (inputs.{key}): none of its {cover.names} names is a v1 "
+                f"patch of this run ({cover.missed} lie on the run's products, "
+                f"{cover.unknown} are not in {inputs.s1s2_mapping}; e.g. "
+                f"{examples}); the list does not describe these patches. Check "
+                f"that inputs.{key} is the BigEarthNet v1 file (config/README.md)"
+            )
+        log = logger.warning if cover.unknown else logger.info
+        log(
+            "%s (inputs.%s): %d names, %d patches of this run, %d on the run's "
+            "products but no patch of it, %d unknown v1 names (not in %s), %d on "
+            "other products%s",
+            path,
+            key,
+            cover.names,
+            cover.matched,
+            cover.missed,
+            cover.unknown,
+            inputs.s1s2_mapping.name,
+            cover.elsewhere,
+            f"; e.g. {examples}" if cover.unknown else "",
+        )
+    return result
 
 
 def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
@@ -511,6 +652,7 @@ def _manifest(
             ),
         },
         "skipped": {"exported_not_in_metadata": exported - patches},
+        "input_lists": {k: v.to_json() for k, v in sorted(tables.lists.items())},
         # How the tree files were made: hard links into benpipe's staging
         # trees (read-only), reflinks or copies (S1 inputs; staging files
         # across filesystems). Never a link into an input.
