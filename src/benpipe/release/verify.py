@@ -34,6 +34,7 @@ from benpipe.csvdiff import diff_keyed, read_keyed_csv
 from benpipe.errors import InputDataError, VerificationError
 from benpipe.fileio import atomic_write_bytes, sha256_file
 from benpipe.release.checksums import parse_checksum_lines
+from benpipe.release.freeze import refreeze_hint
 
 logger = logging.getLogger(__name__)
 
@@ -505,8 +506,10 @@ def verify(
         raise VerificationError(
             f"{len(bad)} artifact(s) differ from or are missing against "
             f"{tracked_dir}: {', '.join(bad)}; see {copies[0] if copies else out_md}. "
-            "If the change is "
-            "intended, refreeze with `snakemake freeze_release_artifacts` (and "
-            "review the diff); otherwise find what changed the outputs"
+            "If the change is intended, review the diff and refreeze with "
+            + refreeze_hint(
+                Path(a.tracked).name for a in results if a.status in FAILING
+            )
+            + "; otherwise find what changed the outputs"
         )
     return report
