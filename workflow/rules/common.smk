@@ -57,6 +57,46 @@ INPUTS = {
 }
 
 
+# ---------------------------------------------------------------- directory inputs (inputs.smk)
+# Snakemake sees a directory input only through the directory's own mtime, so a
+# file replaced inside inputs.s1_root or inputs.v1_metadata_dir would go
+# unnoticed. record_input_tree's param is the content digest of the tree
+# (paths, sizes, sha256; hashed once, then cached by inode and change stamps:
+# benpipe.dirstate), and its manifest is an input of the rules that read the
+# tree, so they rerun when a file's content changes, and only then.
+import functools
+import sys
+
+from benpipe.dirstate import ALGORITHM_VERSION as DIRSTATE_ALGORITHM_VERSION
+
+INPUT_TREES = ("s1_root", "v1_metadata_dir")
+
+
+def input_tree_manifest(key):
+    return f"results/inputs/{key}.manifest.csv"
+
+
+@functools.cache
+def input_tree_digest(key):
+    """Content digest of inputs.<key>, computed once per Snakemake invocation."""
+    from benpipe.dirstate import cache_for, directory_digest
+
+    def report(line):
+        print(f"benpipe: inputs.{key}: {line}", file=sys.stderr)
+
+    return directory_digest(
+        Path(INPUTS[key]), cache=cache_for(input_tree_manifest(key)), report=report
+    )
+
+
+def get_record_input_tree_dir(wildcards):
+    return INPUTS[wildcards.tree]
+
+
+def get_record_input_tree_content(wildcards):
+    return input_tree_digest(wildcards.tree)
+
+
 # ---------------------------------------------------------------- products
 def read_tile_ids():
     """Frozen L1C product → CDSE id table (tile,id); empty before the first freeze."""

@@ -15,6 +15,8 @@ rule finalize_dataset:
         s2_manifests=get_finalize_s2_manifests(),
         map_dirs=get_finalize_reference_map_dirs(),
         s1_root=INPUTS["s1_root"],
+        # the directory's content (record_input_tree, inputs.smk)
+        s1_manifest=input_tree_manifest("s1_root"),
         s1s2_mapping=INPUTS["s1s2_mapping"],
         snow=INPUTS["seasonal_snow_list"],
         cloud=INPUTS["cloud_shadow_list"],

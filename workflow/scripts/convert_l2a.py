@@ -35,8 +35,6 @@ def main() -> None:
         params=params,
         threads=int(snakemake.threads),
         log_path=Path(snakemake.log[0]),
-        # extract_l1c unpacks resources/l1c/<L1C>.zip into <L1C>.SAFE next to it
-        source_zip=Path(inputs.l1c).with_suffix(".zip"),
     )
     write_sidecar(result, Path(snakemake.output.sidecar))
 

@@ -17,6 +17,7 @@ from typing import Literal
 from benpipe import __version__
 from benpipe.errors import ConfigError, InputDataError, ProductLayoutError
 from benpipe.fileio import atomic_write_text
+from benpipe.l1c.extract import zip_of
 from benpipe.l2a import ALGORITHM_VERSION
 from benpipe.l2a.fallback import FALLBACK_PROCESSOR, FALLBACK_VERSION, convert_fallback
 from benpipe.l2a.products import open_l2a
@@ -74,8 +75,9 @@ def convert_product(
 
     ``out_safe`` must carry the deterministic name
     :func:`benpipe.names.l2a_name_for` gives for the L1C.  ``source_zip`` is
-    the product zip ``l1c_safe`` was extracted from: a damaged L1C is then
-    reported as a damaged zip, with the remedy (delete it, rerun).
+    the product zip ``l1c_safe`` was extracted from (default: the zip next to
+    it, :func:`benpipe.l1c.extract.zip_of`): a damaged L1C is then reported as
+    a damaged zip, with the remedy (delete it, rerun).
     """
     l1c_safe = Path(l1c_safe)
     out_safe = Path(out_safe)
@@ -101,9 +103,10 @@ def convert_product(
                 l1c_safe, out_safe.parent, threads=threads, progress=progress
             )
         except ProductLayoutError as exc:
-            if source_zip is None:
+            zip_path = source_zip or zip_of(l1c_safe)
+            if zip_path is None:
                 raise
-            raise damaged_zip_error(l1c_name, l1c_safe, source_zip, exc) from exc
+            raise damaged_zip_error(l1c_name, l1c_safe, zip_path, exc) from exc
         finally:
             progress.close()
     else:
