@@ -133,6 +133,20 @@ def keys_sorted(config: dict[str, Any], run: DemoRun, tmp: Path) -> None:
     """No change: the config is rewritten with every mapping's keys sorted."""
 
 
+def _replace_a_file_inside(folder: Path) -> None:
+    """Replace the first file of a tree by other bytes of the same size, and
+    give it back its mtime: Snakemake alone sees neither."""
+    victim = sorted(p for p in folder.rglob("*") if p.is_file())[0]
+    st, parent = victim.stat(), victim.parent.stat()
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tmp = victim.with_name(victim.name + ".new")
+    tmp.write_bytes(bytes(data))
+    tmp.replace(victim)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.utime(victim.parent, ns=(parent.st_atime_ns, parent.st_mtime_ns))
+
+
 def _append_row(folder: Path) -> None:
     with (folder / "metadata_hashes.csv").open("a") as handle:
         handle.write("extra.parquet,0\n")
@@ -197,6 +211,15 @@ UNCHANGED: dict[str, tuple[tuple[str, ...], Change]] = {
         ("tracked_artifacts_dir",),
         copy_of("tracked_artifacts_dir"),
     ),
+    # other inodes and stamps, the same content (benpipe.dirstate)
+    "inputs.s1_root, a copy with the same content": (
+        ("inputs.s1_root",),
+        copy_of("inputs.s1_root"),
+    ),
+    "inputs.v1_metadata_dir, a copy with the same content": (
+        ("inputs.v1_metadata_dir",),
+        copy_of("inputs.v1_metadata_dir"),
+    ),
     "paths, relative": (PATHS, relative_spelling(*PATHS)),
     "paths, absolute with redundant parts": (
         (*PATHS, "database.embedded_dir"),
@@ -246,6 +269,22 @@ RERUN: dict[str, tuple[tuple[str, ...], Change, dict[str, int]]] = {
         {"qa_dataset": 1, "qa_page": 1, "all": 1},
     ),
     "verify.max_listed": (*one("verify.max_listed", 5), VERIFY),
+    # a file replaced inside a directory input (issue 14, BAD 3)
+    "inputs.s1_root, a file replaced inside": (
+        ("inputs.s1_root",),
+        copy_of("inputs.s1_root", edit=_replace_a_file_inside),
+        {"record_input_tree": 1, **RELEASE_TAIL, **VERIFY},
+    ),
+    "inputs.v1_metadata_dir, a file replaced inside": (
+        ("inputs.v1_metadata_dir",),
+        copy_of("inputs.v1_metadata_dir", edit=_replace_a_file_inside),
+        {
+            "record_input_tree": 1,
+            "ingest_v1_footprints": 1,
+            "align_v1": 1,
+            **AFTER_METADATA,
+        },
+    ),
     "tracked_artifacts_dir, other content": (
         ("tracked_artifacts_dir",),
         copy_of("tracked_artifacts_dir", edit=_append_row),
