@@ -413,11 +413,22 @@ localrules:
 
 
 def check_execution_environment():
-    """Refuse a cluster run that cannot reach the database.
+    """Refuse a cluster run that cannot reach the database, and a run whose
+    rerun decisions trust output checksums.
 
     Runs at the start of execution (onstart), when the executor is known: at
     parse time Snakemake has not chosen it yet.
     """
+    max_checksum = getattr(workflow.dag_settings, "max_checksum_file_size", 0)
+    if max_checksum:
+        raise ValueError(
+            f"--max-checksum-file-size is {max_checksum}: Snakemake would skip "
+            "the jobs after a database rule whose receipt came out byte-identical, "
+            "although it replaced the rows behind it (a rerun build_patch_grid "
+            "deletes the product's alignment and labels), and those patches would "
+            "vanish from the dataset. Run with --max-checksum-file-size 0, as the "
+            "workflow profiles do (docs/cluster.md)"
+        )
     if workflow.non_local_exec and not config["database"]["url"]:
         raise ValueError(
             "database.url is null, but jobs run through a remote executor: "
