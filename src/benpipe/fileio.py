@@ -29,6 +29,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import threading
@@ -55,15 +56,52 @@ def temp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
+#: The part of a temporary sibling's name after ``.<name>.``: pid and id.
+_TEMP_SUFFIX = re.compile(r"^(\d+)\.[0-9a-f]{12}\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_siblings(path: Path) -> list[Path]:
+    """Delete the temporary siblings of ``path`` that killed writers left.
+
+    A sibling ``.<name>.<pid>.<id>.tmp`` is stale when no process ``pid``
+    runs here (a killed ``package_release`` leaves up to an archive's size).
+    One output has one writer at a time (Snakemake), so a live pid is another
+    writer's, or a reused pid: its file is kept.
+    """
+    path = Path(path)
+    stale = []
+    prefix = f".{path.name}."
+    if path.parent.is_dir():
+        for sibling in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+            match = _TEMP_SUFFIX.match(sibling.name[len(prefix) :])
+            if match and not _pid_alive(int(match[1])):
+                logger.info("removing %s left by an interrupted run", sibling)
+                sibling.unlink(missing_ok=True)
+                stale.append(sibling)
+    return stale
+
+
 def open_temp_sibling(path: Path, *, mode: int | None = None) -> tuple[Path, BinaryIO]:
     """Create and open for binary writing a temp sibling of ``path``.
 
-    The parent directory is created if needed.  The file gets the usual
-    umask-respecting permissions, or exactly ``mode`` when given (set at
-    creation, so a ``0o600`` file is never readable by others).
+    The parent directory is created if needed, and stale temporary siblings
+    of ``path`` are deleted (:func:`remove_stale_temp_siblings`).  The file
+    gets the usual umask-respecting permissions, or exactly ``mode`` when
+    given (set at creation, so a ``0o600`` file is never readable by others).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_siblings(path)
     tmp = temp_sibling(path)
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode

@@ -3,6 +3,7 @@ copies and read-only links."""
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from benpipe.errors import InputDataError
 from benpipe.fileio import (
     FileCopier,
+    atomic_write_bytes,
     iter_sorted_tree,
     staged_directory,
     write_csv_atomic,
@@ -139,3 +141,21 @@ def test_link_shares_the_staging_inode_and_write_protects_it(tmp_path: Path) -> 
     assert os.path.samefile(staging, tmp_path / "dataset.tif")
     assert stat.S_IMODE(staging.stat().st_mode) == 0o440
     assert copier.counts == {"hardlink": 1, "reflink": 0, "copy": 0}
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    archive = tmp_path / "BigEarthNet-S1.tar.zst"
+    stale = tmp_path / f".{archive.name}.{finished.pid}.0123456789ab.tmp"
+    live = tmp_path / f".{archive.name}.{os.getpid()}.ba9876543210.tmp"
+    other = tmp_path / ".BigEarthNet-S2.tar.zst.1.0123456789ab.tmp"
+    for path in (stale, live, other):
+        path.write_bytes(b"half an archive")
+    atomic_write_bytes(archive, b"archive")
+    assert archive.read_bytes() == b"archive"
+    assert not stale.exists()  # its writer is gone
+    assert live.exists()  # a running writer's (here: ours)
+    assert other.exists()  # another output's
