@@ -4,9 +4,10 @@ Snakemake sees a directory input only through the directory's own mtime, so a
 file replaced or edited deep inside ``inputs.s1_root`` or
 ``inputs.v1_metadata_dir`` would go unnoticed.  :func:`directory_state` walks
 the tree in sorted order and returns a digest of its content (relative path,
-size and sha256 of every file); the rules that depend on a directory take the
-digest as a param (rerun when the content changes, never when only an mtime
-or the path's spelling does) and a manifest written from it as an input.
+size and sha256 of every file).  The rule ``record_input_tree`` takes the
+digest as a param (it reruns when the content changes, never when only the
+stamps or the path's spelling do) and writes a manifest, which the rules that
+read the tree take as an input.
 
 Hashing a big tree (the v1 S1 archive: 1.1 M files, 63 GB) on every DAG
 build is out of the question, so each file's sha256 is cached by its
