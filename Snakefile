@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/l1c.smk"
 include: "workflow/rules/l2a.smk"
 include: "workflow/rules/database.smk"

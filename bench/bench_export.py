@@ -52,10 +52,9 @@ class JP2Product:
     epsg: int = EPSG
     ulx: float = ULX
     uly: float = ULY
-    threads: int | None = None
 
     def read_band(self, band: str) -> np.ndarray:
-        return read_raster(self.folder / f"{band}.jp2", threads=self.threads)
+        return read_raster(self.folder / f"{band}.jp2")
 
 
 def _synthetic_band(side_px: int, seed: int) -> np.ndarray:

@@ -153,7 +153,7 @@ def decode_and_find_invalid(product: L2AProduct) -> list[str]:
     n = int(product.tile_side_m // 1200)
     nodata = np.zeros((n, n), dtype=bool)
     for band in BANDS:
-        data = product.read_band(band, threads=2)
+        data = product.read_band(band)
         window_px = 1200 // BAND_RESOLUTION_M[band]
         nodata |= invalid_windows(data, window_px=window_px, n=n)
     return [

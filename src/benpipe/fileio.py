@@ -8,6 +8,12 @@ and do the rename themselves.  Directory outputs are built in a hidden staging
 sibling with :func:`staged_directory`, which also removes what a killed run
 left behind.
 
+Outputs never share an inode with an input: :func:`copy_file` copies an input
+file into an output tree (a reflink where the filesystem supports it, else an
+in-kernel copy); :func:`link_read_only` hard-links benpipe's own staging files
+into a final output and removes the write bits of the shared inode, so an edit
+of the output fails instead of changing the staging copy too.
+
 Hashing streams through one reusable buffer per thread, so memory stays flat
 whatever the file size.
 """
@@ -15,13 +21,17 @@ whatever the file size.
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import glob
 import hashlib
 import io
 import json
 import logging
 import os
+import re
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,15 +56,52 @@ def temp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
+#: The part of a temporary sibling's name after ``.<name>.``: pid and id.
+_TEMP_SUFFIX = re.compile(r"^(\d+)\.[0-9a-f]{12}\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_siblings(path: Path) -> list[Path]:
+    """Delete the temporary siblings of ``path`` that killed writers left.
+
+    A sibling ``.<name>.<pid>.<id>.tmp`` is stale when no process ``pid``
+    runs here (a killed ``package_release`` leaves up to an archive's size).
+    One output has one writer at a time (Snakemake), so a live pid is another
+    writer's, or a reused pid: its file is kept.
+    """
+    path = Path(path)
+    stale = []
+    prefix = f".{path.name}."
+    if path.parent.is_dir():
+        for sibling in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+            match = _TEMP_SUFFIX.match(sibling.name[len(prefix) :])
+            if match and not _pid_alive(int(match[1])):
+                logger.info("removing %s left by an interrupted run", sibling)
+                sibling.unlink(missing_ok=True)
+                stale.append(sibling)
+    return stale
+
+
 def open_temp_sibling(path: Path, *, mode: int | None = None) -> tuple[Path, BinaryIO]:
     """Create and open for binary writing a temp sibling of ``path``.
 
-    The parent directory is created if needed.  The file gets the usual
-    umask-respecting permissions, or exactly ``mode`` when given (set at
-    creation, so a ``0o600`` file is never readable by others).
+    The parent directory is created if needed, and stale temporary siblings
+    of ``path`` are deleted (:func:`remove_stale_temp_siblings`).  The file
+    gets the usual umask-respecting permissions, or exactly ``mode`` when
+    given (set at creation, so a ``0o600`` file is never readable by others).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_siblings(path)
     tmp = temp_sibling(path)
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode
@@ -223,6 +270,106 @@ def staged_directory(
             staging.commit()
     finally:
         shutil.rmtree(staging.path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- copies and links
+#: ``ioctl(dst, FICLONE, src)``: share the source's extents copy-on-write
+#: (btrfs, XFS with reflink, bcachefs, ZFS 2.2+); from ``linux/fs.h``.
+FICLONE = 0x40049409
+#: errno values that mean "this way of copying is not available here".
+_NOT_HERE = frozenset(
+    {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.ENOTTY, errno.EPERM}
+    | {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF}
+)
+#: errno values of os.link that mean "no hard links here".
+_NO_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP})
+#: What a write-protected file keeps of its mode.
+_READ_ONLY_MASK = ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+class FileCopier:
+    """Copies and links into an output tree; counts what each file became.
+
+    ``copy`` makes an independent file (never a hard link): a reflink when the
+    filesystem supports one (no data copied, copy-on-write), else the kernel
+    copies (``copy_file_range``, ``sendfile``).  ``link`` hard-links one of
+    benpipe's own staging files and write-protects the shared inode; across
+    filesystems it copies.  Both give the new file the source's mode without
+    write bits: outputs are read-only.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {"hardlink": 0, "reflink": 0, "copy": 0}
+        self._reflink = True
+        self._can_link = True
+
+    def copy(self, src: Path, dst: Path) -> None:
+        """Copy ``src`` to the new file ``dst`` (which must not exist)."""
+        fd_in = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd_in)
+            fd_out = os.open(
+                dst,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                stat.S_IMODE(info.st_mode) & _READ_ONLY_MASK | stat.S_IRUSR,
+            )
+            try:
+                self.counts[self._copy_fd(fd_in, fd_out, info.st_size)] += 1
+            except BaseException:
+                os.close(fd_out)
+                os.unlink(dst)
+                raise
+            os.close(fd_out)
+        finally:
+            os.close(fd_in)
+
+    def _copy_fd(self, fd_in: int, fd_out: int, size: int) -> str:
+        if self._reflink:
+            try:
+                fcntl.ioctl(fd_out, FICLONE, fd_in)
+                return "reflink"
+            except OSError as exc:
+                if exc.errno not in _NOT_HERE:
+                    raise
+                logger.debug("no reflinks here (%s); copying file data", exc)
+                self._reflink = False
+        done = 0
+        while done < size:
+            try:
+                n = os.copy_file_range(fd_in, fd_out, size - done)
+            except OSError as exc:
+                if exc.errno not in _NOT_HERE:
+                    raise
+                n = os.sendfile(fd_out, fd_in, done, size - done)
+            if n == 0:
+                raise OSError(
+                    errno.EIO, f"source shrank while being copied ({done} of {size})"
+                )
+            done += n
+        return "copy"
+
+    def link(self, src: Path, dst: Path) -> None:
+        """Hard-link ``src`` (benpipe's own staging file) as ``dst``, read-only."""
+        if self._can_link:
+            try:
+                os.link(src, dst)
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                logger.info("hard links unavailable (%s); copying files instead", exc)
+                self._can_link = False
+            else:
+                make_read_only(dst)
+                self.counts["hardlink"] += 1
+                return
+        self.copy(src, dst)
+
+
+def make_read_only(path: Path) -> None:
+    """Remove the write bits of ``path`` (shared by all of its hard links)."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & ~_READ_ONLY_MASK:
+        os.chmod(path, mode & _READ_ONLY_MASK)
 
 
 # ---------------------------------------------------------------- walking

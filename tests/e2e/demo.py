@@ -36,8 +36,11 @@ def generate_world(out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def emulator(world: Path, *, log: Path) -> Iterator[int]:
-    """Run `benpipe cdse-emulator` on a free port for the duration."""
+def emulator(world: Path, *, log: Path, faults: str = "") -> Iterator[int]:
+    """Run `benpipe cdse-emulator` on a free port for the duration.
+
+    ``faults``: the emulator's fault spec (``benpipe cdse-emulator --help``).
+    """
     port = free_port()
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as handle:
@@ -49,6 +52,7 @@ def emulator(world: Path, *, log: Path) -> Iterator[int]:
                 str(world),
                 "--port",
                 str(port),
+                *(["--faults", faults] if faults else []),
             ],
             stdout=handle,
             stderr=subprocess.STDOUT,

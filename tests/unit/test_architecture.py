@@ -44,6 +44,8 @@ SHARED: dict[str, int] = {
     "benpipe.fileio": SHARED_IO,
     "benpipe.geotiff": SHARED_IO,
     "benpipe.csvdiff": SHARED_IO,
+    # content state of directory inputs (issue 14 item 3)
+    "benpipe.dirstate": SHARED_IO,
     # run settings from the environment (issue 12 item 4, branch params)
     "benpipe.runsettings": SHARED_IO,
     "benpipe.cli": CLI,
@@ -86,6 +88,7 @@ IMPURE = (
     "benpipe.geotiff",
     "benpipe.log",
     "benpipe.csvdiff",
+    "benpipe.dirstate",
     "benpipe.db",
     "click",
     "psycopg",

@@ -30,7 +30,8 @@ def good_dataset(tmp_path_factory) -> tuple[Path, dict]:
 def broken(good_dataset, tmp_path) -> tuple[Path, dict]:
     src, staging = good_dataset
     dst = tmp_path / "broken"
-    shutil.copytree(src, dst)
+    # copyfile: writable copies (the dataset's own files are read-only)
+    shutil.copytree(src, dst, copy_function=shutil.copyfile)
     return dst, staging
 
 
@@ -53,7 +54,7 @@ def test_cli_passes_and_sample_limits_raster_checks(good_dataset):
     result = CliRunner().invoke(main, ["check-dataset", str(root), "--sample", "2"])
     assert result.exit_code == 0, result.output
     assert "OK:" in result.output
-    assert "GeoTIFFs checked: 30 (2 patches)" in result.output
+    assert "GeoTIFFs decoded and checked: 30 (2 patches)" in result.output
 
 
 def test_missing_band_file(broken):

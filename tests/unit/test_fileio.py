@@ -1,11 +1,21 @@
-"""Shared file helpers: directory staging, CSV writing and the sorted tree walk."""
+"""Shared file helpers: directory staging, CSV writing, the sorted tree walk,
+copies and read-only links."""
 
+import os
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from benpipe.errors import InputDataError
-from benpipe.fileio import iter_sorted_tree, staged_directory, write_csv_atomic
+from benpipe.fileio import (
+    FileCopier,
+    atomic_write_bytes,
+    iter_sorted_tree,
+    staged_directory,
+    write_csv_atomic,
+)
 
 
 def test_staged_directory_resumes_after_an_interrupted_run(tmp_path: Path) -> None:
@@ -91,3 +101,61 @@ def test_sorted_tree_stops_at_max_depth(tmp_path: Path) -> None:
     units = [(rel, e.is_dir()) for rel, e in iter_sorted_tree(tmp_path, max_depth=2)]
     # the unit "a/b" sorts where its files do: after "a/b-x.tif" ("-" < "/")
     assert units == [("a/b-x.tif", False), ("a/b", True), ("z.tif", False)]
+
+
+def test_copy_makes_an_independent_read_only_file(tmp_path: Path) -> None:
+    src = tmp_path / "input.tif"
+    payload = bytes(range(256)) * 4099
+    src.write_bytes(payload)
+    src.chmod(0o664)
+    copier = FileCopier()
+    copier.copy(src, tmp_path / "out.tif")
+    out = tmp_path / "out.tif"
+    assert out.read_bytes() == payload
+    assert not os.path.samefile(src, out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o444
+    assert stat.S_IMODE(src.stat().st_mode) == 0o664  # the input is untouched
+    assert copier.counts["copy"] + copier.counts["reflink"] == 1
+    (tmp_path / "empty").write_bytes(b"")
+    copier.copy(tmp_path / "empty", tmp_path / "empty-copy")
+    assert (tmp_path / "empty-copy").read_bytes() == b""
+
+
+def test_copy_never_overwrites_and_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "b").write_bytes(b"b")
+    with pytest.raises(FileExistsError):
+        FileCopier().copy(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b").read_bytes() == b"b"
+    with pytest.raises(FileNotFoundError):
+        FileCopier().copy(tmp_path / "missing", tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_link_shares_the_staging_inode_and_write_protects_it(tmp_path: Path) -> None:
+    staging = tmp_path / "staging.tif"
+    staging.write_bytes(b"pixels")
+    staging.chmod(0o640)
+    copier = FileCopier()
+    copier.link(staging, tmp_path / "dataset.tif")
+    assert os.path.samefile(staging, tmp_path / "dataset.tif")
+    assert stat.S_IMODE(staging.stat().st_mode) == 0o440
+    assert copier.counts == {"hardlink": 1, "reflink": 0, "copy": 0}
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    archive = tmp_path / "BigEarthNet-S1.tar.zst"
+    stale = tmp_path / f".{archive.name}.{finished.pid}.0123456789ab.tmp"
+    live = tmp_path / f".{archive.name}.{os.getpid()}.ba9876543210.tmp"
+    other = tmp_path / ".BigEarthNet-S2.tar.zst.1.0123456789ab.tmp"
+    for path in (stale, live, other):
+        path.write_bytes(b"half an archive")
+    atomic_write_bytes(archive, b"archive")
+    assert archive.read_bytes() == b"archive"
+    assert not stale.exists()  # its writer is gone
+    assert live.exists()  # a running writer's (here: ours)
+    assert other.exists()  # another output's

@@ -45,7 +45,7 @@ def test_band_paths_at_native_resolution(l2a: Path) -> None:
         path = product.band_path(band)
         assert path.parent.name == f"R{res_m}m"
         assert path.name == f"T33UUP_20170613T101031_{band}_{res_m}m.jp2"
-        data = product.read_band(band, threads=1)
+        data = product.read_band(band)
         assert data.dtype == np.uint16
         assert data.shape == (1200 // res_m, 1200 // res_m)
     assert product.scl_path.name == "T33UUP_20170613T101031_SCL_20m.jp2"

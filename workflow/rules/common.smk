@@ -75,6 +75,46 @@ def input_file(key):
     return get
 
 
+# ---------------------------------------------------------------- directory inputs (inputs.smk)
+# Snakemake sees a directory input only through the directory's own mtime, so a
+# file replaced inside inputs.s1_root or inputs.v1_metadata_dir would go
+# unnoticed. record_input_tree's param is the content digest of the tree
+# (paths, sizes, sha256; hashed once, then cached by inode and change stamps:
+# benpipe.dirstate), and its manifest is an input of the rules that read the
+# tree, so they rerun when a file's content changes, and only then.
+import functools
+import sys
+
+from benpipe.dirstate import ALGORITHM_VERSION as DIRSTATE_ALGORITHM_VERSION
+
+INPUT_TREES = ("s1_root", "v1_metadata_dir")
+
+
+def input_tree_manifest(key):
+    return f"results/inputs/{key}.manifest.csv"
+
+
+@functools.cache
+def input_tree_digest(key):
+    """Content digest of inputs.<key>, computed once per Snakemake invocation."""
+    from benpipe.dirstate import cache_for, directory_digest
+
+    def report(line):
+        print(f"benpipe: inputs.{key}: {line}", file=sys.stderr)
+
+    return directory_digest(
+        Path(INPUTS[key]), cache=cache_for(input_tree_manifest(key)), report=report
+    )
+
+
+def get_record_input_tree_dir(wildcards):
+    return require_input(wildcards.tree, INPUTS[wildcards.tree], working_dir=WORKDIR)
+
+
+def get_record_input_tree_content(wildcards):
+    return input_tree_digest(wildcards.tree)
+
+
 # ---------------------------------------------------------------- products
 TILE_IDS_CSV = TRACKED / "bigearthnet_s2_tile_ids.csv"
 
@@ -452,11 +492,22 @@ localrules:
 
 
 def check_execution_environment():
-    """Refuse a cluster run that cannot reach the database.
+    """Refuse a cluster run that cannot reach the database, and a run whose
+    rerun decisions trust output checksums.
 
     Runs at the start of execution (onstart), when the executor is known: at
     parse time Snakemake has not chosen it yet.
     """
+    max_checksum = getattr(workflow.dag_settings, "max_checksum_file_size", 0)
+    if max_checksum:
+        raise ValueError(
+            f"--max-checksum-file-size is {max_checksum}: Snakemake would skip "
+            "the jobs after a database rule whose receipt came out byte-identical, "
+            "although it replaced the rows behind it (a rerun build_patch_grid "
+            "deletes the product's alignment and labels), and those patches would "
+            "vanish from the dataset. Run with --max-checksum-file-size 0, as the "
+            "workflow profiles do (docs/cluster.md)"
+        )
     if workflow.non_local_exec and not config["database"]["url"]:
         raise ValueError(
             "database.url is null, but jobs run through a remote executor: "

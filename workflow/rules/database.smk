@@ -66,6 +66,8 @@ rule ingest_countries:
 rule ingest_v1_footprints:
     input:
         v1_dir=get_ingest_v1_footprints_dir,
+        # the directory's content (record_input_tree, inputs.smk)
+        v1_manifest=input_tree_manifest("v1_metadata_dir"),
         schema="results/db/schema.json",
     output:
         receipt="results/db/receipts/v1_footprints.json",

@@ -1,7 +1,8 @@
 # Stage: dataset assembly (docs/dataset.md, DESIGN.md §2).
 # Metadata CSVs + v1 lists -> metadata parquets (REFERENCE-PIPELINE §6.1);
 # the staged S2 patches, reference maps and v1 S1 patches of the kept patches
-# -> results/dataset with the published layout (§8.1), by hard links.
+# -> results/dataset with the published layout (§8.1): read-only hard links to
+# the staging trees, copies (reflinks where possible) of the S1 input files.
 
 
 rule finalize_dataset:
@@ -14,6 +15,8 @@ rule finalize_dataset:
         s2_manifests=get_finalize_s2_manifests,
         map_dirs=get_finalize_reference_map_dirs,
         s1_root=input_file("s1_root"),
+        # the directory's content (record_input_tree, inputs.smk)
+        s1_manifest=input_tree_manifest("s1_root"),
         s1s2_mapping=input_file("s1s2_mapping"),
         snow=input_file("seasonal_snow_list"),
         cloud=input_file("cloud_shadow_list"),

@@ -1,9 +1,14 @@
 """``benpipe check-dataset``: validate a dataset directory against the contract.
 
 The contract is the published reBEN layout (REFERENCE-PIPELINE §6.1, §6.2,
-§8.1): two metadata parquets and three trees.  Only the directory itself is
-read (no benpipe manifests), so a downloaded and extracted published dataset
-can be checked too::
+§8.1): two metadata parquets and three trees.  Every GeoTIFF is decoded
+fully (all patches, or a seeded sample; in worker processes), so a truncated
+or corrupt file is one finding naming it, and the check goes on.  With hash
+lists in the tiff-hasher format (published or tracked ``*_hashes.csv``),
+every checked file's sha256 is compared too; without them the contents are
+checked for decodability and properties only, which the summary says.  Only
+the directory itself is read (no benpipe manifests), so a downloaded and
+extracted published dataset can be checked too::
 
     <root>/metadata.parquet
     <root>/metadata_for_patches_with_snow_cloud_or_shadow.parquet
@@ -17,27 +22,34 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benpipe.clc import BEN19_CLASSES
+from benpipe.csvdiff import read_keyed_csv
 from benpipe.dataset.finalize import METADATA_SCHEMA
 from benpipe.dataset.layout import (
     FLAGGED_METADATA_FILE,
+    HASH_CSV_HEADER,
     MAP_SUFFIXES,
     MAPS_TREE,
     METADATA_FILE,
+    METADATA_FILES,
     S1_SUFFIXES,
     S1_TREE,
     S2_SUFFIXES,
     S2_TREE,
     SPLITS,
+    TREES,
 )
-from benpipe.errors import NamingError
+from benpipe.errors import InputDataError, NamingError
+from benpipe.fileio import sha256_file
 from benpipe.grid import PATCH_SIDE_M, patch_corner
+from benpipe.log import ProgressCallback
 from benpipe.names import (
     BAND_RESOLUTION_M,
     BANDS,
@@ -282,29 +294,71 @@ def _check_s1(tree: Path, expected: dict[str, _Row], report: CheckReport) -> set
 
 
 # --------------------------------------------------------------------- GeoTIFFs
-def _check_rasters(root: Path, rows: list[_Row], report: CheckReport) -> int:
-    """GeoTIFF properties of the patches' S2 bands, reference maps and S1 pairs."""
+@dataclass(frozen=True, slots=True)
+class _PatchCheck:
+    """What one worker found in the files of one patch."""
+
+    problems: list[str]
+    decoded: int
+    origin: tuple[float, float] | None
+    #: file key (GeoTIFF stem) -> sha256, when hashes are compared
+    digests: dict[str, str]
+
+
+def _open_decoded(
+    path: Path, rel: str, report: CheckReport, digests: dict[str, str] | None
+) -> Any:
+    """``path`` opened after decoding every pixel, or None (one finding).
+
+    A truncated, corrupt or unreadable file is one finding naming it, whatever
+    fails: the read, the TIFF structure or a strip's decompression.
+    """
     import rasterio
 
-    checked = 0
-    tile_origins: dict[str, tuple[float, float, str]] = {}
-    with rasterio.Env():
-        for row in rows:
-            origin, n = _check_s2_bands(root, row, report)
-            checked += n
-            if origin is not None:
-                _check_tile_corner(row, origin, tile_origins, report)
-            checked += _check_reference_map(root, row, origin, report)
-            checked += _check_s1_pair(root, row, report)
-    return checked
+    try:
+        if digests is not None:
+            digests[path.stem] = sha256_file(path)
+        src = rasterio.open(path)
+    except Exception as exc:  # one finding per broken file, never a traceback
+        report.add(f"{rel}: cannot be read as a GeoTIFF: {_one_line(exc)}")
+        return None
+    try:
+        src.read()
+    except Exception as exc:
+        src.close()
+        report.add(f"{rel}: cannot be decoded fully: {_one_line(exc)}")
+        return None
+    return src
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _check_patch(root: Path, row: _Row, with_digests: bool) -> _PatchCheck:
+    """Decode and check the 12 bands, the reference map and the S1 pair of a patch."""
+    import rasterio
+
+    report = CheckReport(root=root)
+    digests: dict[str, str] | None = {} if with_digests else None
+    with rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+        origin, n = _check_s2_bands(root, row, report, digests)
+        n += _check_reference_map(root, row, origin, report, digests)
+        n += _check_s1_pair(root, row, report, digests)
+    return _PatchCheck(report.problems, n, origin, digests or {})
+
+
+def _check_patches(
+    root: Path, rows: list[_Row], with_digests: bool
+) -> list[_PatchCheck]:
+    """Worker entry point: a batch of patches."""
+    return [_check_patch(root, row, with_digests) for row in rows]
 
 
 def _check_s2_bands(
-    root: Path, row: _Row, report: CheckReport
+    root: Path, row: _Row, report: CheckReport, digests: dict[str, str] | None
 ) -> tuple[tuple[float, float] | None, int]:
     """Check the 12 band files of a patch; return their common origin and count."""
-    import rasterio
-
     patch_dir = root / S2_TREE / row.tile_dir / row.patch_id
     origin: tuple[float, float] | None = None
     epsg: int | None = None
@@ -312,10 +366,14 @@ def _check_s2_bands(
     checked = 0
     for band in BANDS:
         path = patch_dir / f"{row.patch_id}_{band}.tif"
+        where = f"{S2_TREE}/{row.tile_dir}/{row.patch_id}/{path.name}"
         if not path.exists():
             continue
+        src = _open_decoded(path, where, report, digests)
+        if src is None:
+            continue
         res = BAND_RESOLUTION_M[band]
-        with rasterio.open(path) as src:
+        with src:
             checked += 1
             problems = _raster_problems(src, side=PATCH_SIDE_M // res, res=res)
             if src.compression is not None:
@@ -330,7 +388,6 @@ def _check_s2_bands(
                 origin, epsg = here, crs_epsg
             elif here != origin or crs_epsg != epsg:
                 problems.append(f"origin {here} differs from the other bands' {origin}")
-        where = f"{S2_TREE}/{row.tile_dir}/{row.patch_id}/{path.name}"
         for problem in problems:
             report.add(f"{where}: {problem}")
     return origin, checked
@@ -354,15 +411,21 @@ def _check_tile_corner(
 
 
 def _check_reference_map(
-    root: Path, row: _Row, origin: tuple[float, float] | None, report: CheckReport
+    root: Path,
+    row: _Row,
+    origin: tuple[float, float] | None,
+    report: CheckReport,
+    digests: dict[str, str] | None,
 ) -> int:
-    import rasterio
-
     name = f"{row.patch_id}{MAP_SUFFIXES[0]}"
     path = root / MAPS_TREE / row.tile_dir / row.patch_id / name
+    where = f"{MAPS_TREE}/{row.tile_dir}/{row.patch_id}/{name}"
     if not path.exists():
         return 0
-    with rasterio.open(path) as src:
+    src = _open_decoded(path, where, report, digests)
+    if src is None:
+        return 0
+    with src:
         problems = _raster_problems(src, side=120, res=10)
         structure = src.tags(ns="IMAGE_STRUCTURE")
         if (
@@ -376,16 +439,19 @@ def _check_reference_map(
         if origin is not None and (src.transform.c, src.transform.f) != origin:
             problems.append("grid differs from the patch's 10 m bands")
     for problem in problems:
-        report.add(f"{MAPS_TREE}/{row.tile_dir}/{row.patch_id}/{name}: {problem}")
+        report.add(f"{where}: {problem}")
     return 1
 
 
-def _check_s1_pair(root: Path, row: _Row, report: CheckReport) -> int:
-    import rasterio
-
+def _check_s1_pair(
+    root: Path, row: _Row, report: CheckReport, digests: dict[str, str] | None
+) -> int:
     if not row.s1_name:
         return 0
-    s1 = parse_s1_name(row.s1_name)
+    try:
+        s1 = parse_s1_name(row.s1_name)
+    except NamingError:
+        return 0  # reported with the metadata
     where = f"{S1_TREE}/{s1.group}/{s1.name}"
     checked = 0
     shapes = set()
@@ -393,12 +459,12 @@ def _check_s1_pair(root: Path, row: _Row, report: CheckReport) -> int:
         path = root / S1_TREE / s1.group / s1.name / f"{s1.name}{suffix}"
         if not path.exists():
             continue
-        try:
-            with rasterio.open(path) as src:
-                checked += 1
-                shapes.add((src.count, src.width, src.height))
-        except rasterio.errors.RasterioIOError as exc:
-            report.add(f"{where}/{path.name}: unreadable: {exc}")
+        src = _open_decoded(path, f"{where}/{path.name}", report, digests)
+        if src is None:
+            continue
+        with src:
+            checked += 1
+            shapes.add((src.count, src.width, src.height))
     if len(shapes) > 1:
         report.add(f"{where}: VV and VH differ in shape {sorted(shapes)}")
     return checked
@@ -421,16 +487,240 @@ def _raster_problems(src: Any, *, side: int, res: int) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class _RasterTally:
+    decoded: int
+    seconds: float
+    workers: int
+    digests: dict[str, str]
+
+
+def _check_rasters(
+    root: Path,
+    rows: list[_Row],
+    report: CheckReport,
+    *,
+    with_digests: bool,
+    workers: int,
+    progress: ProgressCallback | None,
+) -> _RasterTally:
+    """Decode and check every file of ``rows``' patches, in worker processes."""
+    started = time.perf_counter()
+    batches = [rows[i : i + _BATCH] for i in range(0, len(rows), _BATCH)]
+    tile_origins: dict[str, tuple[float, float, str]] = {}
+    digests: dict[str, str] = {}
+    decoded = done = 0
+    for batch, results in zip(
+        batches, _map_batches(root, batches, with_digests, workers), strict=True
+    ):
+        for row, result in zip(batch, results, strict=True):
+            for problem in result.problems:
+                report.add(problem)
+            if result.origin is not None:
+                _check_tile_corner(row, result.origin, tile_origins, report)
+            decoded += result.decoded
+            digests.update(result.digests)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(rows))
+    return _RasterTally(decoded, time.perf_counter() - started, workers, digests)
+
+
+#: Patches per worker task (about 15 files each).
+_BATCH = 32
+
+
+def _map_batches(
+    root: Path, batches: list[list[_Row]], with_digests: bool, workers: int
+) -> Iterator[list[_PatchCheck]]:
+    """Results of :func:`_check_patches` per batch, in order."""
+    if workers <= 1 or len(batches) <= 1:
+        for batch in batches:
+            yield _check_patches(root, batch, with_digests)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: workers inherit the imports; they only run rasterio and hashlib.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(
+            _check_patches,
+            [root] * len(batches),
+            batches,
+            [with_digests] * len(batches),
+        )
+
+
+# --------------------------------------------------------------------- hashes
+@dataclass(frozen=True, slots=True)
+class HashList:
+    """Published or tracked sha256 per file key, from one or more hash CSVs."""
+
+    sha256: dict[str, str]
+    source: dict[str, str]  # key -> the CSV's file name
+    files: tuple[Path, ...]
+
+
+def load_hash_lists(paths: Sequence[Path]) -> HashList:
+    """Read ``name,hash-sha256`` CSVs (tiff-hasher format; extra columns ignored).
+
+    Keys are GeoTIFF stems, or parquet file names (``metadata_hashes.csv``).
+    Raises :class:`InputDataError` naming a file of another format or a key
+    listed twice with different hashes.
+    """
+    sha256: dict[str, str] = {}
+    source: dict[str, str] = {}
+    for path in paths:
+        try:
+            header, rows = read_keyed_csv(path)
+        except OSError as exc:
+            raise InputDataError(f"cannot read hash list {path}: {exc}") from exc
+        if tuple(header[:2]) != HASH_CSV_HEADER:
+            raise InputDataError(
+                f"hash list {path}: header {','.join(header)!r}, expected "
+                f"{','.join(HASH_CSV_HEADER)!r} (the tiff-hasher format of "
+                "patch_hashes.csv, reference_maps_hashes.csv, s1_hashes.csv, "
+                "metadata_hashes.csv)"
+            )
+        for key, rest in rows.items():
+            digest = rest[0].lower() if rest else ""
+            if key in sha256 and sha256[key] != digest:
+                raise InputDataError(
+                    f"{key} has different hashes in {source[key]} and {path.name}"
+                )
+            sha256[key] = digest
+            source[key] = path.name
+    return HashList(sha256, source, tuple(paths))
+
+
+def _file_keys(tree: str) -> Callable[[str], bool]:
+    """Whether a hash-list key names a file of ``tree`` (by its suffix)."""
+    suffixes = {S2_TREE: S2_SUFFIXES, MAPS_TREE: MAP_SUFFIXES, S1_TREE: S1_SUFFIXES}[
+        tree
+    ]
+    stems = tuple(s.removesuffix(".tif") for s in suffixes)
+    return lambda key: key.endswith(stems)
+
+
+def _compare_hashes(
+    root: Path,
+    hashes: HashList,
+    produced: dict[str, str],
+    report: CheckReport,
+    *,
+    complete: bool,
+) -> dict[str, int]:
+    """Compare the dataset's digests with the lists; return counts for the summary.
+
+    ``produced`` holds the GeoTIFFs hashed (all, or a sample); the parquets
+    are hashed here.  Files of a tree the lists cover but do not name, and
+    (with ``complete``) listed files of such a tree that the dataset lacks,
+    are findings too.
+    """
+    produced = dict(produced)
+    for name in METADATA_FILES:
+        if name in hashes.sha256 and (root / name).is_file():
+            produced[name] = sha256_file(root / name)
+    compared = differ = 0
+    for key, digest in sorted(produced.items()):
+        expected = hashes.sha256.get(key)
+        if expected is None:
+            continue
+        compared += 1
+        if digest != expected:
+            differ += 1
+            report.add(
+                f"{_relative_name(key)}: sha256 {digest} differs from "
+                f"{expected} in {hashes.source[key]}"
+            )
+    unlisted = missing = 0
+    for tree in TREES:
+        in_tree = _file_keys(tree)
+        listed = {k for k in hashes.sha256 if in_tree(k)}
+        if not listed:
+            continue  # no list covers this tree
+        for key in sorted(k for k in produced if in_tree(k) and k not in listed):
+            unlisted += 1
+            report.add(f"{_relative_name(key)}: not in the hash lists of {tree}")
+        if complete:
+            for key in sorted(listed - produced.keys()):
+                missing += 1
+                report.add(
+                    f"{key}: listed in {hashes.source[key]} but absent from the dataset"
+                )
+    return {
+        "compared": compared,
+        "differ": differ,
+        "unlisted": unlisted,
+        "missing": missing,
+    }
+
+
+def _relative_name(key: str) -> str:
+    return key if key.endswith(".parquet") else f"{key}.tif"
+
+
 # --------------------------------------------------------------------- driver
 def check_dataset(
-    root: Path, *, sample: int | None = None, seed: int = 0
+    root: Path,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    hashes: Sequence[Path] = (),
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CheckReport:
-    """Validate ``root``; GeoTIFF properties on all patches or a seeded sample."""
+    """Validate ``root``: layout, metadata, every file decoded, hashes.
+
+    GeoTIFFs are decoded fully (and checked) for all patches or a seeded
+    ``sample``, in ``workers`` processes (default: the usable cores).  With
+    ``hashes`` (tiff-hasher CSVs), each decoded file's sha256 is compared too.
+    """
     root = Path(root)
     report = CheckReport(root=root)
+    hash_list = load_hash_lists(hashes) if hashes else None
     if not root.is_dir():
         report.add(f"{root} is not a directory")
         return report
+    per_file, rows = _check_layout(root, report)
+    expected = {row.patch_id: row for row in rows}
+    chosen = sorted(expected.values(), key=lambda r: r.patch_id)
+    if sample is not None and sample < len(chosen):
+        chosen = sorted(
+            random.Random(seed).sample(chosen, sample), key=lambda r: r.patch_id
+        )
+    n_workers = workers if workers is not None else len(os.sched_getaffinity(0))
+    tally = _check_rasters(
+        root,
+        chosen,
+        report,
+        with_digests=hash_list is not None,
+        workers=max(1, n_workers),
+        progress=progress,
+    )
+    hash_summary: dict[str, Any] | None = None
+    if hash_list is not None:
+        hash_summary = {
+            "lists": [p.name for p in hash_list.files],
+            **_compare_hashes(
+                root,
+                hash_list,
+                tally.digests,
+                report,
+                complete=len(chosen) == len(expected),
+            ),
+        }
+    report.summary = _summary(root, per_file, rows, chosen, tally) | {
+        "hashes": hash_summary
+    }
+    return report
+
+
+def _check_layout(
+    root: Path, report: CheckReport
+) -> tuple[dict[str, list[_Row]], list[_Row]]:
+    """The entries, both parquets and the three trees; the parquets' rows."""
     for entry in (METADATA_FILE, FLAGGED_METADATA_FILE):
         if not (root / entry).is_file():
             report.add(f"{entry} is missing")
@@ -460,13 +750,16 @@ def check_dataset(
         _check_s2_like(root / MAPS_TREE, expected, list(MAP_SUFFIXES), report)
     if (root / S1_TREE).is_dir():
         _check_s1(root / S1_TREE, expected, report)
-    chosen = sorted(expected.values(), key=lambda r: r.patch_id)
-    if sample is not None and sample < len(chosen):
-        chosen = sorted(
-            random.Random(seed).sample(chosen, sample), key=lambda r: r.patch_id
-        )
-    files_checked = _check_rasters(root, chosen, report)
+    return per_file, list(expected.values())
 
+
+def _summary(
+    root: Path,
+    per_file: dict[str, list[_Row]],
+    rows: list[_Row],
+    chosen: list[_Row],
+    tally: _RasterTally,
+) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     splits: Counter[str] = Counter()
@@ -478,13 +771,14 @@ def check_dataset(
             continue
         splits.update(table.column("split").to_pylist())
         countries.update(table.column("country").to_pylist())
-    report.summary = {
+    return {
         "patches": {entry: len(r) for entry, r in per_file.items()},
         "tiles": len({r.tile_dir for r in rows}),
         "s1_groups": len({r.s1_name.rsplit("_", 3)[0] for r in rows}),
         "split": dict(sorted((str(k), v) for k, v in splits.items())),
         "country": dict(sorted((str(k), v) for k, v in countries.items())),
         "patches_raster_checked": len(chosen),
-        "geotiffs_checked": files_checked,
+        "geotiffs_checked": tally.decoded,
+        "decode_seconds": round(tally.seconds, 3),
+        "decode_workers": tally.workers,
     }
-    return report

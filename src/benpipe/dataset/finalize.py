@@ -16,20 +16,23 @@ pyarrow instead of DuckDB:
    sorted by patch_id, with the reference's Arrow schema and fixed writer
    settings (deterministic bytes);
 5. assemble ``BigEarthNet-S2``, ``Reference_Maps`` and ``BigEarthNet-S1`` for
-   exactly the patches of both parquets, by hard links (copies across
-   filesystems), in ``.<out>.tmp`` renamed to ``<out>`` at the end.
+   exactly the patches of both parquets, in ``.<out>.tmp`` renamed to
+   ``<out>`` at the end.  The S2 patches and reference maps are benpipe's own
+   staging files: hard links (copies across filesystems), write-protected, so
+   an edit of the dataset fails instead of changing the staging trees.  The S1
+   patches are the user's v1 input: copied (reflinks where the filesystem
+   supports them), never linked, so nothing done to the dataset reaches
+   ``inputs.s1_root``.  Every file of the dataset is read-only.
 """
 
 from __future__ import annotations
 
 import csv
-import errno
 import logging
 import os
-import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +51,27 @@ from benpipe.dataset.layout import (
     S2_TREE,
     SPLITS,
 )
-from benpipe.errors import InputDataError
-from benpipe.fileio import staged_directory, write_json_atomic
+from benpipe.errors import InputDataError, NamingError
+from benpipe.fileio import (
+    FileCopier,
+    make_read_only,
+    staged_directory,
+    write_json_atomic,
+)
 from benpipe.log import ProgressCallback
-from benpipe.names import BANDS, parse_patch_name, parse_s1_name
+from benpipe.names import (
+    BANDS,
+    parse_patch_name,
+    parse_s1_name,
+    parse_v1_patch_name,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the parquet bytes or the assembled tree change.
-ALGORITHM_VERSION = 1
+#: Bump when the parquet bytes or the assembled tree change.  2: S1 files are
+#: copied from inputs.s1_root instead of hard-linked, and every dataset file is
+#: read-only (a dataset of version 1 shares inodes with the user's S1 input).
+ALGORITHM_VERSION = 2
 
 #: The reference's Arrow schema (both parquets; every field nullable).
 METADATA_SCHEMA = pa.schema(
@@ -98,11 +113,41 @@ class FinalizeInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class ListCoverage:
+    """How many names of a v1 list (snow, cloud, s1s2) describe this run.
+
+    A name is a *patch of this run* when the run's s2v1 mapping holds it.  Its
+    product is (v1 datatake, MGRS tile): the name without ``_<x>_<y>``, and
+    the tile of its S1 partner in the s1s2 mapping (v1 names carry no tile).
+    ``missed`` names lie on a product of the run but are no (valid, aligned)
+    patch of it; ``elsewhere`` names lie on other products (expected when the
+    run covers only some products); ``unknown`` names are not in the s1s2
+    mapping, so no v1 patch has that name.
+    """
+
+    names: int
+    matched: int
+    missed: int
+    elsewhere: int
+    unknown: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "names": self.names,
+            "patches_of_this_run": self.matched,
+            "on_this_runs_products_but_no_patch": self.missed,
+            "on_other_products": self.elsewhere,
+            "unknown_v1_names": self.unknown,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class MetadataTables:
-    """The two result tables, each sorted by patch_id."""
+    """The two result tables, each sorted by patch_id, and the lists' coverage."""
 
     clean: pa.Table
     flagged: pa.Table
+    lists: dict[str, ListCoverage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +218,28 @@ def _load_mapping(
 def _load_name_list(path: Path) -> set[str]:
     rows = _read_rows(path, header=None, width=1)
     _unique_keys(path, (r[0] for r in rows), what="s2v1_name", first_line=1)
+    for line, (name,) in enumerate(rows, start=1):
+        _check_name(path, line, name, parse_v1_patch_name)
     return {r[0] for r in rows}
+
+
+def _load_s1s2_mapping(path: Path) -> dict[str, str]:
+    """The v1 ``s2v1_name,s1_name`` mapping; both names checked for their form."""
+    mapping = _load_mapping(path, header=None, unique_value=True)
+    for line, (s2v1, s1) in enumerate(mapping.items(), start=1):
+        _check_name(path, line, s2v1, parse_v1_patch_name)
+        _check_name(path, line, s1, parse_s1_name)
+    return mapping
+
+
+def _check_name(path: Path, line: int, name: str, parse: Callable[[str], Any]) -> None:
+    try:
+        parse(name)
+    except NamingError as exc:
+        raise InputDataError(
+            f"{path} line {line}: {exc}; is this the right v1 file for this config "
+            "key (config/README.md, inputs)?"
+        ) from exc
 
 
 #: One metadata row: the columns of METADATA_SCHEMA, in order.
@@ -196,6 +262,7 @@ class _Loaded:
 def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
     """Load, validate and join the inputs into the two metadata tables."""
     loaded = _load_inputs(inputs)
+    lists = check_list_coverage(inputs, loaded)
     rows, missing = _join(loaded)
     if missing:
         raise _join_gaps_error(inputs, missing)
@@ -203,7 +270,9 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
         raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
     clean = [r for r in rows if not (r[6] or r[7])]
     flagged = [r for r in rows if r[6] or r[7]]
-    return MetadataTables(clean=_to_table(clean), flagged=_to_table(flagged))
+    return MetadataTables(
+        clean=_to_table(clean), flagged=_to_table(flagged), lists=lists
+    )
 
 
 def _load_inputs(inputs: FinalizeInputs) -> _Loaded:
@@ -232,10 +301,92 @@ def _load_inputs(inputs: FinalizeInputs) -> _Loaded:
         split=split,
         s2v1=s2v1,
         country=_load_mapping(inputs.country_mapping, header=("patch_id", "country")),
-        s1s2=_load_mapping(inputs.s1s2_mapping, header=None, unique_value=True),
+        s1s2=_load_s1s2_mapping(inputs.s1s2_mapping),
         snow=_load_name_list(inputs.seasonal_snow_list),
         cloud=_load_name_list(inputs.cloud_shadow_list),
     )
+
+
+def _v1_product(v1_name: str, s1_name: str) -> tuple[str, str]:
+    """(v1 datatake part of the name, MGRS tile of its S1 partner)."""
+    return v1_name.rsplit("_", 2)[0], parse_s1_name(s1_name).mgrs
+
+
+def list_coverage(
+    names: Iterable[str],
+    *,
+    run_v1: dict[str, str],
+    s1s2: dict[str, str],
+) -> ListCoverage:
+    """Classify ``names`` against the run's v1 patches (``run_v1``: name → MGRS).
+
+    Pure; see :class:`ListCoverage` for the classes.
+    """
+    run_products = {(v1.rsplit("_", 2)[0], mgrs) for v1, mgrs in run_v1.items()}
+    matched = missed = elsewhere = unknown = total = 0
+    for name in names:
+        total += 1
+        if name in run_v1:
+            matched += 1
+        elif name not in s1s2:
+            unknown += 1
+        elif _v1_product(name, s1s2[name]) in run_products:
+            missed += 1
+        else:
+            elsewhere += 1
+    return ListCoverage(total, matched, missed, elsewhere, unknown)
+
+
+def check_list_coverage(
+    inputs: FinalizeInputs, loaded: _Loaded
+) -> dict[str, ListCoverage]:
+    """Every v1 list must describe this run's patches; see docs/dataset.md.
+
+    Error (naming the file): the run has v1 patches, but no name of the list
+    is one of them, although some lie on the run's products (``missed``) or
+    none is a v1 patch of the s1s2 mapping at all.  Warning: names that are
+    no v1 patch of the s1s2 mapping (``unknown``).  Counted only (log and
+    manifest): names on other products (a run of some products), and names on
+    the run's products without a patch of it (v1 patches whose v2 patch is
+    invalid: about 1.5 % of the snow list in the published dataset).
+    """
+    run_v1 = {
+        v1: parse_patch_name(pid).tile_dir[-5:] for pid, v1 in loaded.s2v1.items()
+    }
+    lists = {
+        "seasonal_snow_list": (inputs.seasonal_snow_list, loaded.snow),
+        "cloud_shadow_list": (inputs.cloud_shadow_list, loaded.cloud),
+        "s1s2_mapping": (inputs.s1s2_mapping, set(loaded.s1s2)),
+    }
+    result: dict[str, ListCoverage] = {}
+    for key, (path, names) in lists.items():
+        cover = list_coverage(names, run_v1=run_v1, s1s2=loaded.s1s2)
+        result[key] = cover
+        examples = sorted(n for n in names if n not in run_v1)[:3]
+        if cover.matched == 0 and run_v1 and (cover.missed or not cover.elsewhere):
+            raise InputDataError(
+                f"{path} (inputs.{key}): none of its {cover.names} names is a v1 "
+                f"patch of this run ({cover.missed} lie on the run's products, "
+                f"{cover.unknown} are not in {inputs.s1s2_mapping}; e.g. "
+                f"{examples}); the list does not describe these patches. Check "
+                f"that inputs.{key} is the BigEarthNet v1 file (config/README.md)"
+            )
+        log = logger.warning if cover.unknown else logger.info
+        log(
+            "%s (inputs.%s): %d names, %d patches of this run, %d on the run's "
+            "products but no patch of it, %d unknown v1 names (not in %s), %d on "
+            "other products%s",
+            path,
+            key,
+            cover.names,
+            cover.matched,
+            cover.missed,
+            cover.unknown,
+            inputs.s1s2_mapping.name,
+            cover.elsewhere,
+            f"; e.g. {examples}" if cover.unknown else "",
+        )
+    return result
 
 
 def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
@@ -312,34 +463,6 @@ def write_metadata_parquet(table: pa.Table, path: Path) -> None:
 
 
 # --------------------------------------------------------------------- tree
-class _Linker:
-    """Hard links with a copy fallback (other filesystem, no link support)."""
-
-    def __init__(self) -> None:
-        self.linked = 0
-        self.copied = 0
-        self._can_link = True
-
-    def __call__(self, src: Path, dst: Path) -> None:
-        if self._can_link:
-            try:
-                os.link(src, dst)
-                self.linked += 1
-                return
-            except OSError as exc:
-                if exc.errno not in (
-                    errno.EXDEV,
-                    errno.EPERM,
-                    errno.EMLINK,
-                    errno.ENOTSUP,
-                ):
-                    raise
-                logger.info("hard links unavailable (%s); copying files instead", exc)
-                self._can_link = False
-        shutil.copyfile(src, dst)
-        self.copied += 1
-
-
 def _index_tile_dirs(roots: Iterable[Path], what: str) -> dict[str, Path]:
     """tile_dir → the staging root that holds it."""
     index: dict[str, Path] = {}
@@ -370,39 +493,46 @@ def finalize_dataset(
     """Write the two parquets and the three trees of the published layout.
 
     The recipe: join the metadata → write both parquets into the staging
-    folder → link the kept patches' files from the staging trees → manifest.
+    folder → link the kept patches' files from the staging trees and copy
+    their S1 pairs from ``s1_root`` → manifest.
     """
     tables = build_metadata(inputs)
     out_dir = Path(out_dir)
     s2_index = _index_tile_dirs(s2_roots, "S2 export")
     map_index = _index_tile_dirs(reference_map_roots, "reference-map")
-    link = _Linker()
+    copier = FileCopier()
     with staged_directory(out_dir, "dataset directory") as staging:
-        write_metadata_parquet(tables.clean, staging.path / METADATA_FILE)
-        write_metadata_parquet(tables.flagged, staging.path / FLAGGED_METADATA_FILE)
-        _link_trees(
+        for table, name in (
+            (tables.clean, METADATA_FILE),
+            (tables.flagged, FLAGGED_METADATA_FILE),
+        ):
+            write_metadata_parquet(table, staging.path / name)
+            make_read_only(staging.path / name)
+        _assemble_trees(
             staging.path,
             _kept_patches(tables),
             s2_index=s2_index,
             map_index=map_index,
             s1_root=Path(s1_root),
-            link=link,
+            copier=copier,
             progress=progress,
         )
     exported = sum(
         1 for tile_dir, root in s2_index.items() for _ in (root / tile_dir).iterdir()
     )
-    manifest = _manifest(tables, exported=exported, link=link)
+    manifest = _manifest(tables, exported=exported, files=copier.counts)
     if manifest_path is not None:
         write_json_atomic(manifest_path, manifest, ensure_ascii=True)
     logger.info(
-        "dataset %s: %d clean + %d flagged patches, %d files linked, %d copied; "
-        "%d exported patches not kept; algorithm version %d",
+        "dataset %s: %d clean + %d flagged patches; files: %d hard-linked from "
+        "the staging trees, %d reflinked, %d copied; %d exported patches not "
+        "kept; algorithm version %d",
         out_dir,
         tables.clean.num_rows,
         tables.flagged.num_rows,
-        link.linked,
-        link.copied,
+        copier.counts["hardlink"],
+        copier.counts["reflink"],
+        copier.counts["copy"],
         manifest["skipped"]["exported_not_in_metadata"],
         ALGORITHM_VERSION,
     )
@@ -422,17 +552,20 @@ def _kept_patches(tables: MetadataTables) -> list[tuple[str, str]]:
     )
 
 
-def _link_trees(
+def _assemble_trees(
     root: Path,
     keep: Sequence[tuple[str, str]],
     *,
     s2_index: dict[str, Path],
     map_index: dict[str, Path],
     s1_root: Path,
-    link: _Linker,
+    copier: FileCopier,
     progress: ProgressCallback | None,
 ) -> None:
-    """Link the files of each kept patch into the three trees under ``root``."""
+    """Put the files of each kept patch into the three trees under ``root``.
+
+    Staging files (S2, maps) are hard-linked read-only; S1 input files copied.
+    """
     problems: list[str] = []
     total = len(keep)
     for done, (pid, s1_name) in enumerate(keep, start=1):
@@ -440,17 +573,25 @@ def _link_trees(
         s2_root, map_root = s2_index.get(tile_dir), map_index.get(tile_dir)
         group = parse_s1_name(s1_name).group
         sources = (
-            (S2_TREE, s2_root and s2_root / tile_dir / pid, tile_dir, pid, S2_SUFFIXES),
+            (
+                S2_TREE,
+                s2_root and s2_root / tile_dir / pid,
+                tile_dir,
+                pid,
+                S2_SUFFIXES,
+                copier.link,
+            ),
             (
                 MAPS_TREE,
                 map_root and map_root / tile_dir / pid,
                 tile_dir,
                 pid,
                 MAP_SUFFIXES,
+                copier.link,
             ),
-            (S1_TREE, s1_root / s1_name, group, s1_name, S1_SUFFIXES),
+            (S1_TREE, s1_root / s1_name, group, s1_name, S1_SUFFIXES, copier.copy),
         )
-        for tree, src_dir, dst_sub, leaf, suffixes in sources:
+        for tree, src_dir, dst_sub, leaf, suffixes, put in sources:
             if src_dir is None:
                 problems.append(
                     f"{tree}: no staging folder for tile {tile_dir} ({pid})"
@@ -460,7 +601,7 @@ def _link_trees(
             dst_dir.mkdir(parents=True, exist_ok=True)
             for file in (f"{leaf}{suffix}" for suffix in suffixes):
                 try:
-                    link(src_dir / file, dst_dir / file)
+                    put(src_dir / file, dst_dir / file)
                 except FileNotFoundError:
                     problems.append(f"{tree}: missing {src_dir / file}")
         if progress is not None and (done % 1000 == 0 or done == total):
@@ -475,7 +616,7 @@ def _link_trees(
 
 
 def _manifest(
-    tables: MetadataTables, *, exported: int, link: _Linker
+    tables: MetadataTables, *, exported: int, files: dict[str, int]
 ) -> dict[str, Any]:
     both = pa.concat_tables([tables.clean, tables.flagged])
     patches = both.num_rows
@@ -511,5 +652,9 @@ def _manifest(
             ),
         },
         "skipped": {"exported_not_in_metadata": exported - patches},
-        "link_mode": "copy" if link.copied else "hardlink",
+        "input_lists": {k: v.to_json() for k, v in sorted(tables.lists.items())},
+        # How the tree files were made: hard links into benpipe's staging
+        # trees (read-only), reflinks or copies (S1 inputs; staging files
+        # across filesystems). Never a link into an input.
+        "files_by_mode": dict(sorted(files.items())),
     }

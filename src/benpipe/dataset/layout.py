@@ -34,3 +34,8 @@ S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
 S2_SUFFIXES: tuple[str, ...] = tuple(f"_{band}.tif" for band in BANDS)
 MAP_SUFFIXES: tuple[str, ...] = ("_reference_map.tif",)
 S1_SUFFIXES: tuple[str, ...] = tuple(f"_{pol}.tif" for pol in S1_POLARISATIONS)
+
+#: The header of a per-file hash list (the reference ``tiff-hasher`` format,
+#: REFERENCE-PIPELINE §7.2): ``name`` is the file stem of a GeoTIFF, or the
+#: file name of a parquet in the metadata list (which adds an ``md5`` column).
+HASH_CSV_HEADER: tuple[str, ...] = ("name", "hash-sha256")

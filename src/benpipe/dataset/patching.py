@@ -63,6 +63,7 @@ def build_patch_grid(
     )
     check_tile(grid)
     check_band_georeference(product)
+    warn_missing_quality_checks(product)
     season = season_of(product.sensing_time, reference_quirk=reference_season_quirk)
     rows = grid_rows(grid)
     valid = validity_from_ids(grid, rows, invalid_patches)
@@ -87,6 +88,37 @@ def build_patch_grid(
     if receipt is not None:
         write_json_atomic(receipt, info)
     return {**info, "timings_s": {"total_s": total_s}}
+
+
+def quality_fields(product: L2AProduct) -> dict[str, Any]:
+    """The receipt's quality record: ``fails_quality``, and the checks the
+    metadata lacks (only then, so the receipts of complete products keep
+    their bytes)."""
+    fields: dict[str, Any] = {"fails_quality": product.fails_quality}
+    if product.missing_quality_checks:
+        fields["missing_quality_checks"] = list(product.missing_quality_checks)
+    return fields
+
+
+def warn_missing_quality_checks(product: L2AProduct) -> None:
+    """Warn when the product metadata lacks quality checks the filter reads.
+
+    They count as PASSED, as in the reference (its failing-quality view looks
+    for a non-PASSED value); the receipt records them.  A missing block comes
+    from a damaged or hand-edited ``MTD_MSIL1C.xml`` inside the L1C zip.
+    """
+    missing = product.missing_quality_checks
+    if not missing:
+        return
+    log.warning(
+        "%s: MTD_MSIL2A.xml has no quality check %s (Quality_Inspections block "
+        "missing or incomplete); they count as PASSED, as in the reference, so "
+        "the product is labelled. Recorded in the grid receipt. If the L1C zip "
+        "was edited or damaged, delete resources/l1c/<L1C>.zip and rerun to "
+        "download it again",
+        product.name,
+        ", ".join(missing),
+    )
 
 
 def check_band_georeference(product: L2AProduct) -> None:
@@ -169,7 +201,7 @@ def _receipt(
         "sensing_time": product.sensing_time.isoformat(),
         "season": season,
         "reference_season_quirk": reference_season_quirk,
-        "fails_quality": product.fails_quality,
+        **quality_fields(product),
         "patches": len(patches),
         "valid": n_valid,
         "invalid": len(patches) - n_valid,

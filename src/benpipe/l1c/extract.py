@@ -79,6 +79,14 @@ def recreate_empty_dirs(safe_dir: Path) -> list[Path]:
     return created
 
 
+def zip_of(safe_dir: Path) -> Path | None:
+    """The product zip an extracted ``<name>.SAFE`` came from, when it sits next
+    to it as the rules lay them out (``resources/l1c/<name>.zip`` is extracted
+    into ``resources/l1c/<name>.SAFE``); None otherwise."""
+    candidate = Path(safe_dir).with_suffix(".zip")
+    return candidate if candidate.is_file() else None
+
+
 def extract_l1c(zip_path: Path, dest: Path) -> Path:
     """Extract an L1C zip so that ``dest`` is the ``<name>.SAFE`` folder itself.
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 from benpipe import __version__
-from benpipe.errors import ConfigError
+from benpipe.errors import ConfigError, InputDataError, ProductLayoutError
 from benpipe.fileio import atomic_write_text
+from benpipe.l1c.extract import zip_of
 from benpipe.l2a import ALGORITHM_VERSION
 from benpipe.l2a.fallback import FALLBACK_PROCESSOR, FALLBACK_VERSION, convert_fallback
 from benpipe.l2a.products import open_l2a
@@ -68,11 +69,15 @@ def convert_product(
     params: L2AParams,
     threads: int = 1,
     log_path: Path | None = None,
+    source_zip: Path | None = None,
 ) -> ConversionResult:
     """Convert ``l1c_safe`` into ``out_safe`` (``…/<L2A name>.SAFE``).
 
     ``out_safe`` must carry the deterministic name
-    :func:`benpipe.names.l2a_name_for` gives for the L1C.
+    :func:`benpipe.names.l2a_name_for` gives for the L1C.  ``source_zip`` is
+    the product zip ``l1c_safe`` was extracted from (default: the zip next to
+    it, :func:`benpipe.l1c.extract.zip_of`): a damaged L1C is then reported as
+    a damaged zip, with the remedy (delete it, rerun).
     """
     l1c_safe = Path(l1c_safe)
     out_safe = Path(out_safe)
@@ -97,6 +102,11 @@ def convert_product(
             path = convert_fallback(
                 l1c_safe, out_safe.parent, threads=threads, progress=progress
             )
+        except ProductLayoutError as exc:
+            zip_path = source_zip or zip_of(l1c_safe)
+            if zip_path is None:
+                raise
+            raise damaged_zip_error(l1c_name, l1c_safe, zip_path, exc) from exc
         finally:
             progress.close()
     else:
@@ -122,7 +132,11 @@ def convert_product(
         product.processor,
         product.epsg,
         product.tile_side_m,
-        "FAILED" if product.fails_quality else "PASSED",
+        "FAILED"
+        if product.fails_quality
+        else "PASSED"
+        if not product.missing_quality_checks
+        else f"PASSED by default, no check {', '.join(product.missing_quality_checks)}",
         time.monotonic() - started,
     )
     return ConversionResult(
@@ -132,6 +146,18 @@ def convert_product(
         converter_version=version,
         algorithm_version=ALGORITHM_VERSION,
         benpipe_version=__version__,
+    )
+
+
+def damaged_zip_error(
+    l1c_name: str, l1c_safe: Path, source_zip: Path, exc: ProductLayoutError
+) -> InputDataError:
+    """A damaged L1C inside an intact product zip: name the zip and the remedy."""
+    return InputDataError(
+        f"L1C product {l1c_name} is damaged: {exc}. {l1c_safe} was extracted "
+        f"from {source_zip}, whose zip structure and CRCs are intact, so the "
+        f"product inside the zip is damaged: delete {source_zip} and rerun; the "
+        "product is downloaded again and its checksum verified"
     )
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -324,10 +325,18 @@ def _write_tree(
     offsets = {band: l1c.radio_add_offset.get(band, 0) for band in BANDS}
     darks: dict[str, int] = {}
     scl_inputs: dict[int, dict[str, np.ndarray]] = {20: {}, 60: {}}
-    for done, band in enumerate(BANDS, start=1):
-        darks[band] = _convert_band(l1c, band, jp2, offsets[band], scl_inputs)
-        if progress is not None:
-            progress(done, len(BANDS))
+    # Each band is decoded on one thread (read_raster says why), the next one
+    # while this one is corrected and encoded.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
+        pending = decoder.submit(l1c.read_band, BANDS[0])
+        for done, band in enumerate(BANDS, start=1):
+            dn = pending.result()
+            if done < len(BANDS):
+                pending = decoder.submit(l1c.read_band, BANDS[done])
+            darks[band] = _convert_band(l1c, band, dn, jp2, offsets[band], scl_inputs)
+            del dn
+            if progress is not None:
+                progress(done, len(BANDS))
     for res_m, bands in scl_inputs.items():
         scl = scene_classification(
             bands, quantification=l1c.quantification_value, offsets=offsets
@@ -377,15 +386,16 @@ class _Jp2Writer:
 def _convert_band(
     l1c: L1CProduct,
     band: str,
+    dn: np.ndarray,
     jp2: _Jp2Writer,
     boa_add_offset: int,
     scl_inputs: dict[int, dict[str, np.ndarray]],
 ) -> int:
-    """DOS1 one band, write it at each L2A resolution holding it; return its dark DN.
+    """DOS1 one decoded band, write it at each L2A resolution holding it.
 
-    The resampled bands the SCL rules need are kept in ``scl_inputs``.
+    Returns its dark DN.  The resampled bands the SCL rules need are kept in
+    ``scl_inputs``.
     """
-    dn = l1c.read_band(band, threads=jp2.threads)
     _check_shape(l1c, band, dn)
     dark = dark_value(dn)
     boa = dos1(

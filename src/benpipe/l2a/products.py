@@ -23,6 +23,7 @@ import rasterio
 
 from benpipe.errors import ProductLayoutError
 from benpipe.l2a.safe import (
+    FAILING_CHECK_TYPES,
     TileGeocoding,
     fails_quality,
     find_band_file,
@@ -66,19 +67,27 @@ PROVENANCE_FILE = "benpipe_l2a_provenance.json"
 UNRECORDED_SEN2COR = "sen2cor (version not recorded)"
 
 
-def _threads_option(threads: int | None) -> str:
-    return "ALL_CPUS" if threads is None else str(threads)
+def read_raster(path: Path, *, dtype: str = "uint16") -> np.ndarray:
+    """Decode band 1 of a raster file whole; its dtype must be ``dtype``.
 
-
-def read_raster(
-    path: Path, *, threads: int | None = None, dtype: str = "uint16"
-) -> np.ndarray:
-    """Decode band 1 of a raster file whole; its dtype must be ``dtype``."""
-    with (
-        rasterio.Env(GDAL_NUM_THREADS=_threads_option(threads), GDAL_PAM_ENABLED="NO"),
-        rasterio.open(path) as src,
-    ):
-        data: np.ndarray = src.read(1)
+    One decoding thread per call (``GDAL_NUM_THREADS=1``): GDAL's
+    multi-threaded JPEG 2000 decoding drops decoding errors (GDAL 3.10 decodes
+    a truncated or damaged codestream to zeros or noise without an error),
+    while the single-threaded decoder raises.  Callers decode several bands
+    in parallel instead.  A file that cannot be decoded raises
+    :class:`ProductLayoutError` naming it.
+    """
+    try:
+        with (
+            rasterio.Env(GDAL_NUM_THREADS="1", GDAL_PAM_ENABLED="NO"),
+            rasterio.open(path) as src,
+        ):
+            data: np.ndarray = src.read(1)
+    except rasterio.errors.RasterioError as exc:
+        raise ProductLayoutError(
+            f"raster {path} cannot be decoded ({' '.join(str(exc).split())}); the "
+            "file is truncated or corrupt"
+        ) from exc
     if data.dtype != np.dtype(dtype):
         raise ProductLayoutError(
             f"raster {path} has dtype {data.dtype}, expected {dtype}"
@@ -105,6 +114,13 @@ class SafeProduct:
     def fails_quality(self) -> bool:
         """Any of GEOMETRIC/GENERAL/RADIOMETRIC/SENSOR_QUALITY not PASSED."""
         return fails_quality(self.quality_checks)
+
+    @property
+    def missing_quality_checks(self) -> tuple[str, ...]:
+        """The filtered checks the metadata does not carry (a missing or empty
+        ``Quality_Inspections`` block lacks all four); they count as PASSED,
+        as in the reference, so callers warn and record them."""
+        return tuple(c for c in FAILING_CHECK_TYPES if c not in self.quality_checks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +158,12 @@ class L2AProduct(SafeProduct):
         """Path of the 20 m scene classification layer."""
         return self.file_path("SCL", SCL_RESOLUTION_M)
 
-    def read_band(self, band: str, *, threads: int | None = None) -> np.ndarray:
+    def read_band(self, band: str) -> np.ndarray:
         """Decode a whole spectral band at its native resolution (uint16).
 
-        ``threads`` sets GDAL_NUM_THREADS for the decode (None: all CPUs; use
-        1 when several products are read in parallel).
+        One thread per band (:func:`read_raster`); decode bands in parallel.
         """
-        return read_raster(self.band_path(band), threads=threads)
+        return read_raster(self.band_path(band))
 
     def validate(self) -> None:
         """Check metadata, the 12 bands + SCL, their CRS and sizes.
@@ -309,9 +324,9 @@ class L1CProduct(SafeProduct):
             self.granule_dir / "IMG_DATA", f"{band}.jp2", product=self.name
         )
 
-    def read_band(self, band: str, *, threads: int | None = None) -> np.ndarray:
+    def read_band(self, band: str) -> np.ndarray:
         """Decode a whole L1C band at its native resolution (uint16)."""
-        return read_raster(self.band_path(band), threads=threads)
+        return read_raster(self.band_path(band))
 
 
 def open_l1c(path: Path | str) -> L1CProduct:

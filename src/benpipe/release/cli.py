@@ -9,7 +9,11 @@ import click
 from benpipe.dataset.layout import TREES
 from benpipe.errors import VerificationError
 from benpipe.release.hashing import write_tree_hashes
-from benpipe.release.packaging import check_release, package_release
+from benpipe.release.packaging import (
+    check_dataset_matches_release,
+    check_release,
+    package_release,
+)
 from benpipe.release.tar import FILE_MODES, FileModes
 from benpipe.release.verify import ProducedPaths, verify
 
@@ -102,15 +106,44 @@ def package_command(
 @click.argument(
     "release_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
-def check_release_command(release_dir: Path) -> None:
+@click.option(
+    "--dataset",
+    "dataset_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Also check that this dataset folder still holds exactly what the "
+    "archives hold (rebuilds each tree's tar stream and compares its hashes).",
+)
+def check_release_command(release_dir: Path, dataset_dir: Path | None) -> None:
     """Re-hash a release folder against its sha256sums.txt / hashes.txt.
+
+    Without --dataset, only the files of the release folder are checked, not
+    the dataset they were built from.
 
     Examples:
 
         benpipe check-release results/release
+
+        benpipe check-release results/release --dataset results/dataset
     """
-    for name, state in check_release(release_dir).items():
+    status = check_release(release_dir)
+    for name, state in status.items():
         click.echo(f"{state:8s} {name}")
+    absent = [name for name, state in status.items() if state == "absent"]
+    click.echo(
+        f"OK: {len(status) - len(absent)} listed file(s) of {release_dir} match "
+        "their hashes"
+        + (f"; {len(absent)} listed but absent, not checked" if absent else "")
+    )
+    if dataset_dir is None:
+        click.echo(
+            "not compared: the dataset folder (pass --dataset DIR to check that it "
+            "still matches these archives)"
+        )
+        return
+    for item, state in check_dataset_matches_release(dataset_dir, release_dir).items():
+        click.echo(f"{state:8s} {item}")
+    click.echo(f"OK: {dataset_dir} holds exactly what the archives hold")
 
 
 @click.command("verify")

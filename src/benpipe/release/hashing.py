@@ -37,7 +37,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from benpipe.csvdiff import read_keyed_csv
-from benpipe.dataset.layout import MAPS_TREE, METADATA_FILES, S1_TREE, S2_TREE
+from benpipe.dataset.layout import (
+    HASH_CSV_HEADER,
+    MAPS_TREE,
+    METADATA_FILES,
+    S1_TREE,
+    S2_TREE,
+)
 from benpipe.errors import InputDataError
 from benpipe.fileio import (
     FileHashes,
@@ -65,10 +71,8 @@ UNIT_DEPTH = 2
 BATCH_UNITS = 16
 #: Suffixes the reference hasher picks up (case-sensitive, as ``fd``).
 TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
-#: The header of a hash CSV.
-HASH_CSV_HEADER = ("name", "hash-sha256")
 #: The header of the metadata hash CSV.
-METADATA_CSV_HEADER = ("name", "hash-sha256", "md5")
+METADATA_CSV_HEADER = (*HASH_CSV_HEADER, "md5")
 #: The header of a file-stats sidecar (:func:`file_stats_path`).
 FILE_STATS_HEADER = ("path", "size", "mtime_ns")
 

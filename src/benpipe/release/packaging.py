@@ -568,14 +568,8 @@ def _release_file_digests(release_dir: Path, name: str) -> dict[str, str] | None
     return None
 
 
-def check_release(release_dir: Path) -> dict[str, str]:
-    """Check a release folder against its ``sha256sums.txt`` and ``hashes.txt``.
-
-    Every listed file that is present is re-hashed; for each ``<tree>.tar.zst``
-    the decompressed stream is hashed too and compared with the ``.tar``
-    entries (the plain tars need not exist).  Returns ``{name: "ok"}``; raises
-    :class:`InputDataError` listing every mismatch.
-    """
+def _listed_sums(release_dir: Path) -> dict[str, dict[str, str]]:
+    """``{algorithm: {name: hex}}`` of the release folder's hash lists."""
     sums: dict[str, dict[str, str]] = {}
     for list_name, algo in (("sha256sums.txt", "sha256"), ("hashes.txt", "md5")):
         path = release_dir / list_name
@@ -586,6 +580,20 @@ def check_release(release_dir: Path) -> dict[str, str]:
             f"{release_dir} holds neither sha256sums.txt nor hashes.txt; nothing "
             "to check against"
         )
+    return sums
+
+
+def check_release(release_dir: Path) -> dict[str, str]:
+    """Check a release folder against its ``sha256sums.txt`` and ``hashes.txt``.
+
+    Every listed file that is present is re-hashed; for each ``<tree>.tar.zst``
+    the decompressed stream is hashed too and compared with the ``.tar``
+    entries (the plain tars need not exist).  Returns ``{name: status}``,
+    ``ok`` or ``absent`` (listed, not in the folder: not checked); raises
+    :class:`InputDataError` listing every mismatch.  The dataset folder is not
+    compared here: see :func:`check_dataset_matches_release`.
+    """
+    sums = _listed_sums(release_dir)
     names = sorted({n for table in sums.values() for n in table})
     status: dict[str, str] = {}
     problems: list[str] = []
@@ -611,5 +619,58 @@ def check_release(release_dir: Path) -> dict[str, str]:
         raise InputDataError(
             f"{len(problems)} file(s) in {release_dir} do not match their listed "
             f"hashes: {', '.join(problems)}; re-download or rebuild them"
+        )
+    return status
+
+
+def check_dataset_matches_release(
+    dataset_dir: Path, release_dir: Path, *, buffer_size: int = BUFFER_SIZE
+) -> dict[str, str]:
+    """Does ``dataset_dir`` still hold exactly what the release archives hold?
+
+    Each tree's normalised tar stream is rebuilt from the dataset (never
+    written, not compressed) and its digests compared with the ``<tree>.tar``
+    entries of the release's hash lists; each metadata parquet with its
+    entry.  Returns ``{"<item> = <listed name>": "ok"}``; raises
+    :class:`InputDataError` naming every item that differs or is not listed.
+    """
+    sums = _listed_sums(release_dir)
+    status: dict[str, str] = {}
+    problems: list[str] = []
+
+    def compare(item: str, listed_name: str, got: dict[str, str]) -> None:
+        key = f"{item} = {listed_name}"
+        listed = {a: t[listed_name] for a, t in sums.items() if listed_name in t}
+        if not listed:
+            status[key] = "not listed"
+            problems.append(f"{listed_name} is in no hash list of {release_dir}")
+            return
+        bad = [a for a, digest in listed.items() if got[a] != digest]
+        status[key] = "MISMATCH" if bad else "ok"
+        if bad:
+            problems.append(f"{item} differs from {listed_name} ({'/'.join(bad)})")
+
+    for tree in TREES:
+        digests = write_tar_zst(
+            dataset_dir, tree, None, compress=False, buffer_size=buffer_size
+        )
+        compare(
+            f"{dataset_dir / tree}",
+            f"{tree}.tar",
+            {"md5": digests.tar_md5, "sha256": digests.tar_sha256},
+        )
+    for name in METADATA_FILES:
+        if not (dataset_dir / name).is_file():
+            raise InputDataError(f"{dataset_dir / name} is missing")
+        hashes = file_hashes(dataset_dir / name)
+        compare(
+            f"{dataset_dir / name}", name, {"md5": hashes.md5, "sha256": hashes.sha256}
+        )
+    if problems:
+        raise InputDataError(
+            f"the dataset {dataset_dir} does not match the release {release_dir}: "
+            f"{'; '.join(problems)}. The dataset changed after packaging, or the "
+            "release was built from another dataset; `benpipe check-dataset "
+            f"{dataset_dir} --hashes <hash lists>` names the files"
         )
     return status

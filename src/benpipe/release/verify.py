@@ -68,6 +68,7 @@ from benpipe.dataset.layout import MAPS_TREE, S1_TREE, S2_TREE
 from benpipe.errors import InputDataError, VerificationError
 from benpipe.fileio import atomic_write_bytes, sha256_file
 from benpipe.release.checksums import parse_checksum_lines
+from benpipe.release.freeze import refreeze_hint
 from benpipe.release.hashing import (
     Refresh,
     refresh_metadata_hashes,
@@ -980,9 +981,11 @@ def verify(
             )
         if by_status["differ"]:
             advice.append(
-                "If a difference is intended, refreeze with `snakemake -f "
-                "freeze_release_artifacts` (and review the diff); otherwise find "
-                "what changed the outputs."
+                "If a difference is intended, review the diff and refreeze with "
+                + refreeze_hint(
+                    Path(a.tracked).name for a in bad if a.status == "differ"
+                )
+                + "; otherwise find what changed the outputs."
             )
         raise VerificationError(
             f"{len(bad)} artifact(s) do not match {tracked_dir} ({listed}); see "
