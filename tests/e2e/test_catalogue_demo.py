@@ -22,6 +22,7 @@ from benpipe.catalogue.query import Query, run_query
 from benpipe.catalogue.stac import item_from_row
 from benpipe.clc import BEN19_CLASSES
 from benpipe.db.lifecycle import DbSettings, connect, free_port, start, stop
+from benpipe.runsettings import default_db_schema
 
 from .demo import BIN, REPO
 
@@ -95,11 +96,15 @@ def test_tile_products_and_native_grid(rows):
 def test_overlaps_agree_with_the_pipeline_database(run_a, rows):
     """The shapely overlap rule gives exactly the pipeline's patch_overlaps rows
     (restricted to catalogue patches): the embedded PostGIS of the run is
-    started again on its data directory and queried."""
+    started again on its data directory and its schema queried."""
     ids = {r["id"] for r in rows}
     ours = {(r["id"], o) for r in rows for o in r["overlapping_patches"]}
     settings = DbSettings.from_mapping(
-        {"embedded_dir": str(run_a.results / "db" / "pg"), "port": free_port()}
+        {
+            "embedded_dir": str(run_a.results / "db" / "pg"),
+            "port": free_port(),
+            "schema": default_db_schema(run_a.workdir),  # the run's own schema
+        }
     )
     start(settings)
     try:
