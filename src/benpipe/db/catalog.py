@@ -14,39 +14,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-_COLUMNS = text(
-    """
-    SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-           a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-    WHERE n.nspname = :schema AND c.relkind IN ('r', 'p') AND (:every OR c.relname = ANY(:tables))
-    ORDER BY c.relname, a.attnum
-    """
-)
-_CONSTRAINTS = text(
-    """
-    SELECT c.relname, k.conname, pg_get_constraintdef(k.oid)
-    FROM pg_constraint k
-    JOIN pg_class c ON c.oid = k.conrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = :schema AND (:every OR c.relname = ANY(:tables))
-    """
-)
-_INDEXES = text(
-    """
-    SELECT c.relname, i.relname, pg_get_indexdef(i.oid)
-    FROM pg_index x
-    JOIN pg_class i ON i.oid = x.indexrelid
-    JOIN pg_class c ON c.oid = x.indrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = :schema AND (:every OR c.relname = ANY(:tables))
-    """
-)
+from benpipe.db import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +48,16 @@ def table_shapes(
         "tables": sorted(tables or ()),
     }
     shapes: dict[str, TableShape] = {}
-    for table, column, type_, not_null, default in conn.execute(_COLUMNS, params):
+    for table, column, type_, not_null, default in conn.execute(
+        sql.TABLE_COLUMNS, params
+    ):
         spec = str(type_) + (" NOT NULL" if not_null else "")
         if default is not None:
             spec += f" DEFAULT {default}"
         shapes.setdefault(table, TableShape()).columns[column] = spec
-    for table, name, definition in conn.execute(_CONSTRAINTS, params):
+    for table, name, definition in conn.execute(sql.TABLE_CONSTRAINTS, params):
         shapes[table].constraints[name] = _unqualified(definition, schema)
-    for table, name, definition in conn.execute(_INDEXES, params):
+    for table, name, definition in conn.execute(sql.TABLE_INDEXES, params):
         shapes[table].indexes[name] = _unqualified(definition, schema)
     return shapes
 

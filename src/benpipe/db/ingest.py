@@ -25,6 +25,7 @@ import shapely
 from pyproj import CRS
 
 from benpipe.clc import CLC_TO_BEN19, NO_COVERAGE_CODE
+from benpipe.db import sql
 from benpipe.db.copy import copy_rows
 from benpipe.db.lifecycle import DbSettings, connect
 from benpipe.errors import DatabaseError, InputDataError, LabelCoverageError
@@ -50,10 +51,7 @@ INPUT_KINDS: tuple[str, ...] = ("clc", "countries", "v1_footprints")
 
 def _lock_input(conn: Any, settings: DbSettings, kind: str) -> None:
     """Serialise ingests of ``kind`` into the run's schema (until commit)."""
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext(%s))",
-        (f"benpipe ingest {settings.schema}.{kind}",),
-    )
+    conn.execute(sql.INGEST_LOCK, (f"benpipe ingest {settings.schema}.{kind}",))
 
 
 def _record_input(
@@ -66,10 +64,7 @@ def _record_input(
     detail: Mapping[str, Any],
 ) -> None:
     conn.execute(
-        "INSERT INTO input_sources (kind, sha256, source, rows, detail)"
-        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind) DO UPDATE SET"
-        " sha256 = EXCLUDED.sha256, source = EXCLUDED.source,"
-        " rows = EXCLUDED.rows, detail = EXCLUDED.detail",
+        sql.RECORD_INPUT,
         (kind, sha256, source, rows, json.dumps(dict(detail), sort_keys=True)),
     )
 
@@ -104,10 +99,7 @@ def check_inputs(
     """
     found: dict[str, dict[str, Any]] = {}
     for kind in sorted(expected):
-        row = conn.execute(
-            "SELECT sha256, source, rows FROM input_sources WHERE kind = %s FOR SHARE",
-            (kind,),
-        ).fetchone()
+        row = conn.execute(sql.INPUT_SOURCE_FOR_SHARE, (kind,)).fetchone()
         if row is None:
             raise DatabaseError(
                 f"{settings.redacted_schema_target()} holds no {kind} input: this "
@@ -229,30 +221,6 @@ def read_clc(path: Path, *, layer: str) -> Any:
     return out
 
 
-#: Whole polygons: each feature dumped (``part`` = the polygon's index in it),
-#: invalid ones repaired with ST_MakeValid first.
-INSERT_CLC_POLYGONS = """
-INSERT INTO clc_polygons (clc_id, part, code_18, remark, area_ha, geom)
-SELECT s.clc_id, COALESCE(d.path[1], 1), s.code_18, s.remark, s.area_ha,
-       ST_SetSRID(d.geom, 3035)
-FROM clc_staging s,
-LATERAL ST_Dump(
-    CASE WHEN ST_IsValid(s.geom) THEN s.geom
-         ELSE ST_CollectionExtract(ST_MakeValid(s.geom), 3) END
-) AS d
-WHERE GeometryType(d.geom) = 'POLYGON'
-"""
-#: The prefilter: pieces of at most SUBDIVIDE_MAX_VERTICES vertices.
-INSERT_CLC_SUBDIVIDED = """
-INSERT INTO clc_subdivided (clc_id, part, piece, geom)
-SELECT clc_id, part,
-       row_number() OVER (PARTITION BY clc_id, part ORDER BY ST_AsBinary(g)), g
-FROM (
-    SELECT clc_id, part, ST_Subdivide(geom, %s) AS g FROM clc_polygons
-) AS q
-"""
-
-
 def ingest_clc(
     settings: DbSettings, path: Path, *, layer: str, receipt: Path | None = None
 ) -> dict[str, Any]:
@@ -272,18 +240,13 @@ def ingest_clc(
     )
     with connect(settings) as conn, conn.transaction():
         _lock_input(conn, settings, "clc")
-        conn.execute(
-            "CREATE TEMP TABLE clc_staging (clc_id text, code_18 smallint, remark text,"
-            " area_ha double precision, geom geometry) ON COMMIT DROP"
-        )
-        copy_rows(
-            conn,
-            "COPY clc_staging (clc_id, code_18, remark, area_ha, geom) FROM STDIN",
-            rows,
-        )
-        conn.execute("TRUNCATE clc_subdivided, clc_polygons")
-        polygons = conn.execute(INSERT_CLC_POLYGONS).rowcount
-        pieces = conn.execute(INSERT_CLC_SUBDIVIDED, (SUBDIVIDE_MAX_VERTICES,)).rowcount
+        conn.execute(sql.CREATE_CLC_STAGING)
+        copy_rows(conn, sql.COPY_CLC_STAGING, rows)
+        conn.execute(sql.TRUNCATE_CLC)
+        polygons = conn.execute(sql.INSERT_CLC_POLYGONS).rowcount
+        pieces = conn.execute(
+            sql.INSERT_CLC_SUBDIVIDED, (SUBDIVIDE_MAX_VERTICES,)
+        ).rowcount
         _record_input(
             conn,
             "clc",
@@ -293,8 +256,8 @@ def ingest_clc(
             detail={"layer": layer, "features": len(frame), "pieces": pieces},
         )
     with connect(settings, autocommit=True) as conn:
-        conn.execute("ANALYZE clc_polygons")
-        conn.execute("ANALYZE clc_subdivided")
+        for statement in sql.ANALYZE_CLC:
+            conn.execute(statement)
     info = {
         "table": "clc_polygons",
         "schema": settings.schema,
@@ -358,8 +321,8 @@ def ingest_countries(
     sha256 = sha256_file(path)
     with connect(settings) as conn, conn.transaction():
         _lock_input(conn, settings, "countries")
-        conn.execute("TRUNCATE countries")
-        count = copy_rows(conn, "COPY countries (name, geom) FROM STDIN", rows)
+        conn.execute(sql.TRUNCATE_COUNTRIES)
+        count = copy_rows(conn, sql.COPY_COUNTRIES, rows)
         _record_input(
             conn,
             "countries",
@@ -369,7 +332,7 @@ def ingest_countries(
             detail={"missing": missing},
         )
     with connect(settings, autocommit=True) as conn:
-        conn.execute("ANALYZE countries")
+        conn.execute(sql.ANALYZE_COUNTRIES)
     info = {
         "table": "countries",
         "schema": settings.schema,
@@ -462,12 +425,8 @@ def ingest_v1_footprints(
     sha256 = folder_sha256({name: s["sha256"] for name, s in sources.items()})
     with connect(settings) as conn, conn.transaction():
         _lock_input(conn, settings, "v1_footprints")
-        conn.execute("TRUNCATE v1_footprints")
-        count = copy_rows(
-            conn,
-            "COPY v1_footprints (patch_name, epsg, sensing_time, season, geom) FROM STDIN",
-            rows,
-        )
+        conn.execute(sql.TRUNCATE_V1_FOOTPRINTS)
+        count = copy_rows(conn, sql.COPY_V1_FOOTPRINTS, rows)
         _record_input(
             conn,
             "v1_footprints",
@@ -480,7 +439,7 @@ def ingest_v1_footprints(
             },
         )
     with connect(settings, autocommit=True) as conn:
-        conn.execute("ANALYZE v1_footprints")
+        conn.execute(sql.ANALYZE_V1_FOOTPRINTS)
     info = {
         "table": "v1_footprints",
         "schema": settings.schema,

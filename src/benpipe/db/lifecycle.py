@@ -43,10 +43,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from psycopg.sql import Identifier
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
+from benpipe.db import sql
 from benpipe.db.url import embedded_url, parse_database_url, psycopg_params, render_url
 from benpipe.errors import ConfigError, DatabaseError
 
@@ -419,7 +421,7 @@ def _maintenance_url(settings: DbSettings) -> URL:
 
 def _server_version(url: URL, *, timeout_s: int = CONNECT_TIMEOUT_S) -> str:
     with _connect_url(url, autocommit=True, timeout_s=timeout_s) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
+        row = conn.execute(sql.SERVER_VERSION).fetchone()
     return str(row[0]) if row else "unknown"
 
 
@@ -441,11 +443,9 @@ def _wait_ready(settings: DbSettings, timeout_s: float = 30.0) -> None:
 
 def _ensure_database(settings: DbSettings) -> None:
     with _connect_url(_maintenance_url(settings), autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DBNAME,)
-        ).fetchone()
+        exists = conn.execute(sql.DATABASE_EXISTS, (EMBEDDED_DBNAME,)).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{EMBEDDED_DBNAME}" TEMPLATE template0')
+            conn.execute(sql.CREATE_DATABASE.format(Identifier(EMBEDDED_DBNAME)))
 
 
 # ---------------------------------------------------------------- public API
@@ -457,7 +457,7 @@ def start(settings: DbSettings) -> str:
     if settings.url:
         try:
             with _connect_url(settings.url) as conn:
-                conn.execute("SELECT 1")
+                conn.execute(sql.PING)
         except psycopg.OperationalError as exc:
             raise DatabaseError(
                 f"cannot reach database.url ({settings.redacted_target()}): {exc}; "
@@ -562,23 +562,14 @@ def status(settings: DbSettings) -> dict[str, Any]:
     return info
 
 
-#: Prepend the run's schema to the session's search_path (keeping the
-#: server's own entries, e.g. where PostGIS lives) and report where
-#: unqualified names now resolve.
-SET_SEARCH_PATH = (
-    "SELECT set_config('search_path', quote_ident(%s) || ', '"
-    " || current_setting('search_path'), false)"
-)
-
-
 def use_schema(conn: psycopg.Connection[Any], settings: DbSettings) -> None:
     """Point ``conn``'s unqualified table names at the run's schema.
 
     Raises DatabaseError when the schema does not exist: nothing may then
     fall through to another schema's tables (``public`` of an older benpipe).
     """
-    conn.execute(SET_SEARCH_PATH, (settings.schema,))
-    row = conn.execute("SELECT current_schema()").fetchone()
+    conn.execute(sql.SET_SEARCH_PATH, (settings.schema,))
+    row = conn.execute(sql.CURRENT_SCHEMA).fetchone()
     if not conn.autocommit:
         # A session setting made in a transaction that the caller later rolls
         # back would be undone with it: commit it on its own.

@@ -34,6 +34,7 @@ from geoalchemy2.alembic_helpers import render_item, writer
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from benpipe.db import sql
 from benpipe.db.catalog import TableShape, shape_differences, table_shapes
 from benpipe.db.lifecycle import DbSettings, engine
 from benpipe.db.model import TABLE_NAMES, metadata
@@ -126,16 +127,10 @@ def _prepare_schema(conn: Connection, schema: str) -> None:
     (one run's ``DROP SCHEMA`` would take it from every run).  The
     search_path change lasts until the transaction ends.
     """
-    conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public"))
+    conn.execute(sql.INSTALL_POSTGIS)
     quote = conn.dialect.identifier_preparer.quote_schema
-    conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"))
-    conn.execute(
-        text(
-            "SELECT set_config('search_path', quote_ident(:schema) || ', '"
-            " || current_setting('search_path'), true)"
-        ),
-        {"schema": schema},
-    )
+    conn.execute(text(sql.CREATE_SCHEMA.format(schema=quote(schema))))
+    conn.execute(sql.SET_LOCAL_SEARCH_PATH, {"schema": schema})
 
 
 # ---------------------------------------------------------------- the old runner
@@ -154,11 +149,7 @@ def _revision_shapes(conn: Connection, revision: str) -> dict[str, TableShape]:
         with Operations.context(MigrationContext.configure(conn)):
             for script in reversed(scripts):
                 script.module.upgrade()
-        temp_schema = str(
-            conn.scalar(
-                text("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
-            )
-        )
+        temp_schema = str(conn.scalar(sql.TEMP_SCHEMA))
         return table_shapes(conn, temp_schema, None)
     finally:
         conn.execution_options(schema_translate_map=previous)
@@ -167,13 +158,7 @@ def _revision_shapes(conn: Connection, revision: str) -> dict[str, TableShape]:
 
 def _unversioned_tables(conn: Connection) -> list[str]:
     """benpipe tables (and the old runner's) in a database without Alembic."""
-    rows = conn.execute(
-        text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename = ANY(:names) ORDER BY tablename"
-        ),
-        {"names": [*TABLE_NAMES, LEGACY_TABLE]},
-    )
+    rows = conn.execute(sql.TABLES_PRESENT, {"names": [*TABLE_NAMES, LEGACY_TABLE]})
     return [str(row[0]) for row in rows]
 
 
@@ -184,7 +169,7 @@ def _legacy_problems(conn: Connection, present: list[str]) -> list[str]:
         recorded = tuple(
             (int(v), str(n))
             for v, n in conn.execute(
-                text(f"SELECT version, name FROM {LEGACY_TABLE} ORDER BY version")
+                text(sql.LEGACY_RECORDED.format(table=LEGACY_TABLE))
             )
         )
         if recorded != LEGACY_MIGRATIONS:
@@ -193,7 +178,7 @@ def _legacy_problems(conn: Connection, present: list[str]) -> list[str]:
                 f"{list(LEGACY_MIGRATIONS)} (V001__postgis.sql, V002__tables.sql)"
             )
     expected = _revision_shapes(conn, LEGACY_REVISION)
-    schema = str(conn.scalar(text("SELECT current_schema()")))
+    schema = str(conn.scalar(text(sql.CURRENT_SCHEMA)))
     found = table_shapes(conn, schema, expected)
     return problems + shape_differences(found, expected)
 
@@ -201,7 +186,7 @@ def _legacy_problems(conn: Connection, present: list[str]) -> list[str]:
 def _row_counts(conn: Connection, tables: list[str]) -> dict[str, int]:
     quote = conn.dialect.identifier_preparer.quote
     return {
-        table: int(conn.scalar(text(f"SELECT count(*) FROM {quote(table)}")) or 0)
+        table: int(conn.scalar(text(sql.COUNT_ROWS.format(table=quote(table)))) or 0)
         for table in tables
     }
 
@@ -237,7 +222,7 @@ def _adopt_or_rebuild(
     if not problems:
         command.stamp(alembic_config(conn, schema=settings.schema), LEGACY_REVISION)
         if LEGACY_TABLE in present:
-            conn.execute(text(f"DROP TABLE {LEGACY_TABLE}"))
+            conn.execute(text(sql.DROP_TABLES.format(tables=LEGACY_TABLE)))
         return "adopted", (
             f"{target} was built by benpipe's old migration runner; its tables "
             f"match revision {LEGACY_REVISION}, so it is now managed by Alembic at "
@@ -256,7 +241,8 @@ def _adopt_or_rebuild(
             f"{_rebuild_help(settings)}."
         )
     quote = conn.dialect.identifier_preparer.quote
-    conn.execute(text(f"DROP TABLE {', '.join(quote(t) for t in present)}"))
+    tables = ", ".join(quote(t) for t in present)
+    conn.execute(text(sql.DROP_TABLES.format(tables=tables)))
     return "rebuilt", (
         f"rebuilt {target}: its tables did not match revision {LEGACY_REVISION} "
         f"({'; '.join(problems)}); dropped {listing}: that data is gone, and a "
@@ -275,7 +261,7 @@ def upgrade_schema(settings: DbSettings, *, rebuild: bool = False) -> SchemaStat
     db = engine(settings)
     try:
         with db.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            conn.execute(sql.ADVISORY_XACT_LOCK, {"key": _LOCK_KEY})
             _prepare_schema(conn, settings.schema)
             outcome: Outcome = "upgraded"
             note = ""

@@ -8,8 +8,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
+from psycopg.sql import Identifier
 
+from benpipe.db import sql
 from benpipe.db.lifecycle import DbSettings, connect, start
 from benpipe.db.migrate import upgrade_schema
 from benpipe.errors import DatabaseError
@@ -29,10 +30,10 @@ def claim_schema(settings: DbSettings, owner: str) -> None:
     runs writing the same tables would replace each other's inputs and rows.
     """
     with connect(settings) as conn, conn.transaction():
-        conn.execute("LOCK TABLE run_owner IN EXCLUSIVE MODE")
-        rows = [str(r[0]) for r in conn.execute("SELECT working_dir FROM run_owner")]
+        conn.execute(sql.LOCK_RUN_OWNER)
+        rows = [str(r[0]) for r in conn.execute(sql.RUN_OWNERS)]
         if not rows:
-            conn.execute("INSERT INTO run_owner (working_dir) VALUES (%s)", (owner,))
+            conn.execute(sql.CLAIM_RUN, (owner,))
             return
     if rows != [owner]:
         raise DatabaseError(
@@ -64,8 +65,8 @@ def init_database(
     if owner is not None:
         claim_schema(settings, owner)
     with connect(settings) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-        postgis = conn.execute("SELECT postgis_lib_version()").fetchone()
+        row = conn.execute(sql.SERVER_VERSION).fetchone()
+        postgis = conn.execute(sql.POSTGIS_VERSION).fetchone()
     info: dict[str, Any] = {
         "server_kind": settings.kind,
         "server_version": str(row[0]) if row else None,
@@ -93,30 +94,14 @@ def _server_connection(settings: DbSettings) -> Any:
     return connect(dataclasses.replace(settings, schema="public"))
 
 
-#: Schemas that hold a run's tables (a ``run_owner`` table), with their size.
-_RUN_SCHEMAS = """
-SELECT n.nspname,
-       (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
-        FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind = 'r')
-FROM pg_namespace n
-WHERE EXISTS (SELECT 1 FROM pg_class c
-              WHERE c.relnamespace = n.oid AND c.relname = 'run_owner')
-ORDER BY n.nspname
-"""
-
-
 def run_schemas(settings: DbSettings) -> list[dict[str, Any]]:
     """Every run schema on the server: name, owner directory, revision, bytes."""
     out: list[dict[str, Any]] = []
     with _server_connection(settings) as conn:
-        for name, size in conn.execute(_RUN_SCHEMAS).fetchall():
-            quoted = sql.Identifier(str(name))
-            owners = conn.execute(
-                sql.SQL("SELECT working_dir FROM {}.run_owner").format(quoted)
-            ).fetchall()
-            revision = conn.execute(
-                sql.SQL("SELECT version_num FROM {}.alembic_version").format(quoted)
-            ).fetchone()
+        for name, size in conn.execute(sql.RUN_SCHEMAS).fetchall():
+            quoted = Identifier(str(name))
+            owners = conn.execute(sql.SCHEMA_RUN_OWNERS.format(quoted)).fetchall()
+            revision = conn.execute(sql.SCHEMA_REVISION.format(quoted)).fetchone()
             out.append(
                 {
                     "schema": str(name),
@@ -146,7 +131,7 @@ def drop_schema(settings: DbSettings) -> str:
                 f"{settings.redacted_schema_target()} is not a benpipe run schema "
                 "(it has no run_owner table, or does not exist); nothing dropped"
             )
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+        conn.execute(sql.DROP_SCHEMA.format(Identifier(name)))
         conn.commit()
     log.warning("dropped %s with all its tables", settings.redacted_schema_target())
     return f"dropped schema {name}"
