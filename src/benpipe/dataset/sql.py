@@ -3,7 +3,7 @@ functions that run several of them (COPY loads, delete-and-insert).
 
 Every function takes an open psycopg connection; the caller owns the
 transaction (``with connect(settings) as conn, conn.transaction():``), so a
-step's rows are replaced all at once or not at all.  Tables: ``V002__tables.sql``.
+step's rows are replaced all at once or not at all.  Tables: :mod:`benpipe.db.model`.
 """
 
 from __future__ import annotations
