@@ -212,6 +212,11 @@ UNCHANGED: dict[str, tuple[tuple[str, ...], Change]] = {
         ("tracked_artifacts_dir",),
         copy_of("tracked_artifacts_dir"),
     ),
+    "paths, relative": (PATHS, relative_spelling(*PATHS)),
+    "paths, absolute with redundant parts": (
+        (*PATHS, "database.embedded_dir"),
+        absolute_spelling(*PATHS, "database.embedded_dir"),
+    ),
 }
 
 # case -> (the key, the change, exactly the jobs it must schedule).

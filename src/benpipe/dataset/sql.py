@@ -507,7 +507,12 @@ def cross_product_foreign_keys() -> list[tuple[str, str]]:
     for name in CROSS_PRODUCT_TABLES:
         table = metadata.tables[name]
         for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
-            add = str(AddConstraint(fk).compile(dialect=dialect))
+            # isolate_from_table=False: by default AddConstraint takes the
+            # constraint out of every later CREATE TABLE of this process
+            # (metadata.create_all would then build the table without it).
+            add = str(
+                AddConstraint(fk, isolate_from_table=False).compile(dialect=dialect)
+            )
             out.append((f"ALTER TABLE {name} DROP CONSTRAINT {fk.name}", add))
     return out
 
