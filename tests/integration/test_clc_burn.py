@@ -112,16 +112,9 @@ def _store_grid(settings: DbSettings, product: str, ulx: float) -> None:
         fails_quality=False,
         processor="test",
     )
-    patches = [
-        sql.PatchGridRow(p.patch_id, p.col, p.row, p.split, True, *_box(p))
-        for p in grid_rows(grid)
-    ]
+    patches = [sql.PatchGridRow.of(p, valid=True) for p in grid_rows(grid)]
     with connect(settings) as conn, conn.transaction():
         sql.replace_product_grid(conn, row, patches)
-
-
-def _box(p: object) -> tuple[float, float, float, float]:
-    return (p.left, p.bottom, p.right, p.top)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

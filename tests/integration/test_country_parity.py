@@ -79,20 +79,7 @@ def _store_grid(settings: DbSettings, product: str) -> None:
         fails_quality=False,
         processor="test",
     )
-    patches = [
-        sql.PatchGridRow(
-            patch_id=p.patch_id,
-            col=p.col,
-            row=p.row,
-            split=p.split,
-            valid=True,
-            left=p.left,
-            bottom=p.bottom,
-            right=p.right,
-            top=p.top,
-        )
-        for p in grid_rows(grid)
-    ]
+    patches = [sql.PatchGridRow.of(p, valid=True) for p in grid_rows(grid)]
     with connect(settings) as conn, conn.transaction():
         sql.replace_product_grid(conn, row, patches)
 
