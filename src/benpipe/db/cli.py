@@ -112,6 +112,10 @@ def _with_options(func: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
 @click.group("db")
 def db() -> None:
     """Start, stop and inspect the PostGIS database of a run."""
@@ -131,9 +135,8 @@ def up(run: _RunOptions, rebuild: bool) -> None:
 
     Prints the server kind and versions, the schema and its revision as JSON.
     """
-    settings = run.settings()
-    info = init_database(settings, rebuild=rebuild, owner=str(run.directory.resolve()))
-    click.echo(json.dumps(info, indent=2, sort_keys=True))
+    owner = str(run.directory.resolve())
+    _echo_json(init_database(run.settings(), rebuild=rebuild, owner=owner))
 
 
 @db.command("down")
@@ -148,8 +151,7 @@ def down(run: _RunOptions) -> None:
 @_with_options
 def status_command(run: _RunOptions) -> None:
     """Print kind, target, schema and whether the server answers, as JSON."""
-    settings = run.settings()
-    click.echo(json.dumps(status(settings), indent=2, sort_keys=True))
+    _echo_json(status(run.settings()))
 
 
 @db.command("url")
@@ -164,8 +166,7 @@ def url(run: _RunOptions) -> None:
 @_with_options
 def runs(run: _RunOptions) -> None:
     """List the runs' schemas on the server: owner directory, revision, size."""
-    settings = run.settings()
-    click.echo(json.dumps(run_schemas(settings), indent=2, sort_keys=True))
+    _echo_json(run_schemas(run.settings()))
 
 
 @db.command("drop-schema")
