@@ -1,4 +1,4 @@
-"""The published dataset layout: the one home of its folder and file names.
+"""The published dataset layout: the one home of its folder, file and column names.
 
 REFERENCE-PIPELINE.md §6.1, §6.2, §8.1::
 
