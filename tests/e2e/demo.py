@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,12 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from benpipe.db.lifecycle import free_port
+from benpipe.db.lifecycle import DEFAULT_PG_BIN, DbSettings, free_port, start, stop
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: What a run writes to results/release/: the archives and both checksum lists.
+RELEASE_FILES = (
+    "BigEarthNet-S1.tar.zst",
+    "BigEarthNet-S2.tar.zst",
+    "Reference_Maps.tar.zst",
+    "hashes.txt",
+    "sha256sums.txt",
+)
 
 
 def generate_world(out: Path) -> Path:
@@ -72,6 +83,29 @@ def emulator(world: Path, *, log: Path, faults: str = "") -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def external_postgis(prefix: str) -> Iterator[str]:
+    """A PostGIS server started outside the runs, as a site server would be.
+
+    Yields its URL (no password); skips the test without the PostgreSQL 15
+    server binaries.  ``prefix`` names its temporary folder.
+    """
+    if not (DEFAULT_PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL 15 server binaries not found in {DEFAULT_PG_BIN}")
+    # Not under pytest's tmp_path: every pytest session resets
+    # /tmp/pytest-of-<user> to mode 700, which would lock the postgres user
+    # out of a running cluster when other sessions start meanwhile.
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o711)
+    settings = DbSettings.scratch(root)
+    start(settings)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{settings.port}/bigearthnet"
+    finally:
+        stop(settings)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def demo_config(
@@ -187,6 +221,43 @@ def run_demo(
     return DemoRun(workdir=workdir, result=result)
 
 
+def dry_run(
+    workdir: Path,
+    *configs: Path,
+    targets: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+) -> tuple[Counter[str] | None, str]:
+    """{rule: job count} that ``snakemake -n`` would run in ``workdir``, and its output.
+
+    ``configs``: the config file, then those merged over it.  A failed dry
+    run gives None (and its output, for the assertion message).
+    """
+    result = subprocess.run(
+        snakemake_command(
+            workdir,
+            configs[0],
+            "-n",
+            "--quiet",
+            "rules",
+            *extra_args,
+            more_configs=configs[1:],
+            targets=targets,
+        ),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        return None, output
+    if "Nothing to be done" in output:
+        return Counter(), output
+    table = output.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
+    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    return Counter(jobs), output
+
+
 def dry_run_jobs(
     workdir: Path, config: dict, *, config_path: Path, extra_args: Sequence[str] = ()
 ) -> Counter[str] | str:
@@ -196,19 +267,5 @@ def dry_run_jobs(
     its output instead, for the assertion message.
     """
     config_path.write_text(yaml.safe_dump(config, sort_keys=True))
-    result = subprocess.run(
-        snakemake_command(workdir, config_path, "-n", "--quiet", "rules", *extra_args),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        return output[-4000:]
-    if "Nothing to be done" in output:
-        return Counter()
-    table = output.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
-    return Counter(
-        {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-    )
+    jobs, output = dry_run(workdir, config_path, extra_args=extra_args)
+    return output[-4000:] if jobs is None else jobs

@@ -17,10 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from benpipe.catalogue.core import FRACTION_COLUMNS, METADATA_COLUMNS
+from benpipe.catalogue.core import FRACTION_COLUMNS
 from benpipe.catalogue.query import Query, run_query
 from benpipe.catalogue.stac import item_from_row
 from benpipe.clc import BEN19_CLASSES
+from benpipe.dataset.layout import METADATA_COLUMNS
 from benpipe.db.lifecycle import DbSettings, connect, free_port, start, stop
 from benpipe.runsettings import default_db_schema
 

@@ -13,16 +13,9 @@ import sys
 
 import pytest
 
-from .demo import BIN
+from .demo import BIN, RELEASE_FILES
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgis]
-
-RELEASE_FILES = (
-    "BigEarthNet-S1.tar.zst",
-    "BigEarthNet-S2.tar.zst",
-    "Reference_Maps.tar.zst",
-    "hashes.txt",
-)
 
 
 def test_verify_reports_every_artifact_matching(run_a):

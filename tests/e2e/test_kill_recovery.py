@@ -32,17 +32,10 @@ import yaml
 from benpipe.db.lifecycle import free_port
 from benpipe.names import l2a_name_for
 
-from .demo import BIN, REPO, emulator, snakemake_command
+from .demo import BIN, RELEASE_FILES, REPO, emulator, snakemake_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgis]
 
-RELEASE_FILES = (
-    "BigEarthNet-S1.tar.zst",
-    "BigEarthNet-S2.tar.zst",
-    "Reference_Maps.tar.zst",
-    "hashes.txt",
-    "sha256sums.txt",
-)
 #: The product whose zip the chain deletes (the first of the frozen list).
 L1C = "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"
 L2A = l2a_name_for(L1C)

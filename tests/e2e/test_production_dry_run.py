@@ -11,15 +11,13 @@ the config key or folder, before any job runs.
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .demo import REPO, snakemake_command
+from .demo import REPO, dry_run
 
 pytestmark = pytest.mark.slow
 
@@ -45,37 +43,9 @@ def _workdir(tmp: Path, *, tracked: bool = True, skip: str = "") -> Path:
     return tmp
 
 
-def _dry_run(
-    workdir: Path, *configs: Path, targets: tuple[str, ...] = ()
-) -> tuple[Counter[str] | None, str]:
-    """{rule: jobs} of ``snakemake -n`` (None and the output when it fails)."""
-    command = snakemake_command(
-        workdir,
-        configs[0],
-        "-n",
-        "--quiet",
-        "rules",
-        more_configs=configs[1:],
-        targets=targets,
-    )
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        return None, output
-    table = output.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
-    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-    return Counter(jobs), output
-
-
 def test_production_config_lists_the_125_products_out_of_the_box(tmp_path: Path):
     workdir = _workdir(tmp_path / "run")
-    jobs, output = _dry_run(workdir, CONFIG)
+    jobs, output = dry_run(workdir, CONFIG)
     assert jobs is not None, output[-4000:]
     per_product = (
         "download_l1c",
@@ -94,7 +64,7 @@ def test_production_config_lists_the_125_products_out_of_the_box(tmp_path: Path)
 
 def test_a_missing_input_stops_the_dag_build_naming_key_and_source(tmp_path: Path):
     workdir = _workdir(tmp_path / "run", skip="clc_gpkg")
-    jobs, output = _dry_run(workdir, CONFIG)
+    jobs, output = dry_run(workdir, CONFIG)
     assert jobs is None
     assert (
         "inputs.clc_gpkg = resources/inputs/U2018_CLC2018_V2020_20u1.gpkg does not exist"
@@ -107,7 +77,7 @@ def test_a_missing_input_stops_the_dag_build_naming_key_and_source(tmp_path: Pat
 
 def test_without_the_tracked_folder_the_dag_build_names_it(tmp_path: Path):
     workdir = _workdir(tmp_path / "run", tracked=False)
-    jobs, output = _dry_run(workdir, CONFIG)
+    jobs, output = dry_run(workdir, CONFIG)
     assert jobs is None
     message = " ".join(output.split())
     assert (
@@ -139,12 +109,12 @@ def test_search_and_freeze_targets_need_no_product_list(tmp_path: Path):
             }
         )
     )
-    jobs, output = _dry_run(workdir, CONFIG, override, targets=("freeze_tile_ids",))
+    jobs, output = dry_run(workdir, CONFIG, override, targets=("freeze_tile_ids",))
     assert jobs == Counter(
         {"derive_l1c_names": 1, "search_cdse": 1, "freeze_tile_ids": 1}
     ), output[-4000:]
     # ... while the default target names the empty folder
-    jobs, output = _dry_run(workdir, CONFIG, override)
+    jobs, output = dry_run(workdir, CONFIG, override)
     assert jobs is None
     assert (
         "no product list: tracked_artifacts_dir tracked-artifacts/mine (in the "

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,11 +20,10 @@ from pathlib import Path
 import pyogrio
 import pytest
 
-from .demo import DemoRun, run_demo
+from .demo import DemoRun, external_postgis, run_demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgis]
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CLC_NAME = "U2018_CLC2018_V2020_20u1.gpkg"
 #: Up to the reference maps, the labels and the four metadata tables.
 TARGETS = [
@@ -40,20 +37,8 @@ SWAP = {"311": "312", "312": "311", "211": "231", "231": "211", "242": "243"}
 @pytest.fixture(scope="module")
 def shared_server() -> Iterator[str]:
     """One PostGIS server, started outside the runs, as a site server."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL 15 server binaries not found in {PG_BIN}")
-    from benpipe.db.lifecycle import DbSettings, start, stop
-
-    # Not under pytest's tmp_path (see test_slurm_demo.shared_postgis).
-    root = Path(tempfile.mkdtemp(prefix="benpipe-shared-pg-"))
-    root.chmod(0o711)
-    settings = DbSettings.scratch(root)
-    start(settings)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{settings.port}/bigearthnet"
-    finally:
-        stop(settings)
-        shutil.rmtree(root, ignore_errors=True)
+    with external_postgis("benpipe-shared-pg-") as url:
+        yield url
 
 
 def other_clc(world: Path, out: Path) -> Path:

@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
 
-from .demo import REPO, dry_run_jobs, generate_world, run_demo
+from .demo import REPO, dry_run_jobs, external_postgis, generate_world, run_demo
 from .slurm_cluster import local_slurm_cluster, unavailable_reason
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.postgis]
 
 SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(scope="module")
@@ -40,22 +36,8 @@ def slurm_cluster():
 @pytest.fixture(scope="module")
 def shared_postgis():
     """A PostGIS server started outside the workflow, as a site server would be."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL 15 server binaries not found in {PG_BIN}")
-    from benpipe.db.lifecycle import DbSettings, start, stop
-
-    # Not under pytest's tmp_path: every pytest session resets
-    # /tmp/pytest-of-<user> to mode 700, which would lock the postgres user
-    # out of a running cluster when other sessions start meanwhile.
-    root = Path(tempfile.mkdtemp(prefix="benpipe-slurm-pg-"))
-    root.chmod(0o711)
-    settings = DbSettings.scratch(root)
-    start(settings)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{settings.port}/bigearthnet"
-    finally:
-        stop(settings)
-        shutil.rmtree(root, ignore_errors=True)
+    with external_postgis("benpipe-slurm-pg-") as url:
+        yield url
 
 
 # Test-only: every sbatch job starts Snakemake twice (job script + srun step)

@@ -29,14 +29,13 @@ from affine import Affine
 from pyproj import Transformer
 from rasterio.features import rasterize
 
-from benpipe.dataset import sql
 from benpipe.dataset.labelling import label_patches
-from benpipe.dataset.tile_grid import TileGrid, grid_rows
 from benpipe.db.ingest import ingest_clc
-from benpipe.db.lifecycle import DbSettings, connect, stop
+from benpipe.db.lifecycle import DbSettings, stop
 from benpipe.db.schema import init_database
 from benpipe.errors import DatabaseError, LabelCoverageError
-from benpipe.names import parse_product_name, tile_dir_for
+
+from .grid import store_grid
 
 pytestmark = pytest.mark.postgis
 
@@ -97,31 +96,15 @@ def _write_clc(path: Path) -> None:
 
 
 def _store_grid(settings: DbSettings, product: str, ulx: float) -> None:
-    grid = TileGrid(product=product, epsg=EPSG, ulx=ulx, uly=ULY, tile_side_m=SIDE)
-    sensing = parse_product_name(product).sensing_time
-    row = sql.ProductRow(
-        product_id=product,
-        tile_dir=tile_dir_for(product),
+    store_grid(
+        settings,
+        product,
         epsg=EPSG,
         ulx=ulx,
         uly=ULY,
         tile_side_m=SIDE,
-        sensing_time=sensing,
         season="Summer",
-        quality_checks={},
-        fails_quality=False,
-        processor="test",
     )
-    patches = [
-        sql.PatchGridRow(p.patch_id, p.col, p.row, p.split, True, *_box(p))
-        for p in grid_rows(grid)
-    ]
-    with connect(settings) as conn, conn.transaction():
-        sql.replace_product_grid(conn, row, patches)
-
-
-def _box(p: object) -> tuple[float, float, float, float]:
-    return (p.left, p.bottom, p.right, p.top)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benpipe.dataset import sql
 from benpipe.dataset.cross_product import align_v1
-from benpipe.dataset.tile_grid import TileGrid, grid_rows
 from benpipe.db.ingest import ingest_countries, ingest_v1_footprints
 from benpipe.db.lifecycle import DbSettings, connect, stop
 from benpipe.db.schema import init_database
 from benpipe.demo.world import write_countries
 from benpipe.grid import s2_tile_corner, season_of
-from benpipe.names import parse_product_name, tile_dir_for
+from benpipe.names import parse_product_name
+
+from .grid import store_grid
 
 pytestmark = pytest.mark.postgis
 
@@ -65,36 +65,15 @@ def _published(reference_artifacts: Path) -> pd.DataFrame:
 def _store_grid(settings: DbSettings, product: str) -> None:
     parsed = parse_product_name(product)
     epsg, ulx, uly = s2_tile_corner(parsed.tile)
-    grid = TileGrid(product=product, epsg=epsg, ulx=ulx, uly=uly, tile_side_m=109_800)
-    row = sql.ProductRow(
-        product_id=product,
-        tile_dir=tile_dir_for(product),
+    store_grid(
+        settings,
+        product,
         epsg=epsg,
         ulx=ulx,
         uly=uly,
         tile_side_m=109_800,
-        sensing_time=parsed.sensing_time,
         season=season_of(parsed.sensing_time),
-        quality_checks={},
-        fails_quality=False,
-        processor="test",
     )
-    patches = [
-        sql.PatchGridRow(
-            patch_id=p.patch_id,
-            col=p.col,
-            row=p.row,
-            split=p.split,
-            valid=True,
-            left=p.left,
-            bottom=p.bottom,
-            right=p.right,
-            top=p.top,
-        )
-        for p in grid_rows(grid)
-    ]
-    with connect(settings) as conn, conn.transaction():
-        sql.replace_product_grid(conn, row, patches)
 
 
 @pytest.fixture(scope="module")

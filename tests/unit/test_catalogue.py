@@ -255,7 +255,8 @@ def test_bad_dataset_folders_are_named_in_the_error(tmp_path):
 
 
 def test_patches_of_tiles_missing_from_the_tile_table_are_refused(synthetic):
-    from benpipe.catalogue.core import METADATA_COLUMNS, TileRef, describe_metadata
+    from benpipe.catalogue.core import TileRef, describe_metadata
+    from benpipe.dataset.layout import METADATA_COLUMNS
 
     meta = synthetic.select(list(METADATA_COLUMNS))
     only = synthetic["collection"][0].as_py()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benpipe.catalogue.core import METADATA_COLUMNS, asset_hrefs, describe_metadata
+from benpipe.catalogue.core import asset_hrefs, describe_metadata
 from benpipe.catalogue.io import read_tile_ids
+from benpipe.dataset.layout import METADATA_COLUMNS
 
 
 def test_published_metadata_maps_to_the_frozen_products(reference_artifacts):

@@ -20,7 +20,11 @@ from benpipe.dataset.finalize import (
     build_metadata,
     finalize_dataset,
 )
-from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE
+from benpipe.dataset.layout import (
+    FLAGGED_METADATA_FILE,
+    METADATA_COLUMNS,
+    METADATA_FILE,
+)
 from benpipe.errors import InputDataError
 from benpipe.names import BANDS, parse_patch_name, patch_name, tile_dir_for
 
@@ -229,6 +233,7 @@ def test_parquets_have_fixed_schema_and_deterministic_bytes(tmp_path):
         assert (out / name).read_bytes() == (out2 / name).read_bytes()
         pf = pq.ParquetFile(out / name)
         assert pf.schema_arrow.equals(METADATA_SCHEMA, check_metadata=True)
+        assert tuple(pf.schema_arrow.names) == METADATA_COLUMNS
         assert pf.schema_arrow.metadata is None  # no pandas / ARROW:schema metadata
         ids = pf.read().column("patch_id").to_pylist()
         assert ids == sorted(ids)

@@ -36,7 +36,13 @@ from numpy.typing import NDArray
 
 from benpipe.catalogue.majortom import MajorTomGrid
 from benpipe.clc import BEN19_CLASSES, CLC_TO_BEN19, UNLABELED
-from benpipe.dataset.layout import MAPS_TREE, S1_POLARISATIONS, S1_TREE, S2_TREE
+from benpipe.dataset.layout import (
+    MAPS_TREE,
+    METADATA_COLUMNS,
+    S1_POLARISATIONS,
+    S1_TREE,
+    S2_TREE,
+)
 from benpipe.errors import InputDataError
 from benpipe.grid import season_of
 from benpipe.names import BANDS, parse_product_name
@@ -392,18 +398,6 @@ CATALOGUE_SCHEMA = pa.schema(
         pa.field("overlapping_patches", pa.list_(pa.string())),
         pa.field("grid_cell", pa.string()),
     ]
-)
-
-#: The metadata columns the catalogue takes over unchanged.
-METADATA_COLUMNS: tuple[str, ...] = (
-    "patch_id",
-    "labels",
-    "split",
-    "country",
-    "s1_name",
-    "s2v1_name",
-    "contains_seasonal_snow",
-    "contains_cloud_or_shadow",
 )
 
 

@@ -23,14 +23,18 @@ import pyarrow.parquet as pq
 
 from benpipe.catalogue.core import (
     FRACTION_CLASSES,
-    METADATA_COLUMNS,
     ROW_GROUP_ROWS,
     PatchFacts,
     TileRef,
     class_fractions,
 )
 from benpipe.dataset.finalize import METADATA_SCHEMA
-from benpipe.dataset.layout import FLAGGED_METADATA_FILE, MAPS_TREE, METADATA_FILE
+from benpipe.dataset.layout import (
+    FLAGGED_METADATA_FILE,
+    MAPS_TREE,
+    METADATA_COLUMNS,
+    METADATA_FILE,
+)
 from benpipe.errors import InputDataError, NamingError
 from benpipe.fileio import atomic_write_bytes, open_temp_sibling
 from benpipe.names import l2a_name_for, parse_patch_name, tile_dir_for

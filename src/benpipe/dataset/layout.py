@@ -1,4 +1,4 @@
-"""The published dataset layout: the one home of its folder and file names.
+"""The published dataset layout: the one home of its folder, file and column names.
 
 REFERENCE-PIPELINE.md §6.1, §6.2, §8.1::
 
@@ -20,6 +20,18 @@ METADATA_FILE = "metadata.parquet"
 FLAGGED_METADATA_FILE = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
 #: The two metadata parquets, in the order the hash lists name them.
 METADATA_FILES: tuple[str, ...] = (METADATA_FILE, FLAGGED_METADATA_FILE)
+#: The columns of both metadata parquets, in order (REFERENCE-PIPELINE §6.1;
+#: their types: :data:`benpipe.dataset.finalize.METADATA_SCHEMA`).
+METADATA_COLUMNS: tuple[str, ...] = (
+    "patch_id",
+    "labels",
+    "split",
+    "country",
+    "s1_name",
+    "s2v1_name",
+    "contains_seasonal_snow",
+    "contains_cloud_or_shadow",
+)
 
 S2_TREE = "BigEarthNet-S2"
 S1_TREE = "BigEarthNet-S1"

@@ -17,7 +17,6 @@ from typing import Any
 
 from benpipe.dataset import sql
 from benpipe.dataset.tile_grid import (
-    PatchRow,
     TileGrid,
     check_tile,
     grid_rows,
@@ -67,7 +66,7 @@ def build_patch_grid(
     season = season_of(product.sensing_time, reference_quirk=reference_season_quirk)
     rows = grid_rows(grid)
     valid = validity_from_ids(grid, rows, invalid_patches)
-    patches = [_grid_row(p, valid=bool(valid[p.row, p.col])) for p in rows]
+    patches = [sql.PatchGridRow.of(p, valid=bool(valid[p.row, p.col])) for p in rows]
     with connect(settings) as conn, conn.transaction():
         sql.replace_product_grid(conn, _product_row(product, season), patches)
     info = _receipt(
@@ -152,20 +151,6 @@ def check_band_georeference(product: L2AProduct) -> None:
                 f"expected {expected}x{expected} px for a {product.tile_side_m:.0f} m "
                 f"tile at {res_m} m (MTD_TL.xml)"
             )
-
-
-def _grid_row(p: PatchRow, *, valid: bool) -> sql.PatchGridRow:
-    return sql.PatchGridRow(
-        patch_id=p.patch_id,
-        col=p.col,
-        row=p.row,
-        split=p.split,
-        valid=valid,
-        left=p.left,
-        bottom=p.bottom,
-        right=p.right,
-        top=p.top,
-    )
 
 
 def _product_row(product: L2AProduct, season: str) -> sql.ProductRow:

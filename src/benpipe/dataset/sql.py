@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from benpipe.dataset.labels import ClcShape, PatchLabels
+from benpipe.dataset.tile_grid import PatchRow
 from benpipe.db.copy import copy_rows
 
 Connection = psycopg.Connection[Any]
@@ -53,6 +54,21 @@ class PatchGridRow:
     bottom: float
     right: float
     top: float
+
+    @classmethod
+    def of(cls, patch: PatchRow, *, valid: bool) -> PatchGridRow:
+        """The row of a grid patch, with its validity."""
+        return cls(
+            patch_id=patch.patch_id,
+            col=patch.col,
+            row=patch.row,
+            split=patch.split,
+            valid=valid,
+            left=patch.left,
+            bottom=patch.bottom,
+            right=patch.right,
+            top=patch.top,
+        )
 
 
 DELETE_PRODUCT = "DELETE FROM products WHERE product_id = %s"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +72,48 @@ _options = [
 ]
 
 
-def _with_options(func: Any) -> Any:
+@dataclass(frozen=True)
+class _RunOptions:
+    """The options every ``benpipe db`` command shares (see ``_options``)."""
+
+    config: Path | None
+    directory: Path
+    embedded_dir: Path | None
+    port: int | None
+    schema: str | None
+
+    def settings(self, schema: str | None = None) -> DbSettings:
+        """The run's database settings; ``schema`` overrides ``--schema``."""
+        return _settings(
+            self.config,
+            self.embedded_dir,
+            self.port,
+            self.schema if schema is None else schema,
+            self.directory,
+        )
+
+
+def _with_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Add the shared options; the command gets them as one ``_RunOptions``."""
+
+    @functools.wraps(func)
+    def command(
+        config: Path | None,
+        directory: Path,
+        embedded_dir: Path | None,
+        port: int | None,
+        schema: str | None,
+        **params: Any,
+    ) -> None:
+        func(_RunOptions(config, directory, embedded_dir, port, schema), **params)
+
     for option in reversed(_options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
 @click.group("db")
@@ -89,97 +130,55 @@ def db() -> None:
     "match the schema, drop them with all their rows and create the schema anew "
     "(without it benpipe refuses to touch them).",
 )
-def up(
-    config: Path | None,
-    directory: Path,
-    embedded_dir: Path | None,
-    port: int | None,
-    schema: str | None,
-    rebuild: bool,
-) -> None:
+def up(run: _RunOptions, rebuild: bool) -> None:
     """Start the embedded cluster (or reach database.url) and migrate the run's schema.
 
     Prints the server kind and versions, the schema and its revision as JSON.
     """
-    settings = _settings(config, embedded_dir, port, schema, directory)
-    info = init_database(settings, rebuild=rebuild, owner=str(directory.resolve()))
-    click.echo(json.dumps(info, indent=2, sort_keys=True))
+    owner = str(run.directory.resolve())
+    _echo_json(init_database(run.settings(), rebuild=rebuild, owner=owner))
 
 
 @db.command("down")
 @_with_options
-def down(
-    config: Path | None,
-    directory: Path,
-    embedded_dir: Path | None,
-    port: int | None,
-    schema: str | None,
-) -> None:
+def down(run: _RunOptions) -> None:
     """Stop the embedded cluster (no-op for database.url)."""
-    stopped = stop(_settings(config, embedded_dir, port, schema, directory))
+    stopped = stop(run.settings())
     click.echo("stopped" if stopped else "not running")
 
 
 @db.command("status")
 @_with_options
-def status_command(
-    config: Path | None,
-    directory: Path,
-    embedded_dir: Path | None,
-    port: int | None,
-    schema: str | None,
-) -> None:
+def status_command(run: _RunOptions) -> None:
     """Print kind, target, schema and whether the server answers, as JSON."""
-    settings = _settings(config, embedded_dir, port, schema, directory)
-    click.echo(json.dumps(status(settings), indent=2, sort_keys=True))
+    _echo_json(status(run.settings()))
 
 
 @db.command("url")
 @_with_options
-def url(
-    config: Path | None,
-    directory: Path,
-    embedded_dir: Path | None,
-    port: int | None,
-    schema: str | None,
-) -> None:
+def url(run: _RunOptions) -> None:
     """Print the URL for psql (postgresql://, never a password), in the run's schema."""
-    settings = _settings(config, embedded_dir, port, schema, directory)
+    settings = run.settings()
     click.echo(libpq_url(settings.sqlalchemy_url, schema=settings.schema))
 
 
 @db.command("runs")
 @_with_options
-def runs(
-    config: Path | None,
-    directory: Path,
-    embedded_dir: Path | None,
-    port: int | None,
-    schema: str | None,
-) -> None:
+def runs(run: _RunOptions) -> None:
     """List the runs' schemas on the server: owner directory, revision, size."""
-    settings = _settings(config, embedded_dir, port, schema, directory)
-    click.echo(json.dumps(run_schemas(settings), indent=2, sort_keys=True))
+    _echo_json(run_schemas(run.settings()))
 
 
 @db.command("drop-schema")
 @_with_options
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Really drop it (with every row).")
-def drop_schema_command(
-    config: Path | None,
-    directory: Path,
-    embedded_dir: Path | None,
-    port: int | None,
-    schema: str | None,
-    name: str,
-    yes: bool,
-) -> None:
+def drop_schema_command(run: _RunOptions, name: str, yes: bool) -> None:
     """Drop the run schema NAME with all its tables and rows.
 
     The run that used it must delete its results/db (receipts) to start over.
     """
-    settings = _settings(config, embedded_dir, port, name, directory)
+    settings = run.settings(schema=name)
     if not yes:
         raise click.UsageError(
             f"dropping schema {name} deletes every table and row of its run; "

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,35 @@ def _record_input(
         sql.RECORD_INPUT,
         (kind, sha256, source, rows, json.dumps(dict(detail), sort_keys=True)),
     )
+
+
+def _replace_rows(
+    settings: DbSettings,
+    kind: str,
+    rows: Iterable[Sequence[Any]],
+    *,
+    statements: tuple[str, str, str],
+    sha256: str,
+    source: str,
+    detail: Mapping[str, Any],
+) -> int:
+    """Replace an input table's rows with ``rows`` and record the input.
+
+    ``statements`` are the table's TRUNCATE, COPY and ANALYZE.  Lock, TRUNCATE,
+    COPY and the input_sources row commit as one transaction; ANALYZE follows
+    outside it.  Returns the number of rows copied.
+    """
+    truncate, copy, analyze = statements
+    with connect(settings) as conn, conn.transaction():
+        _lock_input(conn, settings, kind)
+        conn.execute(truncate)
+        count = copy_rows(conn, copy, rows)
+        _record_input(
+            conn, kind, sha256=sha256, source=source, rows=count, detail=detail
+        )
+    with connect(settings, autocommit=True) as conn:
+        conn.execute(analyze)
+    return count
 
 
 def folder_sha256(files: Mapping[str, str]) -> str:
@@ -319,20 +348,15 @@ def ingest_countries(
     )
     rows = [(str(name), g) for name, g in zip(merged.index, ewkb, strict=True)]
     sha256 = sha256_file(path)
-    with connect(settings) as conn, conn.transaction():
-        _lock_input(conn, settings, "countries")
-        conn.execute(sql.TRUNCATE_COUNTRIES)
-        count = copy_rows(conn, sql.COPY_COUNTRIES, rows)
-        _record_input(
-            conn,
-            "countries",
-            sha256=sha256,
-            source=str(path),
-            rows=count,
-            detail={"missing": missing},
-        )
-    with connect(settings, autocommit=True) as conn:
-        conn.execute(sql.ANALYZE_COUNTRIES)
+    count = _replace_rows(
+        settings,
+        "countries",
+        rows,
+        statements=(sql.TRUNCATE_COUNTRIES, sql.COPY_COUNTRIES, sql.ANALYZE_COUNTRIES),
+        sha256=sha256,
+        source=str(path),
+        detail={"missing": missing},
+    )
     info = {
         "table": "countries",
         "schema": settings.schema,
@@ -423,23 +447,22 @@ def ingest_v1_footprints(
         sources[path.name] = {"rows": len(frame), "sha256": sha256_file(path)}
     rows.sort(key=lambda r: r[0])
     sha256 = folder_sha256({name: s["sha256"] for name, s in sources.items()})
-    with connect(settings) as conn, conn.transaction():
-        _lock_input(conn, settings, "v1_footprints")
-        conn.execute(sql.TRUNCATE_V1_FOOTPRINTS)
-        count = copy_rows(conn, sql.COPY_V1_FOOTPRINTS, rows)
-        _record_input(
-            conn,
-            "v1_footprints",
-            sha256=sha256,
-            source=str(folder),
-            rows=count,
-            detail={
-                "files": sources,
-                "reference_season_quirk": reference_season_quirk,
-            },
-        )
-    with connect(settings, autocommit=True) as conn:
-        conn.execute(sql.ANALYZE_V1_FOOTPRINTS)
+    count = _replace_rows(
+        settings,
+        "v1_footprints",
+        rows,
+        statements=(
+            sql.TRUNCATE_V1_FOOTPRINTS,
+            sql.COPY_V1_FOOTPRINTS,
+            sql.ANALYZE_V1_FOOTPRINTS,
+        ),
+        sha256=sha256,
+        source=str(folder),
+        detail={
+            "files": sources,
+            "reference_season_quirk": reference_season_quirk,
+        },
+    )
     info = {
         "table": "v1_footprints",
         "schema": settings.schema,

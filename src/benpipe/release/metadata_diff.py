@@ -35,21 +35,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from benpipe.dataset.layout import METADATA_FILES
+from benpipe.dataset.layout import METADATA_COLUMNS, METADATA_FILES
 from benpipe.errors import InputDataError
 
 logger = logging.getLogger(__name__)
 
 #: The metadata columns compared, in report order (patch_id is the key).
-VALUE_COLUMNS: tuple[str, ...] = (
-    "labels",
-    "split",
-    "country",
-    "s1_name",
-    "s2v1_name",
-    "contains_seasonal_snow",
-    "contains_cloud_or_shadow",
-)
+VALUE_COLUMNS: tuple[str, ...] = METADATA_COLUMNS[1:]
 #: Plus ``parquet``: which of the two files holds the patch.
 COMPARED_COLUMNS: tuple[str, ...] = (*VALUE_COLUMNS, "parquet")
 #: Joins the labels of one patch into one comparable string (no label has it).
