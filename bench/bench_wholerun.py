@@ -362,7 +362,7 @@ def stage_check(base: Path, workers: int) -> dict[str, Any]:
         raise SystemExit(
             "check-dataset found problems:\n" + "\n".join(report.problems[:10])
         )
-    return {"decoded": report.summary.get("decoded_files"), "problems": 0}
+    return {"decoded": report.summary["geotiffs_checked"]}
 
 
 STAGES: dict[str, Callable[..., dict[str, Any]]] = {
@@ -374,6 +374,14 @@ STAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "package_release": stage_package,
     "check_dataset": stage_check,
 }
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: of this image, not the forking parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(name: str, args: tuple[Any, ...], conn: Any) -> None:
@@ -392,7 +400,7 @@ def _child(name: str, args: tuple[Any, ...], conn: Any) -> None:
     conn.send(
         {
             "seconds": seconds,
-            "rss_mb": own.ru_maxrss / 1024,
+            "rss_mb": _peak_rss_mb(),
             "worker_rss_mb": kids.ru_maxrss / 1024,
             "cpu_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
             **extra,
