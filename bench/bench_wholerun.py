@@ -76,8 +76,8 @@ TILE_DIR = "S2A_MSIL2A_20170613T101031_N9999_R022_T33U{}P"
 S1_GROUP = "S1B_IW_GRDH_1SDV_20170612T165809"
 #: zstd level of package_release (config ``release.zstd_level``).
 ZSTD_LEVEL = 6
-#: Bytes per patch on disk, rounded up (S2 ~160 kB, map, S1 2 × 57.8 kB).
-PATCH_DISK_BYTES = 300_000
+#: Bytes per patch on disk (S2 ~160 kB, map ~3 kB, S1 2 × 57.8 kB, folders).
+PATCH_DISK_BYTES = 285_000
 DISK_MARGIN_BYTES = 8 * 10**9
 
 
@@ -469,10 +469,10 @@ class SizeResult:
 
 
 def _disk_needed(files: int, copy: bool) -> int:
-    patches = math.ceil(files / FILES_PER_PATCH)
-    # inputs + copied S1 + archives (at most the tar) + the copy scratch
-    factor = 1.0 + 0.4 + 1.0 + (0.6 if copy else 0.0)
-    return int(patches * PATCH_DISK_BYTES * factor)
+    """Peak bytes: inputs, the copied S1 pairs, then the larger of the copy
+    scratch (S2 and maps, removed at once) and the archives."""
+    inputs = math.ceil(files / FILES_PER_PATCH) * PATCH_DISK_BYTES
+    return int(inputs * (1.0 + 0.42 + max(0.6 if copy else 0.0, 0.75)))
 
 
 def run_size(base: Path, files: int, workers: int, *, copy: bool) -> SizeResult:
