@@ -69,12 +69,16 @@ def write_config(world: Path, workdir: Path, *, emulator_port: int) -> Path:
 
 
 def snakemake(
-    workdir: Path, config: Path, *args: str, timeout: float
+    workdir: Path,
+    config: Path,
+    *args: str,
+    targets: tuple[str, ...] = (),
+    timeout: float = 600,
 ) -> tuple[float, str]:
     """Run snakemake; (seconds, output).  Raises with the output on failure."""
     started = time.perf_counter()
     result = subprocess.run(
-        snakemake_command(workdir, config, *args),
+        snakemake_command(workdir, config, *args, targets=targets),
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -98,16 +102,16 @@ def job_counts(output: str) -> Counter[str]:
 def freeze_product_list(workdir: Path, config: Path) -> float:
     """search_cdse + freeze_tile_ids (against the emulator); seconds."""
     seconds, _ = snakemake(
-        workdir, config, "--cores", "1", "search_cdse", "freeze_tile_ids", timeout=600
+        workdir, config, "--cores", "1", targets=("search_cdse", "freeze_tile_ids")
     )
     return seconds
 
 
 def time_dag(workdir: Path, config: Path) -> dict[str, object]:
     """Parse, DAG-build and dry-run seconds, and the dry run's jobs per rule."""
-    parse, _ = snakemake(workdir, config, "--list-rules", timeout=600)
-    dag, _ = snakemake(workdir, config, "--dag", timeout=600)
-    dry, output = snakemake(workdir, config, "-n", "--quiet", "rules", timeout=600)
+    parse, _ = snakemake(workdir, config, "--list-rules")
+    dag, _ = snakemake(workdir, config, "--dag")
+    dry, output = snakemake(workdir, config, "-n", "--quiet", "rules")
     jobs = job_counts(output)
     return {"parse_s": parse, "dag_s": dag, "dry_run_s": dry, "jobs": dict(jobs)}
 

@@ -98,7 +98,11 @@ def test_the_dag_schedules_every_product(world: Path, tmp_path: Path) -> None:
         config_path.write_text(yaml.safe_dump(config, sort_keys=True))
         frozen = subprocess.run(
             snakemake_command(
-                workdir, config_path, "--cores", "1", "search_cdse", "freeze_tile_ids"
+                workdir,
+                config_path,
+                "--cores",
+                "1",
+                targets=("search_cdse", "freeze_tile_ids"),
             ),
             capture_output=True,
             text=True,
