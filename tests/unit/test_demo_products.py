@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benpipe.demo.spec import (
-    PRODUCTS,
-    REBEN_TILE_IDS,
-    read_product_names,
-    world_products,
-)
+from benpipe.demo.spec import PRODUCTS, REBEN_TILE_IDS, world_products
+from benpipe.demo.world import read_product_names
 from benpipe.errors import ConfigError, InputDataError
 from benpipe.grid import s2_tile_corner, season_of
 from benpipe.names import parse_product_name

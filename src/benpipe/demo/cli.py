@@ -116,12 +116,8 @@ def demo_world(
           --no-s1-rasters
       benpipe demo-world --out /tmp/w125 --products 125 --no-s1-rasters
     """
-    from benpipe.demo.spec import (
-        check_tile_size_px,
-        read_product_names,
-        world_products,
-    )
-    from benpipe.demo.world import WorldParams, generate_world
+    from benpipe.demo.spec import check_tile_size_px, world_products
+    from benpipe.demo.world import WorldParams, generate_world, read_product_names
     from benpipe.errors import ConfigError, InputDataError
 
     try:

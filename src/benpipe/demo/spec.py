@@ -6,7 +6,6 @@ module of the generator (and the tests) derives the same layout.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,22 +154,6 @@ _FIRST_ORBIT = {
     "S2A": datetime(2015, 6, 23, tzinfo=UTC),
     "S2B": datetime(2017, 3, 7, tzinfo=UTC),
 }
-
-
-def read_product_names(path: Path) -> list[str]:
-    """The L1C names (without ``.SAFE``) of a ``tile,id`` list such as :data:`REBEN_TILE_IDS`."""
-    try:
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise InputDataError(
-            f"cannot read the product list {path}: {exc}; pass --product-names with "
-            f"a tile,id CSV (the repository's {REBEN_TILE_IDS}), run from the "
-            "repository root"
-        ) from exc
-    if not rows or "tile" not in rows[0]:
-        raise InputDataError(f"{path}: expected a CSV with a 'tile' column (tile,id)")
-    return [row["tile"].removesuffix(".SAFE") for row in rows]
 
 
 def world_products(count: int, names: Sequence[str]) -> tuple[ProductSpec, ...]:

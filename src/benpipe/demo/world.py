@@ -8,6 +8,7 @@ one product's bytes do not depend on which other products are generated.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.resources
 import json
@@ -51,6 +52,7 @@ from benpipe.demo.spec import (
     DESIGNED_PATCHES,
     GENERATOR_VERSION,
     PRODUCTS,
+    REBEN_TILE_IDS,
     DesignedPatch,
     ProductLayout,
     ProductSpec,
@@ -537,6 +539,22 @@ def _uncovered(
             if strip.code is None:
                 strips.append([float(v) for v in geom.bounds])
     return sorted(strips)
+
+
+def read_product_names(path: Path) -> list[str]:
+    """The L1C names (without ``.SAFE``) of a ``tile,id`` list such as :data:`REBEN_TILE_IDS`."""
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise InputDataError(
+            f"cannot read the product list {path}: {exc}; pass --product-names with "
+            f"a tile,id CSV (the repository's {REBEN_TILE_IDS}), run from the "
+            "repository root"
+        ) from exc
+    if not rows or "tile" not in rows[0]:
+        raise InputDataError(f"{path}: expected a CSV with a 'tile' column (tile,id)")
+    return [row["tile"].removesuffix(".SAFE") for row in rows]
 
 
 def natural_earth_lowres_path() -> Path:
