@@ -301,7 +301,8 @@ def product_stages(runs: Sequence[Run], target: Target) -> list[Stage]:
             x_target=float(target.tile_px) ** 2,
             cpu=fit_linear(pts["cpu"]),
             wall=fit_linear(pts["wall"]),
-            rss=fit_linear(pts["rss"]),
+            # memory from one tile size is no basis for a per-pixel slope
+            rss=fit_linear(pts["rss"]) if len(sizes) > 1 else None,
             per=target.products,
             sources=[f"runs at {', '.join(map(str, sizes))} px"],
         )
