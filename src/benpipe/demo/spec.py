@@ -161,7 +161,8 @@ def world_products(count: int, names: Sequence[str]) -> tuple[ProductSpec, ...]:
 
     The first ``min(count, 4)`` are the demo products (P1..P4, with their
     designed patches, overlaps and faults); products 5..N are the L1C products
-    ``names`` (in order, skipping the demo's own) at their real MGRS tile
+    ``names`` (in order, skipping the demo's own and any whose tile already
+    has a product of that season, as reBEN holds at most one) at their real MGRS tile
     corners (:func:`benpipe.grid.s2_tile_corner`), with CLC, no faults, and
     the season of their sensing time.  Products of one datatake get v1 names
     one second apart, as real v1 names of neighbouring tiles do.
@@ -170,6 +171,9 @@ def world_products(count: int, names: Sequence[str]) -> tuple[ProductSpec, ...]:
         raise ConfigError(f"--products {count}: expected at least 1 product")
     specs = list(PRODUCTS[:count])
     taken = {p.name for p in PRODUCTS}
+    # at most one product per tile and season, as in reBEN: two would align
+    # to the same v1 patches (the finalizer refuses duplicate v1 names)
+    tile_seasons = {(p.mgrs, p.season) for p in PRODUCTS}
     datatakes = Counter(parse_product_name(p.name).datatake for p in PRODUCTS)
     for name in names:
         if len(specs) >= count:
@@ -183,6 +187,10 @@ def world_products(count: int, names: Sequence[str]) -> tuple[ProductSpec, ...]:
         except (NamingError, GridError) as exc:
             raise InputDataError(f"product list: {name}: {exc}") from exc
         sensed = product.sensing_time.replace(tzinfo=UTC)
+        season = season_of(sensed)
+        if (product.tile, season) in tile_seasons:
+            continue
+        tile_seasons.add((product.tile, season))
         orbit = 1 + int((sensed - _FIRST_ORBIT[product.mission]).days * 14.3)
         specs.append(
             ProductSpec(
@@ -191,7 +199,7 @@ def world_products(count: int, names: Sequence[str]) -> tuple[ProductSpec, ...]:
                 epsg=epsg,
                 real_ulx=ulx,
                 real_uly=uly,
-                season=season_of(sensed),
+                season=season,
                 abs_orbit=orbit,
                 failed_checks=(),
                 has_clc=True,
