@@ -331,7 +331,9 @@ def product_stages(runs: Sequence[Run], target: Target) -> list[Stage]:
                     x_target=float(getattr(target, size)),
                     cpu=fit_linear(pts_cpu),
                     wall=fit_linear(pts_wall),
-                    rss=fit_linear(pts_rss),
+                    rss=fit_linear(pts_rss)
+                    if len({x for x, _ in pts_rss}) > 1
+                    else None,
                     sources=[
                         f"runs of {', '.join(str(int(x)) for x, _ in pts_cpu)} {size}"
                     ],
@@ -478,7 +480,8 @@ def render(
         "core count. Not modelled: download bandwidth (≈ 100 GB from CDSE), "
         "sen2cor, database contention, stragglers. The synthetic JP2 bands carry "
         "fewer bits per pixel than real ones, so conversion and decode are lower "
-        "bounds; peak RSS is the fitted value at the target size.",
+        "bounds; peak RSS is the fitted value at the target size (an upper bound "
+        "where fitted on two small sizes; docs/scale.md has the 10⁶-file figures).",
     ]
     return "\n".join(parts)
 
