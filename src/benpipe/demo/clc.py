@@ -110,8 +110,12 @@ def build_clc(
     designs: list[tuple[DesignedPatch, ProductLayout]],
     epsg: int,
     cell_km2: float = DEFAULT_CELL_KM2,
+    taken_ids: frozenset[str] = frozenset(),
 ) -> gpd.GeoDataFrame:
-    """The CLC polygons (EPSG:3035) covering ``layouts`` (one UTM zone)."""
+    """The CLC polygons (EPSG:3035) covering ``layouts`` (one UTM zone).
+
+    Polygon ``ID`` values avoid ``taken_ids`` (the other clusters' polygons).
+    """
     left = min(lo.ulx for lo in layouts) - MARGIN_M
     right = max(lo.ulx + lo.tile_side_m for lo in layouts) + MARGIN_M
     top = max(lo.uly for lo in layouts) + MARGIN_M
@@ -154,7 +158,10 @@ def build_clc(
         utm = MultiPolygon(faces)
         rows_geom.append(shapely.transform(utm, _transformer_func(to_3035)))
         rows_code.append(piece_codes[idx])
-    ids = rng.choice(np.arange(100_000, 999_999), size=len(rows_geom), replace=False)
+    pool = np.arange(100_000, 999_999)
+    if taken_ids:
+        pool = np.setdiff1d(pool, [int(i.removeprefix("EU_")) for i in taken_ids])
+    ids = rng.choice(pool, size=len(rows_geom), replace=False)
     areas_ha = [round(g.area / 1e4, 5) for g in rows_geom]
     remarks: list[str | None] = [
         "Pre-tested" if i % 17 == 5 else None for i in range(len(rows_geom))

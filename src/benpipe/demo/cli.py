@@ -7,15 +7,22 @@ from pathlib import Path
 
 import click
 
-from benpipe.demo.spec import PRODUCTS
+from benpipe.demo.spec import PRODUCTS, REBEN_TILE_IDS
 
 
 def _parse_products(
     ctx: click.Context, param: click.Parameter, value: str | None
-) -> tuple[str, ...]:
+) -> tuple[str, ...] | int:
     keys = {p.key: p.key for p in PRODUCTS} | {p.name: p.key for p in PRODUCTS}
     if value is None:
         return tuple(p.key for p in PRODUCTS)
+    if value.strip().isdigit():
+        count = int(value)
+        if count < 1:
+            raise click.BadParameter(
+                "expected at least 1 product", param_hint="--products"
+            )
+        return count
     chosen: list[str] = []
     for item in (v.strip() for v in value.split(",")):
         item = item.removesuffix(".SAFE")
@@ -51,9 +58,18 @@ def _parse_products(
     "--products",
     callback=_parse_products,
     default=None,
-    metavar="NAME[,NAME]",
-    help="Write only these SAFE zips (P1..P4 or L1C names); all other files are "
-    "always written. Default: all four.",
+    metavar="N|NAME[,NAME]",
+    help="A number N: a world of N products (P1..P4, then the products of "
+    "--product-names at their real MGRS tile corners), all zips written. "
+    "Names (P1..P4 or L1C names): write only these SAFE zips of the four-product "
+    "world; all other files are always written. Default: the four products.",
+)
+@click.option(
+    "--product-names",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=str(REBEN_TILE_IDS),
+    show_default=True,
+    help="tile,id CSV whose L1C names become products 5..N of --products N.",
 )
 @click.option(
     "--only-first",
@@ -79,7 +95,8 @@ def demo_world(
     out: Path,
     seed: int,
     tile_size_px: int,
-    products: tuple[str, ...],
+    products: tuple[str, ...] | int,
+    product_names: Path,
     only_first: bool,
     s1_rasters: bool,
     clc_cell_km2: float,
@@ -97,10 +114,11 @@ def demo_world(
       benpipe demo-world --out /tmp/w --seed 7 --overwrite
       benpipe demo-world --out /tmp/full --tile-size-px 10980 --only-first \\
           --no-s1-rasters
+      benpipe demo-world --out /tmp/w125 --products 125 --no-s1-rasters
     """
-    from benpipe.demo.spec import check_tile_size_px
-    from benpipe.demo.world import WorldParams, generate_world
-    from benpipe.errors import ConfigError
+    from benpipe.demo.spec import check_tile_size_px, world_products
+    from benpipe.demo.world import WorldParams, generate_world, read_product_names
+    from benpipe.errors import ConfigError, InputDataError
 
     try:
         check_tile_size_px(tile_size_px)
@@ -110,11 +128,25 @@ def demo_world(
         raise click.BadParameter(
             f"{out} exists; pass --overwrite to replace it", param_hint="--out"
         )
+    specs = PRODUCTS
+    if isinstance(products, int):
+        if only_first:
+            raise click.BadParameter(
+                "--only-first selects a zip of the four-product world; drop it "
+                "with --products N",
+                param_hint="--only-first",
+            )
+        try:
+            specs = world_products(products, read_product_names(product_names))
+        except (ConfigError, InputDataError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--products") from exc
+        products = tuple(p.key for p in specs)
     if only_first:
         products = ("P1",)
     params = WorldParams(
         seed=seed,
         tile_size_px=tile_size_px,
+        specs=specs,
         products=products,
         s1_rasters=s1_rasters,
         clc_cell_km2=clc_cell_km2,

@@ -20,7 +20,7 @@ from pyproj import CRS
 from shapely.geometry import MultiPolygon, box
 
 from benpipe.demo.raster import s1_backscatter, write_s1_tif
-from benpipe.demo.spec import DESIGNED_PATCHES, ProductLayout
+from benpipe.demo.spec import DESIGNED_PATCHES, ProductLayout, ProductSpec
 from benpipe.log import ProgressCallback
 from benpipe.names import parse_product_name, parse_v1_patch_name, v1_patch_name
 
@@ -80,6 +80,15 @@ def _time_token(hhmmss: str, variant: str) -> str:
     return token
 
 
+def s1_groups(spec: ProductSpec) -> tuple[str, ...]:
+    """The S1 groups of a product: :data:`S1_GROUPS`, else one acquisition
+    the evening before the product's sensing time (products 5..N)."""
+    if spec.key in S1_GROUPS:
+        return S1_GROUPS[spec.key]
+    sensed = parse_product_name(spec.name).sensing_time - timedelta(hours=16)
+    return (f"S1A_IW_GRDH_1SDV_{sensed:%Y%m%dT%H%M%S}",)
+
+
 def v1_name_for(layout: ProductLayout, *, col: int, row: int) -> tuple[str, bool]:
     """The v1 name of a patch: well-formed, time-shifted or malformed."""
     spec = layout.spec
@@ -122,7 +131,7 @@ def select_v1_patches(
     n_drop = max(1, int(round(len(candidates) * WITHOUT_V1_SHARE)))
     drop_idx = rng.choice(len(candidates), size=n_drop, replace=False)
     dropped = {candidates[i] for i in sorted(drop_idx.tolist())}
-    groups = S1_GROUPS[spec.key]
+    groups = s1_groups(spec)
     patches: list[V1Patch] = []
     without: list[tuple[int, int]] = []
     for row in range(n):

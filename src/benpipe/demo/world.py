@@ -8,6 +8,7 @@ one product's bytes do not depend on which other products are generated.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.resources
 import json
@@ -16,12 +17,15 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
+import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyogrio
 import shapely
 
@@ -48,9 +52,10 @@ from benpipe.demo.spec import (
     DESIGNED_PATCHES,
     GENERATOR_VERSION,
     PRODUCTS,
-    PRODUCTS_BY_KEY,
+    REBEN_TILE_IDS,
     DesignedPatch,
     ProductLayout,
+    ProductSpec,
     layout_for,
 )
 from benpipe.errors import ConfigError, InputDataError
@@ -71,7 +76,10 @@ class WorldParams:
 
     seed: int = 0
     tile_size_px: int = 1200
-    #: product keys (P1..P4) whose SAFE zips are written; all by default.
+    #: the world's products: the four demo products, or
+    #: :func:`benpipe.demo.spec.world_products` for ``--products N``.
+    specs: tuple[ProductSpec, ...] = PRODUCTS
+    #: product keys (P1..PN) whose SAFE zips are written; all by default.
     products: tuple[str, ...] = field(default=tuple(p.key for p in PRODUCTS))
     #: write the v1 S1 GeoTIFFs (names and mapping are always written).
     s1_rasters: bool = True
@@ -85,11 +93,12 @@ def product_id(l1c: str) -> str:
 
 def generate_world(out: Path, params: WorldParams, *, overwrite: bool = False) -> Path:
     """Generate the demo world into ``out``; returns the manifest path."""
-    unknown = sorted(set(params.products) - set(PRODUCTS_BY_KEY))
+    keys = [p.key for p in params.specs]
+    unknown = sorted(set(params.products) - set(keys))
     if unknown or not params.products:
         raise ConfigError(
             f"unknown demo products {unknown or '(none given)'}; choose among "
-            f"{', '.join(PRODUCTS_BY_KEY)}"
+            f"{', '.join(keys)}"
         )
     out = out.resolve()
     if out.exists() and not overwrite:
@@ -108,12 +117,15 @@ def _write_world(root: Path, params: WorldParams) -> None:
     """The recipe: L1C products → CLC → v1 inputs → countries, catalogue and
     credentials → manifest (expected facts and file hashes)."""
     seed = params.seed
-    layouts = {p.key: layout_for(p, params.tile_size_px) for p in PRODUCTS}
+    layouts = {p.key: layout_for(p, params.tile_size_px) for p in params.specs}
     (root / "cdse" / "products").mkdir(parents=True)
     landscapes = _landscapes(seed, layouts)
-    selected = [p.key for p in PRODUCTS if p.key in params.products]
-    for key in selected:
+    selected = [p.key for p in params.specs if p.key in params.products]
+    progress = Progress("products", total=len(selected), logger=logger)
+    for done, key in enumerate(selected, start=1):
         _write_product(root, layouts[key], landscapes[key])
+        progress(done)
+    progress.close()
     clc = _write_clc(root, layouts, seed=seed, cell_km2=params.clc_cell_km2)
     v1 = _write_v1(root, layouts, clc.expectations, params)
     write_countries(root / "ne_110m_admin_0_countries.geojson")
@@ -140,15 +152,35 @@ class _ClcWorld:
 def _write_clc(
     root: Path, layouts: dict[str, ProductLayout], *, seed: int, cell_km2: float
 ) -> _ClcWorld:
-    clc_layouts = [lo for lo in layouts.values() if lo.spec.has_clc]
-    designs = [(d, layouts[d.product_key]) for d in DESIGNED_PATCHES]
-    frame = demo_clc.build_clc(
-        np.random.default_rng([seed, 3]),
-        layouts=clc_layouts,
-        designs=designs,
-        epsg=clc_layouts[0].spec.epsg,
-        cell_km2=cell_km2,
-    )
+    """CLC polygons over each cluster of overlapping products (one rng, in order)."""
+    designs = [
+        (d, layouts[d.product_key])
+        for d in DESIGNED_PATCHES
+        if d.product_key in layouts
+    ]
+    rng = np.random.default_rng([seed, 3])
+    frames: list[gpd.GeoDataFrame] = []
+    taken: set[str] = set()
+    for cluster in _clusters([lo for lo in layouts.values() if lo.spec.has_clc]):
+        keys = {lo.spec.key for lo in cluster}
+        frame = demo_clc.build_clc(
+            rng,
+            layouts=cluster,
+            designs=[(d, lo) for d, lo in designs if d.product_key in keys],
+            epsg=cluster[0].spec.epsg,
+            cell_km2=cell_km2,
+            taken_ids=frozenset(taken),
+        )
+        taken.update(frame["ID"])
+        frames.append(frame)
+    if len(frames) > 1:
+        frame = gpd.GeoDataFrame(
+            pd.concat(frames, ignore_index=True),
+            geometry=demo_clc.GEOMETRY_COLUMN,
+            crs=frames[0].crs,
+        )
+    else:
+        (frame,) = frames
     demo_clc.write_gpkg(frame, root / "U2018_CLC2018_V2020_20u1.gpkg")
     expectations = [demo_clc.expectation_for(d, lo) for d, lo in designs]
     return _ClcWorld(len(frame), designs, expectations)
@@ -176,16 +208,19 @@ def _write_v1(
     v1_patches: list[demo_v1.V1Patch] = []
     without_v1: dict[str, list[tuple[int, int]]] = {}
     v1_counts: dict[str, int] = {}
-    for spec in PRODUCTS:
+    for spec in params.specs:
         rng = np.random.default_rng([params.seed, 5, int(spec.key[1:])])
         patches, without = demo_v1.select_v1_patches(rng, layouts[spec.key])
         v1_patches.extend(patches)
         without_v1[l2a_name_for(spec.name)] = without
         v1_counts[l2a_name_for(spec.name)] = len(patches)
+    repeated = [n for n, k in Counter(p.name for p in v1_patches).items() if k > 1]
+    if repeated:
+        raise ConfigError(f"the world's v1 names repeat: {sorted(repeated)[:5]}")
     demo_v1.write_tile_names_and_links(root / "tile_names_and_links.csv", v1_patches)
     demo_v1.write_s1s2_mapping(root / "s1s2_mapping.csv", v1_patches)
     (root / "ben-v1-metadata").mkdir()
-    for epsg in sorted({p.epsg for p in PRODUCTS}):
+    for epsg in sorted({p.epsg for p in params.specs}):
         zone = [p for p in v1_patches if layouts[p.product_key].spec.epsg == epsg]
         table = demo_v1.v1_parquet_table(epsg, zone, layouts)
         demo_v1.write_v1_parquet(
@@ -234,7 +269,7 @@ def _manifest(
         "patch_side_m": PATCH_SIDE_M,
         "products": [
             _product_entry(layouts[p.key], catalogue, p.key in selected)
-            for p in PRODUCTS
+            for p in params.specs
         ],
         "invalid_patches": {
             l2a_name_for(lo.spec.name): [list(cr) for cr in lo.invalid_patches()]
@@ -264,7 +299,7 @@ def _manifest(
         "snow": v1.snow,
         "cloud": v1.cloud,
         "s1_groups": {
-            l2a_name_for(p.name): list(demo_v1.S1_GROUPS[p.key]) for p in PRODUCTS
+            l2a_name_for(p.name): list(demo_v1.s1_groups(p)) for p in params.specs
         },
         "s1_rasters": params.s1_rasters,
         "clc": {
@@ -279,18 +314,51 @@ def _manifest(
     }
 
 
+def _clusters(layouts: list[ProductLayout]) -> list[list[ProductLayout]]:
+    """Products grouped by UTM zone and (transitive) overlap, in input order.
+
+    Each cluster gets its own fields and CLC polygons, so a world of products
+    hundreds of kilometres apart covers only their tiles.
+    """
+    clusters: list[list[ProductLayout]] = []
+    margin = 2 * demo_clc.MARGIN_M
+
+    def near(a: ProductLayout, b: ProductLayout) -> bool:
+        return (
+            a.spec.epsg == b.spec.epsg
+            and a.ulx - margin < b.ulx + b.tile_side_m
+            and b.ulx - margin < a.ulx + a.tile_side_m
+            and a.uly + margin > b.uly - b.tile_side_m
+            and b.uly + margin > a.uly - a.tile_side_m
+        )
+
+    for layout in layouts:
+        touching = [c for c in clusters if any(near(layout, o) for o in c)]
+        if not touching:
+            clusters.append([layout])
+            continue
+        first = touching[0]
+        for other in touching[1:]:
+            first.extend(other)
+            clusters.remove(other)
+        first.append(layout)
+    return clusters
+
+
 def _landscapes(seed: int, layouts: dict[str, ProductLayout]) -> dict[str, Landscape]:
-    """Fields per zone (shared by its products) plus per-product noise."""
+    """Fields per zone cluster (shared by its products) plus per-product noise."""
     out: dict[str, Landscape] = {}
-    zones = sorted({lo.spec.epsg for lo in layouts.values()})
-    for epsg in zones:
-        members = [lo for lo in layouts.values() if lo.spec.epsg == epsg]
+    clusters = _clusters(list(layouts.values()))
+    for members in sorted(clusters, key=lambda c: c[0].spec.epsg):
+        epsg = members[0].spec.epsg
+        in_zone = [c for c in clusters if c[0].spec.epsg == epsg]
+        key = [seed, 1, epsg] + ([in_zone.index(members)] if len(in_zone) > 1 else [])
         left = min(lo.ulx for lo in members)
         top = max(lo.uly for lo in members)
         right = max(lo.ulx + lo.tile_side_m for lo in members)
         bottom = min(lo.uly - lo.tile_side_m for lo in members)
         cover, texture = make_zone_fields(
-            np.random.default_rng([seed, 1, epsg]),
+            np.random.default_rng(key),
             left=left,
             top=top,
             width_m=right - left,
@@ -471,6 +539,22 @@ def _uncovered(
             if strip.code is None:
                 strips.append([float(v) for v in geom.bounds])
     return sorted(strips)
+
+
+def read_product_names(path: Path) -> list[str]:
+    """The L1C names (without ``.SAFE``) of a ``tile,id`` list such as :data:`REBEN_TILE_IDS`."""
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise InputDataError(
+            f"cannot read the product list {path}: {exc}; pass --product-names with "
+            f"a tile,id CSV (the repository's {REBEN_TILE_IDS}), run from the "
+            "repository root"
+        ) from exc
+    if not rows or "tile" not in rows[0]:
+        raise InputDataError(f"{path}: expected a CSV with a 'tile' column (tile,id)")
+    return [row["tile"].removesuffix(".SAFE") for row in rows]
 
 
 def natural_earth_lowres_path() -> Path:
