@@ -52,5 +52,7 @@ echo "setup: creating the Python environment in $VENV"
 # files (uv writes none by default) each one recompiles its imports (~2 s).
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --compile-bytecode -r requirements.lock
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --no-deps -e .
+# uv compiles only what it installs: an environment made before keeps none.
+"$VENV/bin/python" -m compileall -q -j 0 "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null 2>&1 || true
 echo "$want" > "$stamp"
 echo "setup: done ($("$VENV/bin/benpipe" --version))"
