@@ -93,26 +93,41 @@ def test_ten_metre_bands_carry_about_5_3_bits_per_pixel(
     assert 4.8 <= mean <= 5.9, rates
 
 
-def _markers(codestream: bytes) -> tuple[int, int, int, bytes]:
-    """(decomposition levels, code-block width exponent, height exponent,
-    precinct bytes) of the COD marker of a JPEG 2000 file."""
-    cod = codestream.index(b"\xff\x52")
-    # Lcod(2) Scod(1) SGcod(4: progression, layers(2), MCT) SPcod...
-    scod = codestream[cod + 4]
-    sp = cod + 9
-    levels, cbw, cbh = codestream[sp], codestream[sp + 1], codestream[sp + 2]
-    precincts = codestream[sp + 5 : sp + 6 + levels] if scod & 1 else b""
+def _headers(data: bytes) -> dict[int, bytes]:
+    """Marker -> first segment body of the main header and the first tile-part
+    header of a JPEG 2000 file (walked by lengths, not by searching)."""
+    pos = data.index(b"\xff\x4f\xff\x51") + 2  # SOC, then SIZ
+    found: dict[int, bytes] = {}
+    while True:
+        marker = int.from_bytes(data[pos : pos + 2])
+        if marker == 0xFF93:  # SOD: the tile's packets follow
+            return found
+        length = int.from_bytes(data[pos + 2 : pos + 4])
+        body = data[pos + 4 : pos + 2 + length]
+        found.setdefault(marker, body)
+        pos += 2 + (10 if marker == 0xFF90 else length)  # SOT: Psot is not Lsot
+
+
+def _cod(data: bytes) -> tuple[int, int, int, bytes]:
+    """(decomposition levels, code-block width and height exponents, precinct
+    bytes) of the COD marker."""
+    cod = _headers(data)[0xFF52]
+    # Scod(1) SGcod(4: progression, layers(2), MCT) SPcod: levels, xcb, ycb,
+    # style, transform, then one precinct byte per resolution if Scod & 1.
+    levels, cbw, cbh = cod[5], cod[6], cod[7]
+    precincts = cod[10 : 11 + levels] if cod[0] & 1 else b""
     return levels, cbw + 2, cbh + 2, precincts
 
 
 def test_codestream_has_esa_options(bands: dict[str, Path]) -> None:
     data = bands["B02"].read_bytes()
-    levels, cbw, cbh, precincts = _markers(data)
+    levels, cbw, cbh, precincts = _cod(data)
     assert levels == 4  # 5 resolutions
     assert (cbw, cbh) == (6, 6)  # 64x64 code-blocks
     assert precincts == bytes([0x88] * 5)  # 256x256 (2^8) at every resolution
-    assert b"\xff\x58" in data  # PLT marker segments
-    assert b"\xff\x51" in data
+    assert 0xFF58 in _headers(data)  # PLT marker segments
+    siz = _headers(data)[0xFF51]
+    assert int.from_bytes(siz[18:22]) == int.from_bytes(siz[22:26]) == 1024  # tiles
 
 
 def test_smooth_codestream_keeps_gdal_defaults(smooth: Path) -> None:
@@ -120,9 +135,9 @@ def test_smooth_codestream_keeps_gdal_defaults(smooth: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         name = next(n for n in zf.namelist() if n.endswith("_B02.jp2"))
         data = zf.read(name)
-    levels, _, _, precincts = _markers(data)
+    levels, _, _, precincts = _cod(data)
     assert (levels, precincts) != (4, bytes([0x88] * 5))  # GDAL's defaults
-    assert b"\xff\x58" not in data
+    assert 0xFF58 not in _headers(data)
 
 
 def test_auto_texture() -> None:
