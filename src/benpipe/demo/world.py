@@ -467,6 +467,52 @@ def _write_product(
     logger.info("wrote %s (%d bytes)", zip_path.name, zip_path.stat().st_size)
 
 
+def write_band_files(
+    folder: Path,
+    *,
+    tile_size_px: int,
+    bands: tuple[str, ...],
+    seed: int = 0,
+    texture: Texture = "realistic",
+    threads: int = 1,
+) -> dict[str, Path]:
+    """Write P1's ``bands`` as ``<folder>/<band>.jp2`` (benchmark inputs).
+
+    P1's position, season and nodata strip at this tile size, with the fields
+    of a world holding P1 alone (the zone fields of a larger world span all
+    of its products, so their pixels differ).  Existing files are kept (a cache); each file is written under
+    a temporary name and renamed.  Returns band -> path.
+    """
+    layout = layout_for(PRODUCTS[0], tile_size_px)
+    landscape = _landscapes(seed, {"P1": layout}, texture=texture)["P1"]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {band: folder / f"{band}.jp2" for band in bands}
+    for res in sorted({BAND_RESOLUTION_M[b] for b in bands}, reverse=True):
+        todo = [
+            b for b in bands if BAND_RESOLUTION_M[b] == res and not paths[b].exists()
+        ]
+        if not todo:
+            continue
+        fields = resolution_fields(
+            landscape, ulx=layout.ulx, uly=layout.uly, res_m=res,
+            size_px=layout.size_px(res), threads=threads,
+        )  # fmt: skip
+        for band in todo:
+            data = band_array(
+                fields, band=band, season=layout.spec.season, res_m=res,
+                nodata_from_m=layout.nodata_from_m, detail=landscape.detail,
+                threads=threads,
+            )  # fmt: skip
+            tmp = folder / f".{band}.tmp.jp2"
+            write_jp2(
+                tmp, data, epsg=layout.spec.epsg, ulx=layout.ulx, uly=layout.uly,
+                res_m=res, texture=texture, threads=threads,
+            )  # fmt: skip
+            os.replace(tmp, paths[band])
+        del fields
+    return paths
+
+
 def _checksums(path: Path) -> list[dict[str, str]]:
     """The CDSE ``Checksum`` list of a zip: MD5, then BLAKE3 (as CDSE orders them)."""
     md5 = hashlib.md5()
