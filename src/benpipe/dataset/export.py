@@ -306,15 +306,18 @@ def _decode_bands(
         invalid = invalid_windows(data, window_px=side_px, n=grid.n)
         return patch_blocks(data, side_px=side_px, n=grid.n), invalid
 
+    from benpipe.l2a.products import decode_order
+
     blocks: dict[str, npt.NDArray[np.uint16]] = {}
     nodata = np.zeros((grid.n, grid.n), dtype=bool)
+    order = decode_order(BANDS)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for band, (band_blocks, band_invalid) in zip(
-            BANDS, pool.map(load, BANDS), strict=True
+            order, pool.map(load, order), strict=True
         ):
             blocks[band] = band_blocks
             nodata |= band_invalid
-    return blocks, nodata
+    return {band: blocks[band] for band in BANDS}, nodata
 
 
 def _checked_band(product: BandSource, band: str, res_m: int) -> npt.NDArray[np.uint16]:

@@ -247,7 +247,7 @@ _HETEROGENEITY_BY_CLASS = np.array(
     [0.0006, 0.003, 0.0015, 0.0018, 0.0072, 0.0024], dtype=np.float32
 )
 #: Sensor noise: standard deviation = this x sqrt(signal) (DN).
-SENSOR_NOISE_PER_SQRT_DN = 0.08
+SENSOR_NOISE_PER_SQRT_DN = 0.07
 
 _U64 = npt.NDArray[np.uint64]
 
