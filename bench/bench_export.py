@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -83,14 +84,21 @@ def bpp_summary(bpp: dict[str, float]) -> dict[str, float]:
     }
 
 
-def time_decode(product: JP2Product, threads: int) -> float:
+def cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_decode(product: JP2Product, threads: int) -> tuple[float, float]:
     """The floor: the 12 bands decoded on ``threads`` threads, one band each,
-    in the export's order (``decode_order``), nothing else."""
-    start = time.perf_counter()
+    in the export's order (``decode_order``), nothing else.  Returns (wall s,
+    CPU s)."""
+    start, cpu = time.perf_counter(), cpu_s()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for data in pool.map(product.read_band, decode_order(BANDS)):
             del data
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_s() - cpu
 
 
 def time_writers(work: Path, n_patches: int) -> tuple[float, float]:
@@ -173,13 +181,13 @@ def main() -> None:
     try:
         for i in range(max(1, args.rounds)):
             load = os.getloadavg()[0]
-            decode_s = time_decode(product, args.threads)
+            decode_s, decode_cpu = time_decode(product, args.threads)
             print(
                 f"round {i + 1}: decode 12 bands ({args.threads} threads): {decode_s:.1f} s"
             )
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_s()
             result = export_product(product, work / "out", threads=args.threads)
-            export_s = time.perf_counter() - start
+            export_s, export_cpu = time.perf_counter() - start, cpu_s() - cpu
             files = result.files_written
             print(
                 f"  export: {export_s:.1f} s wall for {result.patches_exported} of "
@@ -193,13 +201,17 @@ def main() -> None:
             )
             print(
                 f"  export / decode-only = {export_s / decode_s:.2f} (goal <= 1.2); "
-                f"load {load:.2f} before the round"
+                f"CPU s: decode {decode_cpu:.1f}, export {export_cpu:.1f} (ratio "
+                f"{export_cpu / decode_cpu:.2f}); load {load:.2f} before the round"
             )
             rounds.append(
                 {
                     "decode_s": round(decode_s, 2),
                     "export_s": round(export_s, 2),
                     "ratio": round(export_s / decode_s, 3),
+                    "decode_cpu_s": round(decode_cpu, 2),
+                    "export_cpu_s": round(export_cpu, 2),
+                    "cpu_ratio": round(export_cpu / decode_cpu, 3),
                     "load_1min": round(load, 2),
                 }
             )
