@@ -162,3 +162,19 @@ def test_cli_documents_texture_and_threads(tmp_path: Path) -> None:
         main, ["demo-world", "--out", str(tmp_path / "x"), "--threads", "0"]
     )
     assert bad.exit_code == 2
+
+
+def test_products_n_worlds_get_realistic_detail_per_product() -> None:
+    """--texture works with --products N: every product gets its own streams."""
+    from benpipe.demo.spec import REBEN_TILE_IDS, layout_for, world_products
+    from benpipe.demo.world import _landscapes, read_product_names
+
+    repo = Path(__file__).resolve().parents[2]
+    specs = world_products(8, read_product_names(repo / REBEN_TILE_IDS))
+    layouts = {p.key: layout_for(p, 1200) for p in specs}
+    realistic = _landscapes(0, layouts, texture="realistic")
+    details = [realistic[p.key].detail for p in specs]
+    assert [d.product if d else None for d in details] == list(range(1, 9))
+    assert all(d is not None and d.seed == 0 for d in details)
+    smooth = _landscapes(0, layouts)
+    assert all(smooth[p.key].detail is None for p in specs)
