@@ -209,3 +209,30 @@ def test_a_tile_with_only_nodata_clc_names_product_and_file(
     assert str(labelled["root"] / "clc.gpkg") in message
     assert "inputs.clc_gpkg" in message
     assert not (tmp_path / "maps").exists()
+
+
+def test_reference_maps_do_not_depend_on_threads(
+    labelled: dict, tmp_path: Path
+) -> None:
+    """Maps written on 3 threads are the files written on 1 (the fixture's)."""
+    info = label_patches(
+        labelled["settings"],
+        PRODUCT,
+        out_dir=tmp_path / "maps",
+        clc_sha256=labelled["clc"]["sha256"],
+        threads=3,
+    )
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*.tif"))
+        }
+
+    one, three = files(labelled["root"] / "maps"), files(tmp_path / "maps")
+    assert len(one) == labelled["info"]["reference_maps"] > 100
+    assert one == three
+    drop = ("timings_s", "schema")
+    assert {k: v for k, v in info.items() if k not in drop} == {
+        k: v for k, v in labelled["info"].items() if k not in drop
+    }

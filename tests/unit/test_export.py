@@ -18,6 +18,7 @@ from benpipe.dataset.export import (
 from benpipe.dataset.tile_grid import TileGrid, grid_rows, validity_from_ids
 from benpipe.errors import InputDataError, ProductLayoutError
 from benpipe.geotiff import GeoTiffTemplate, gdal_band_bytes
+from benpipe.l2a.products import decode_order
 from benpipe.names import BAND_RESOLUTION_M, BANDS, patch_name, tile_dir_for
 
 L2A = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20240101T000000"
@@ -239,3 +240,36 @@ def test_manifest_of_another_product_or_a_restricted_export_is_refused(tmp_path)
     )
     with pytest.raises(InputDataError, match="restricted export"):
         invalid_patches_from_manifest(restricted, product=L2A, patch_side_m=1200)
+
+
+def test_files_do_not_depend_on_threads_and_late_nodata_is_removed(tmp_path):
+    """Files are written while later bands decode; a patch that the last
+    decoded band (B09, 60 m) finds invalid was written for the earlier bands
+    and must be gone, with the same tree for 1 and 3 threads."""
+    zero_at = {"B09": (0, 25), "B02": (130, 10)}  # patches (1, 0) and (0, 1)
+    trees = []
+    for threads in (1, 3):
+        product = FakeProduct(zero_at=zero_at)
+        out, manifest, result = _export(tmp_path / str(threads), product,
+                                        threads=threads)  # fmt: skip
+        if threads == 1:
+            assert tuple(product.reads) == decode_order(BANDS)
+        assert result.skipped == {"nodata": 2}
+        tree = {
+            p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+            if p.is_file()
+        }  # fmt: skip
+        assert len(tree) == 7 * len(BANDS)
+        assert not (out / TILE_DIR / patch_name(L2A, col=1, row=0)).exists()
+        assert not (out / TILE_DIR / patch_name(L2A, col=0, row=1)).exists()
+        trees.append((tree, manifest.read_text()))
+    assert trees[0] == trees[1]
+
+
+def test_decode_order_is_finest_first_and_complete():
+    order = decode_order(BANDS)
+    assert sorted(order) == sorted(BANDS)
+    assert [BAND_RESOLUTION_M[b] for b in order] == sorted(
+        BAND_RESOLUTION_M[b] for b in BANDS
+    )
+    assert order[:4] == ("B02", "B03", "B04", "B08")

@@ -9,7 +9,8 @@ Outputs:  maps        results/export/reference_maps/<L2A>/<tile_dir>/<patch>/<pa
           qa_preview  results/qa/previews/<L2A>_clc.npz (CLC preview and patch
                       results, from the burnt grid this job holds anyway)
 Settings: params.patch_side_m, params.resolution_m, params.unlabeled_max_fraction;
-          the database connection from the run settings.
+          the database connection from the run settings; threads = the job's
+          threads (reference maps written in parallel, same bytes).
 """
 
 from pathlib import Path
@@ -43,6 +44,7 @@ def main() -> None:
         clc_sha256=ingested_sha256(Path(snakemake.input.clc)),
         receipt=Path(snakemake.output.receipt),
         on_labelled=write_preview,
+        threads=int(snakemake.threads),
     )
 
 

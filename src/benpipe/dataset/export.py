@@ -27,13 +27,15 @@ writes, otherwise the export falls back to rasterio for every file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 ALGORITHM_VERSION = 1
 
 Writer = Literal["template", "rasterio"]
+_Item = TypeVar("_Item")
 #: Receives every decoded band once: ``on_band(band, data)``.
 BandHook = Callable[[str, npt.NDArray[np.uint16]], None]
 
@@ -195,29 +198,30 @@ def export_product(
     """:func:`export_patches` on an opened product (any :class:`BandSource`).
 
     The recipe: lay out the grid → decode each band once into patch blocks
-    (and the nodata mask) → choose the valid patches → write their files in
-    the staging folder → manifest.
+    (and the nodata mask), writing each band's files while the next bands
+    decode → drop the patches a later band found invalid → manifest.
     """
     started = time.monotonic()
     grid = _ExportGrid.of(product, patch_side_m)
     wanted = _wanted_mask(grid, patches)
     with staged_directory(Path(out_dir), "export directory") as staging:
-        blocks, nodata = _decode_bands(product, grid, threads=threads, on_band=on_band)
-        decoded = time.monotonic()
+        used_writer, templates = _templates(product, grid.patch_side_m, writer)
+        files = _PatchFiles(product, grid, staging.path, used_writer, templates)
+        nodata, decoded = _decode_and_write(
+            product,
+            grid,
+            wanted,
+            files,
+            threads=threads,
+            on_band=on_band,
+            progress=progress,
+        )
         skipped_patches = _skipped_patches(grid, wanted, nodata, listed=patches)
         todo = [
             (int(r), int(c)) for r, c in zip(*np.nonzero(wanted & ~nodata), strict=True)
         ]
-        used_writer = _write_patches(
-            product,
-            grid,
-            blocks,
-            todo,
-            staging.path,
-            writer=writer,
-            threads=threads,
-            progress=progress,
-        )
+        if progress is not None:
+            progress(len(todo), len(todo))
     written = time.monotonic()
     result = ExportResult(
         product=product.name,
@@ -283,19 +287,32 @@ def _wanted_mask(grid: _ExportGrid, patches: Iterable[str] | None) -> np.ndarray
     return wanted
 
 
-def _decode_bands(
+def _decode_and_write(
     product: BandSource,
     grid: _ExportGrid,
+    wanted: npt.NDArray[np.bool_],
+    files: _PatchFiles,
     *,
     threads: int,
-    on_band: BandHook | None = None,
-) -> tuple[dict[str, npt.NDArray[np.uint16]], npt.NDArray[np.bool_]]:
-    """Each band decoded once and cut into (row, col, y, x) blocks; the nodata mask.
+    on_band: BandHook | None,
+    progress: ProgressCallback | None,
+) -> tuple[npt.NDArray[np.bool_], float]:
+    """Decode each band once, cut it into patch blocks and write its files
+    while the next bands decode; returns the nodata mask and when the last
+    band was decoded (``time.monotonic()``).
 
-    The nodata mask is True where any band's window holds a 0 pixel (the
-    validity rule, :func:`benpipe.dataset.tile_grid.invalid_windows`).
-    ``on_band`` sees each whole decoded band before it is cut.
+    Bands are decoded in :func:`benpipe.l2a.products.decode_order` (largest
+    first) on ``threads`` threads, one band per thread.  As each band arrives
+    its files are written, on ``threads`` more threads, for every wanted patch
+    that no band decoded so far found invalid; a patch that a later band finds
+    invalid (a 0 pixel) is removed at the end.  So the set of files and their
+    bytes are those of writing the valid patches after decoding everything,
+    and a band's blocks are freed once its files are written.  The nodata mask
+    is True where any band's window holds a 0 pixel
+    (:func:`benpipe.dataset.tile_grid.invalid_windows`); ``on_band`` sees each
+    whole decoded band before it is cut.
     """
+    from benpipe.l2a.products import decode_order
 
     def load(band: str) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.bool_]]:
         res_m = BAND_RESOLUTION_M[band]
@@ -306,15 +323,40 @@ def _decode_bands(
         invalid = invalid_windows(data, window_px=side_px, n=grid.n)
         return patch_blocks(data, side_px=side_px, n=grid.n), invalid
 
-    blocks: dict[str, npt.NDArray[np.uint16]] = {}
     nodata = np.zeros((grid.n, grid.n), dtype=bool)
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for band, (band_blocks, band_invalid) in zip(
-            BANDS, pool.map(load, BANDS), strict=True
+    created = np.zeros((grid.n, grid.n), dtype=bool)
+    order = decode_order(BANDS)
+    pending: list[Future[int]] = []
+    workers = max(1, threads)
+    with (
+        ThreadPoolExecutor(max_workers=workers) as decoders,
+        ThreadPoolExecutor(max_workers=workers) as writers,
+    ):
+        for done, (band, (blocks, invalid)) in enumerate(
+            zip(order, decoders.map(load, order), strict=True), start=1
         ):
-            blocks[band] = band_blocks
-            nodata |= band_invalid
-    return blocks, nodata
+            nodata |= invalid
+            todo_mask = wanted & ~nodata
+            files.make_dirs(todo_mask & ~created)
+            created |= todo_mask
+            todo = [
+                (int(r), int(c)) for r, c in zip(*np.nonzero(todo_mask), strict=True)
+            ]
+            for chunk in _chunks(todo, max(1, len(todo) // (4 * workers))):
+                pending.append(writers.submit(files.write, band, blocks, chunk))
+            del blocks
+            if progress is not None:
+                progress(len(todo) * (done - 1) // len(order), len(todo))
+        decoded = time.monotonic()
+        for future in pending:
+            future.result()
+    files.remove(created & nodata)
+    return nodata, decoded
+
+
+def _chunks(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _checked_band(product: BandSource, band: str, res_m: int) -> npt.NDArray[np.uint16]:
@@ -381,53 +423,67 @@ def _templates(
     return "template", templates
 
 
-def _write_patches(
-    product: BandSource,
-    grid: _ExportGrid,
-    blocks: dict[str, npt.NDArray[np.uint16]],
-    todo: list[tuple[int, int]],
-    root: Path,
-    *,
-    writer: Writer,
-    threads: int,
-    progress: ProgressCallback | None,
-) -> Writer:
-    """Write ``<tile_dir>/<patch>/<patch>_<band>.tif`` for each (row, col) of ``todo``.
+class _PatchFiles:
+    """Writes ``<tile_dir>/<patch>/<patch>_<band>.tif`` into the staging folder."""
 
-    Returns the writer that ran (``rasterio`` when the template failed its check).
-    """
-    import rasterio
+    def __init__(
+        self,
+        product: BandSource,
+        grid: _ExportGrid,
+        root: Path,
+        writer: Writer,
+        templates: dict[str, GeoTiffTemplate],
+    ) -> None:
+        self.product = product
+        self.grid = grid
+        self.tile_root = root / grid.tile_dir
+        self.writer = writer
+        self.templates = templates
+        self.tile_root.mkdir()
 
-    used_writer, templates = _templates(product, grid.patch_side_m, writer)
-    (root / grid.tile_dir).mkdir()
+    def _dir(self, r: int, c: int) -> Path:
+        return self.tile_root / self.grid.ids[r][c]
 
-    def write_patch(rc: tuple[int, int]) -> None:
-        r, c = rc
-        pid = grid.ids[r][c]
-        left, top = patch_corner(
-            product.ulx, product.uly, col=c, row=r, side_m=grid.patch_side_m
-        )
-        patch_dir = root / grid.tile_dir / pid
-        patch_dir.mkdir()
-        for band in BANDS:
-            path = patch_dir / f"{pid}_{band}.tif"
-            data = blocks[band][r, c]
-            if used_writer == "template":
-                write_file(path, templates[band].render(data, left=left, top=top))
-            else:
-                res_m = float(BAND_RESOLUTION_M[band])
-                write_band_gdal(
-                    path, data, epsg=product.epsg, res_m=res_m, left=left, top=top
+    def make_dirs(self, mask: npt.NDArray[np.bool_]) -> None:
+        for r, c in zip(*np.nonzero(mask), strict=True):
+            self._dir(int(r), int(c)).mkdir()
+
+    def remove(self, mask: npt.NDArray[np.bool_]) -> None:
+        """Delete the folders of these patches (found invalid after a write)."""
+        for r, c in zip(*np.nonzero(mask), strict=True):
+            shutil.rmtree(self._dir(int(r), int(c)))
+
+    def write(
+        self,
+        band: str,
+        blocks: npt.NDArray[np.uint16],
+        cells: list[tuple[int, int]],
+    ) -> int:
+        """Write ``band``'s file of each (row, col) patch; returns the count."""
+        import rasterio
+
+        grid, product = self.grid, self.product
+        res_m = float(BAND_RESOLUTION_M[band])
+        template = self.templates.get(band)
+        with rasterio.Env() if template is None else contextlib.nullcontext():
+            for r, c in cells:
+                pid = grid.ids[r][c]
+                left, top = patch_corner(
+                    product.ulx, product.uly, col=c, row=r, side_m=grid.patch_side_m
                 )
-
-    total = len(todo)
-    with rasterio.Env(), ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for done, _ in enumerate(pool.map(write_patch, todo), start=1):
-            if progress is not None and (done % 100 == 0 or done == total):
-                progress(done, total)
-    if progress is not None and total == 0:
-        progress(0, 0)
-    return used_writer
+                path = self.tile_root / pid / f"{pid}_{band}.tif"
+                if template is not None:
+                    write_file(path, template.render(blocks[r, c], left=left, top=top))
+                else:
+                    write_band_gdal(
+                        path,
+                        blocks[r, c],
+                        epsg=product.epsg,
+                        res_m=res_m,
+                        left=left,
+                        top=top,
+                    )
+        return len(cells)
 
 
 def _log_result(result: ExportResult) -> None:

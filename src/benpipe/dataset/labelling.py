@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def label_patches(
     clc_sha256: str | None = None,
     receipt: Path | None = None,
     on_labelled: Callable[[LabelledTile], None] | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Burn CLC for one product, write its reference maps and store its labels.
 
@@ -124,6 +126,8 @@ def label_patches(
     rows are stored (``label_patches`` keeps no reference to it afterwards).
     ``clc_sha256`` (the run's ``ingest_clc`` receipt) must be the CLC that
     the database holds (DatabaseError otherwise); None skips that check.
+    ``threads`` write the reference maps in parallel (the job's threads; the
+    bytes do not depend on it).
     """
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -147,6 +151,7 @@ def label_patches(
                 staging.path,
                 unlabeled_max_fraction=unlabeled_max_fraction,
                 timings=timings,
+                threads=threads,
             )
         else:
             log.warning(
@@ -265,8 +270,10 @@ def _label_and_map(
     *,
     unlabeled_max_fraction: float,
     timings: dict[str, float],
+    threads: int = 1,
 ) -> tuple[list[sql.LabelledPatch], np.ndarray]:
-    """Burn, count and label; write a reference map for every covered patch.
+    """Burn, count and label; write a reference map for every covered patch
+    (on ``threads`` threads: DEFLATE and the file writes release the GIL).
 
     Returns the patch results (in the order of ``patches``) and the burnt grid.
     """
@@ -281,19 +288,32 @@ def _label_and_map(
     _check_some_clc_class(tile, patches, counts, shapes=len(shapes))
     t1 = time.monotonic()
     labelled: list[sql.LabelledPatch] = []
-    progress = Progress(
-        f"{tile.product_id}: reference maps", total=len(patches), logger=log
-    )
-    for done, (patch_id, col, row) in enumerate(patches, start=1):
+    for patch_id, col, row in patches:
         labels, covered = label_window(
             counts[row * tile.n + col],
             unlabeled_max_fraction=unlabeled_max_fraction,
             fails_quality=tile.fails_quality,
         )
-        if covered:
-            _write_map(tile, root, burned, patch_id, col=col, row=row)
         labelled.append(sql.LabelledPatch(patch_id, labels, covered))
-        progress(done, len(patches))
+    timings["label_s"] = time.monotonic() - t1
+    t1 = time.monotonic()
+    maps = [
+        (patch_id, col, row)
+        for (patch_id, col, row), result in zip(patches, labelled, strict=True)
+        if result.covered
+    ]
+    (root / tile.tile_dir).mkdir(parents=True, exist_ok=True)
+
+    def write(item: tuple[str, int, int]) -> None:
+        patch_id, col, row = item
+        _write_map(tile, root, burned, patch_id, col=col, row=row)
+
+    progress = Progress(
+        f"{tile.product_id}: reference maps", total=len(maps), logger=log
+    )
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for done, _ in enumerate(pool.map(write, maps), start=1):
+            progress(done, len(maps))
     progress.close()
     timings["maps_s"] = time.monotonic() - t1
     return labelled, burned
@@ -359,7 +379,7 @@ def _write_map(
     tile: _Tile, root: Path, burned: np.ndarray, patch_id: str, *, col: int, row: int
 ) -> None:
     folder = root / tile.tile_dir / patch_id
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir()
     w = tile.window_px
     window = burned[row * w : (row + 1) * w, col * w : (col + 1) * w]
     left, top = patch_corner(

@@ -1,15 +1,33 @@
-"""Synthetic, spatially smooth reflectance-like rasters and their writers.
+"""Synthetic reflectance-like rasters and their writers.
 
 Fields are multi-octave value noise defined in world (UTM) coordinates, so the
 10, 20 and 60 m bands of one product, and overlapping products of one zone,
 show the same landscape.  Everything is vectorised numpy, computed in row
 blocks to bound memory for full-size (10 980 px) tiles.
+
+Two textures (docs/demo-world.md, "Texture"):
+
+* ``smooth`` (the default demo's frozen bytes): class signature x smooth
+  texture field; lossless JPEG 2000 codes it at about 3.3 bits per pixel;
+* ``realistic``: adds agricultural parcels (rows of fields of varying width,
+  each with its own brightness, so sharp edges), sub-parcel heterogeneity per
+  land-cover class (shared by the bands of a resolution) and per-band sensor
+  noise whose standard deviation grows with the square root of the signal.
+  Written with ESA's codestream options (:data:`ESA_JP2_OPTIONS`), its 10 m
+  bands carry about 5.3 bits per pixel, like real Sentinel-2 L2A bands.
+
+Every random draw of the realistic texture is either a hash of world
+coordinates (parcels) or comes from a generator seeded per fixed row block,
+so the bytes do not depend on the number of threads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,12 +36,24 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from benpipe.geotiff import geotiff_float32_bytes
+from benpipe.l2a.products import ESA_JP2_OPTIONS
 from benpipe.names import L1C_BANDS
 
 F32 = npt.NDArray[np.float32]
+_T = TypeVar("_T")
 
-#: JP2 options for lossless output (MACHINE-FACTS §3).
+#: JP2 options of the smooth texture: lossless, GDAL's defaults otherwise
+#: (MACHINE-FACTS §3).  The default demo's bytes depend on them.
 JP2_OPTIONS: dict[str, str] = {"REVERSIBLE": "YES", "QUALITY": "100"}
+
+Texture = Literal["smooth", "realistic"]
+TEXTURES: tuple[Texture, ...] = ("smooth", "realistic")
+
+
+def jp2_options(texture: Texture) -> dict[str, str]:
+    """The JPEG 2000 creation options of a texture's band files."""
+    return dict(ESA_JP2_OPTIONS if texture == "realistic" else JP2_OPTIONS)
+
 
 _BLOCK_ROWS = 1024
 
@@ -108,12 +138,29 @@ def _smoothstep(t: npt.NDArray[np.float64]) -> F32:
 
 
 @dataclass(frozen=True, slots=True)
+class Detail:
+    """What the realistic texture adds to a landscape: its random streams.
+
+    ``seed`` keys the parcel hash (world coordinates, shared by every product
+    of the world) and ``product`` the per-product noise generators.
+    """
+
+    seed: int
+    product: int
+
+
+@dataclass(frozen=True, slots=True)
 class Landscape:
-    """The cover and texture fields of one UTM zone, plus a product's own noise."""
+    """The cover and texture fields of one UTM zone, plus a product's own noise.
+
+    ``detail`` is None for the smooth texture, else the realistic texture's
+    streams (parcels, heterogeneity, sensor noise).
+    """
 
     cover: SmoothField
     texture: SmoothField
     product_noise: SmoothField
+    detail: Detail | None = None
 
 
 def make_zone_fields(
@@ -142,9 +189,20 @@ class ResolutionFields:
 
 
 def resolution_fields(
-    landscape: Landscape, *, ulx: float, uly: float, res_m: int, size_px: int
+    landscape: Landscape,
+    *,
+    ulx: float,
+    uly: float,
+    res_m: int,
+    size_px: int,
+    threads: int = 1,
 ) -> ResolutionFields:
-    """Sample the landscape once per resolution (shared by its bands)."""
+    """Sample the landscape once per resolution (shared by its bands).
+
+    With a realistic landscape (``landscape.detail``), the texture also
+    carries the parcels and the sub-parcel heterogeneity, computed in row
+    blocks on ``threads`` threads (same values for any number).
+    """
     cover = landscape.cover.sample(ulx=ulx, uly=uly, res_m=res_m, size_px=size_px)
     classes = np.digitize(cover, _CLASS_EDGES).astype(np.uint8)
     del cover
@@ -154,7 +212,115 @@ def resolution_fields(
     )
     texture *= np.float32(0.12)
     texture += np.float32(1.0)
+    detail = landscape.detail
+    if detail is not None:
+
+        def add_detail(rows: slice) -> None:
+            texture[rows] *= _parcel_gain(
+                detail, classes[rows], ulx=ulx, uly=uly, res_m=res_m, rows=rows
+            )
+            rng = np.random.default_rng(
+                [detail.seed, _HETEROGENEITY, detail.product, res_m, rows.start]
+            )
+            noise = rng.standard_normal(texture[rows].shape, dtype=np.float32)
+            noise *= _HETEROGENEITY_BY_CLASS[classes[rows]]
+            noise += np.float32(1.0)
+            texture[rows] *= noise
+
+        _in_row_blocks(add_detail, size_px, threads=threads)
     return ResolutionFields(classes=classes, texture=texture)
+
+
+# ------------------------------------------------------ the realistic texture
+
+#: Stream keys (second element of a generator seed / hash salt).
+_PARCELS, _HETEROGENEITY, _SENSOR = 8, 9, 10
+#: Parcel rows are this tall (m); a row's fields are 150-450 m wide.
+_PARCEL_ROW_M = 240.0
+_PARCEL_MIN_M, _PARCEL_SPAN_M = 150.0, 300.0
+#: Relative brightness spread of parcels, per class (water, forest, crop,
+#: grass, urban, bare): strong in fields, weak over water and forest.
+_PARCEL_AMPLITUDE = np.array([0.02, 0.06, 0.25, 0.15, 0.18, 0.10], dtype=np.float32)
+#: Relative per-pixel heterogeneity within a parcel, per class (shared by the
+#: bands of one resolution): trees, buildings and roads vary pixel to pixel.
+_HETEROGENEITY_BY_CLASS = np.array(
+    [0.0006, 0.003, 0.0015, 0.0018, 0.0072, 0.0024], dtype=np.float32
+)
+#: Sensor noise: standard deviation = this x sqrt(signal) (DN).
+SENSOR_NOISE_PER_SQRT_DN = 0.07
+
+_U64 = npt.NDArray[np.uint64]
+
+
+def _mix(x: _U64) -> _U64:
+    """splitmix64's finaliser: a well-spread 64-bit hash of each element."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _hash01(
+    seed: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64] | int
+) -> npt.NDArray[np.float64]:
+    """A uniform [0, 1) value per (seed, a, b), independent of array layout."""
+    a64 = np.asarray(a, dtype=np.int64).view(np.uint64)
+    b64 = np.asarray(b, dtype=np.int64).view(np.uint64)
+    h = _mix(_mix(a64 ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)) ^ b64)
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def _parcel_gain(
+    detail: Detail,
+    classes: npt.NDArray[np.uint8],
+    *,
+    ulx: float,
+    uly: float,
+    res_m: int,
+    rows: slice,
+) -> F32:
+    """Brightness factor of each pixel's parcel (rows of fields, world coordinates)."""
+    n_rows, n_cols = classes.shape
+    salt = detail.seed * 16 + _PARCELS
+    y = uly - (np.arange(rows.start, rows.start + n_rows) + 0.5) * res_m
+    x = ulx + (np.arange(n_cols) + 0.5) * res_m
+    parcel_row = np.floor(y / _PARCEL_ROW_M).astype(np.int64)
+    width = _PARCEL_MIN_M + _PARCEL_SPAN_M * _hash01(salt, parcel_row, 1)
+    offset = width * _hash01(salt, parcel_row, 2)
+    parcel_col = np.floor((x[None, :] + offset[:, None]) / width[:, None]).astype(
+        np.int64
+    )
+    u = _hash01(salt, parcel_col, parcel_row[:, None] * 4 + 3).astype(np.float32)
+    u *= np.float32(2.0)
+    u -= np.float32(1.0)
+    u *= _PARCEL_AMPLITUDE[classes]
+    u += np.float32(1.0)
+    return u
+
+
+def _in_row_blocks(
+    work: Callable[[slice], None], size_px: int, *, threads: int
+) -> None:
+    """Run ``work(rows)`` on fixed blocks of ``_BLOCK_ROWS`` rows, on ``threads``."""
+    blocks = [
+        slice(r0, min(size_px, r0 + _BLOCK_ROWS))
+        for r0 in range(0, size_px, _BLOCK_ROWS)
+    ]
+    _run_all(work, blocks, threads=threads)
+
+
+def _run_all(work: Callable[[_T], None], items: list[_T], *, threads: int) -> None:
+    if threads <= 1 or len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        _drain(pool.map(work, items))
+
+
+def _drain(results: Iterator[None]) -> None:
+    for _ in results:
+        pass
 
 
 def band_array(
@@ -164,31 +330,60 @@ def band_array(
     season: str,
     res_m: int,
     nodata_from_m: int | None,
+    detail: Detail | None = None,
+    threads: int = 1,
 ) -> npt.NDArray[np.uint16]:
     """One L1C band: class signature x seasonal gain x texture, never 0.
 
-    Columns east of ``nodata_from_m`` (metres from the tile's west edge) are
-    0 (nodata).
+    With ``detail`` (the realistic texture), per-pixel sensor noise of
+    standard deviation :data:`SENSOR_NOISE_PER_SQRT_DN` x sqrt(signal) is
+    added, from one generator per (product, band, row block), computed on
+    ``threads`` threads.  Columns east of ``nodata_from_m`` (metres from the
+    tile's west edge) are 0 (nodata).
     """
     band_idx = L1C_BANDS.index(band)
     vis_gain, nir_gain = _SEASON_GAIN[season]
     gain = vis_gain if band_idx <= L1C_BANDS.index("B05") else nir_gain
     lut = _SIGNATURES[:, band_idx] * np.float32(gain)
-    values = lut[fields.classes]
-    values *= fields.texture
-    np.clip(values, 10.0, 12000.0, out=values)
-    out: npt.NDArray[np.uint16] = np.rint(values).astype(np.uint16)
-    del values
+    if detail is None:
+        values = lut[fields.classes]
+        values *= fields.texture
+        np.clip(values, 10.0, 12000.0, out=values)
+        out: npt.NDArray[np.uint16] = np.rint(values).astype(np.uint16)
+        del values
+    else:
+        out = np.empty(fields.classes.shape, dtype=np.uint16)
+
+        def block(rows: slice) -> None:
+            values = lut[fields.classes[rows]]
+            values *= fields.texture[rows]
+            np.clip(values, 10.0, 12000.0, out=values)
+            rng = np.random.default_rng(
+                [detail.seed, _SENSOR, detail.product, band_idx, rows.start]
+            )
+            noise = rng.standard_normal(values.shape, dtype=np.float32)
+            noise *= np.sqrt(values)
+            noise *= np.float32(SENSOR_NOISE_PER_SQRT_DN)
+            values += noise
+            np.clip(values, 1.0, 20000.0, out=values)
+            out[rows] = np.rint(values)
+
+        _in_row_blocks(block, int(fields.classes.shape[0]), threads=threads)
     if nodata_from_m is not None:
         out[:, nodata_from_m // res_m :] = 0
     return out
 
 
 def write_jp2(path: Path, data: npt.NDArray[np.uint16], *, epsg: int, ulx: float,
-              uly: float, res_m: int) -> None:  # fmt: skip
-    """Write a lossless single-band JPEG 2000 with CRS and transform."""
+              uly: float, res_m: int, texture: Texture = "smooth",
+              threads: int = 1) -> None:  # fmt: skip
+    """Write a lossless single-band JPEG 2000 with CRS and transform.
+
+    ``texture`` chooses the codestream options (:func:`jp2_options`);
+    ``threads`` encoding threads (OpenJPEG's output does not depend on them).
+    """
     with (
-        rasterio.Env(GDAL_PAM_ENABLED="NO"),
+        rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(max(1, threads))),
         rasterio.open(
             path,
             "w",
@@ -199,10 +394,17 @@ def write_jp2(path: Path, data: npt.NDArray[np.uint16], *, epsg: int, ulx: float
             dtype="uint16",
             crs=CRS.from_epsg(epsg),
             transform=Affine(res_m, 0.0, ulx, 0.0, -res_m, uly),
-            **JP2_OPTIONS,
+            **jp2_options(texture),
         ) as dst,
     ):
         dst.write(data, 1)
+
+
+def bits_per_pixel(path: Path) -> float:
+    """File bytes x 8 / pixels of a single-band raster file (its coded rate)."""
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as src:
+        pixels = int(src.width) * int(src.height)
+    return float(path.stat().st_size * 8 / pixels)
 
 
 def s1_backscatter(

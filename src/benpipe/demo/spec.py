@@ -255,9 +255,13 @@ class ProductLayout:
         )
 
 
+#: Tile side of a real Sentinel-2 tile, in 10 m pixels.
+FULL_TILE_SIZE_PX = S2_TILE_SIDE_M // RES_10_M
+
+
 def check_tile_size_px(tile_size_px: int) -> None:
     """Raise ConfigError unless the tile side suits all three resolutions."""
-    full = S2_TILE_SIDE_M // RES_10_M
+    full = FULL_TILE_SIZE_PX
     if tile_size_px % 6 or not 1200 <= tile_size_px <= full:
         raise ConfigError(
             f"--tile-size-px {tile_size_px}: expected a multiple of 6 between 1200 "

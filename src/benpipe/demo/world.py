@@ -33,8 +33,10 @@ from benpipe import __version__
 from benpipe.demo import clc as demo_clc
 from benpipe.demo import v1 as demo_v1
 from benpipe.demo.raster import (
+    Detail,
     Landscape,
     SmoothField,
+    Texture,
     band_array,
     make_zone_fields,
     resolution_fields,
@@ -84,6 +86,24 @@ class WorldParams:
     #: write the v1 S1 GeoTIFFs (names and mapping are always written).
     s1_rasters: bool = True
     clc_cell_km2: float = demo_clc.DEFAULT_CELL_KM2
+    #: band texture (:mod:`benpipe.demo.raster`); ``resolve_texture`` maps
+    #: the CLI's ``auto`` to one of them.
+    texture: Texture = "smooth"
+    #: generation and JPEG 2000 encoding threads (the bytes do not depend on it)
+    threads: int = 1
+
+
+def resolve_texture(texture: str, tile_size_px: int) -> Texture:
+    """``auto`` is realistic for full-size (10 980 px) tiles, smooth otherwise."""
+    from benpipe.demo.spec import FULL_TILE_SIZE_PX
+
+    if texture == "auto":
+        return "realistic" if tile_size_px == FULL_TILE_SIZE_PX else "smooth"
+    if texture == "smooth":
+        return "smooth"
+    if texture == "realistic":
+        return "realistic"
+    raise ConfigError(f"unknown texture {texture!r}; use auto, smooth or realistic")
 
 
 def product_id(l1c: str) -> str:
@@ -119,11 +139,14 @@ def _write_world(root: Path, params: WorldParams) -> None:
     seed = params.seed
     layouts = {p.key: layout_for(p, params.tile_size_px) for p in params.specs}
     (root / "cdse" / "products").mkdir(parents=True)
-    landscapes = _landscapes(seed, layouts)
+    landscapes = _landscapes(seed, layouts, texture=params.texture)
     selected = [p.key for p in params.specs if p.key in params.products]
     progress = Progress("products", total=len(selected), logger=logger)
     for done, key in enumerate(selected, start=1):
-        _write_product(root, layouts[key], landscapes[key])
+        _write_product(
+            root, layouts[key], landscapes[key], texture=params.texture,
+            threads=params.threads,
+        )  # fmt: skip
         progress(done)
     progress.close()
     clc = _write_clc(root, layouts, seed=seed, cell_km2=params.clc_cell_km2)
@@ -134,6 +157,9 @@ def _write_world(root: Path, params: WorldParams) -> None:
     netrc.write_text(NETRC_TEXT, encoding="ascii")
     netrc.chmod(0o600)
     manifest = _manifest(params, layouts, selected, catalogue, clc, v1)
+    if params.texture != "smooth":
+        # Only when not smooth: the default demo's manifest keeps its bytes.
+        manifest["texture"] = params.texture
     manifest["files"] = _file_hashes(root)
     (root / "manifest.json").write_text(
         json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -345,8 +371,11 @@ def _clusters(layouts: list[ProductLayout]) -> list[list[ProductLayout]]:
     return clusters
 
 
-def _landscapes(seed: int, layouts: dict[str, ProductLayout]) -> dict[str, Landscape]:
-    """Fields per zone cluster (shared by its products) plus per-product noise."""
+def _landscapes(
+    seed: int, layouts: dict[str, ProductLayout], *, texture: Texture = "smooth"
+) -> dict[str, Landscape]:
+    """Fields per zone cluster (shared by its products) plus per-product noise
+    (and, for the realistic texture, the product's detail streams)."""
     out: dict[str, Landscape] = {}
     clusters = _clusters(list(layouts.values()))
     for members in sorted(clusters, key=lambda c: c[0].spec.epsg):
@@ -357,7 +386,7 @@ def _landscapes(seed: int, layouts: dict[str, ProductLayout]) -> dict[str, Lands
         top = max(lo.uly for lo in members)
         right = max(lo.ulx + lo.tile_side_m for lo in members)
         bottom = min(lo.uly - lo.tile_side_m for lo in members)
-        cover, texture = make_zone_fields(
+        cover, texture_field = make_zone_fields(
             np.random.default_rng(key),
             left=left,
             top=top,
@@ -373,11 +402,23 @@ def _landscapes(seed: int, layouts: dict[str, ProductLayout]) -> dict[str, Lands
                 height_m=lo.tile_side_m,
                 octaves=((400.0, 0.15), (80.0, 0.08)),
             )
-            out[lo.spec.key] = Landscape(cover, texture, noise)
+            detail = (
+                Detail(seed=seed, product=int(lo.spec.key[1:]))
+                if texture == "realistic"
+                else None
+            )
+            out[lo.spec.key] = Landscape(cover, texture_field, noise, detail)
     return out
 
 
-def _write_product(root: Path, layout: ProductLayout, landscape: Landscape) -> None:
+def _write_product(
+    root: Path,
+    layout: ProductLayout,
+    landscape: Landscape,
+    *,
+    texture: Texture = "smooth",
+    threads: int = 1,
+) -> None:
     spec = layout.spec
     names = safe_names(layout)
     work = root / ".work" / spec.name
@@ -388,7 +429,7 @@ def _write_product(root: Path, layout: ProductLayout, landscape: Landscape) -> N
     for res in (60, 20, 10):
         fields = resolution_fields(
             landscape, ulx=layout.ulx, uly=layout.uly, res_m=res,
-            size_px=layout.size_px(res),
+            size_px=layout.size_px(res), threads=threads,
         )  # fmt: skip
         for band in (b for b in L1C_BANDS if BAND_RESOLUTION_M[b] == res):
             data = band_array(
@@ -397,11 +438,14 @@ def _write_product(root: Path, layout: ProductLayout, landscape: Landscape) -> N
                 season=spec.season,
                 res_m=res,
                 nodata_from_m=layout.nodata_from_m,
+                detail=landscape.detail,
+                threads=threads,
             )
             path = work / f"{band}.jp2"
             write_jp2(
-                path, data, epsg=spec.epsg, ulx=layout.ulx, uly=layout.uly, res_m=res
-            )
+                path, data, epsg=spec.epsg, ulx=layout.ulx, uly=layout.uly,
+                res_m=res, texture=texture, threads=threads,
+            )  # fmt: skip
             del data
             files[names.band_member(band)] = path
             done += 1
@@ -421,6 +465,52 @@ def _write_product(root: Path, layout: ProductLayout, landscape: Landscape) -> N
     if not any((root / ".work").iterdir()):
         (root / ".work").rmdir()
     logger.info("wrote %s (%d bytes)", zip_path.name, zip_path.stat().st_size)
+
+
+def write_band_files(
+    folder: Path,
+    *,
+    tile_size_px: int,
+    bands: tuple[str, ...],
+    seed: int = 0,
+    texture: Texture = "realistic",
+    threads: int = 1,
+) -> dict[str, Path]:
+    """Write P1's ``bands`` as ``<folder>/<band>.jp2`` (benchmark inputs).
+
+    P1's position, season and nodata strip at this tile size, with the fields
+    of a world holding P1 alone (the zone fields of a larger world span all
+    of its products, so their pixels differ).  Existing files are kept (a cache); each file is written under
+    a temporary name and renamed.  Returns band -> path.
+    """
+    layout = layout_for(PRODUCTS[0], tile_size_px)
+    landscape = _landscapes(seed, {"P1": layout}, texture=texture)["P1"]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {band: folder / f"{band}.jp2" for band in bands}
+    for res in sorted({BAND_RESOLUTION_M[b] for b in bands}, reverse=True):
+        todo = [
+            b for b in bands if BAND_RESOLUTION_M[b] == res and not paths[b].exists()
+        ]
+        if not todo:
+            continue
+        fields = resolution_fields(
+            landscape, ulx=layout.ulx, uly=layout.uly, res_m=res,
+            size_px=layout.size_px(res), threads=threads,
+        )  # fmt: skip
+        for band in todo:
+            data = band_array(
+                fields, band=band, season=layout.spec.season, res_m=res,
+                nodata_from_m=layout.nodata_from_m, detail=landscape.detail,
+                threads=threads,
+            )  # fmt: skip
+            tmp = folder / f".{band}.tmp.jp2"
+            write_jp2(
+                tmp, data, epsg=layout.spec.epsg, ulx=layout.ulx, uly=layout.uly,
+                res_m=res, texture=texture, threads=threads,
+            )  # fmt: skip
+            os.replace(tmp, paths[band])
+        del fields
+    return paths
 
 
 def _checksums(path: Path) -> list[dict[str, str]]:
