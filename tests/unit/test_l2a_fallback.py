@@ -152,6 +152,32 @@ def test_encoding_threads_do_not_change_the_bytes(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.aux.xml"))
 
 
+def _codeblock_style(path: Path) -> int:
+    """The code-block style byte of the first COD marker segment."""
+    data = path.read_bytes()
+    cod = data.index(b"\xff\x52", data.index(b"\xff\x4f\xff\x51"))
+    # Lcod(2) Scod(1) progression(1) layers(2) MCT(1) levels(1) xcb(1) ycb(1)
+    return data[cod + 2 + 10]
+
+
+def test_files_are_lossless_with_the_coding_bypass(l1c: Path, l2a: Path) -> None:
+    """FALLBACK_VERSION 2: every JPEG 2000 has the bypass (lazy) code-block
+    style and nothing else, and still decodes to the exact DOS1 values."""
+    product = open_l2a(l2a)
+    files = sorted(l2a.rglob("*.jp2"))
+    assert len(files) == sum(len(b) for b in L2A_RESOLUTION_BANDS.values())
+    for path in files:
+        assert _codeblock_style(path) == 0x01, path.name
+    source = open_l1c(l1c)
+    mtd = (l2a / "MTD_MSIL2A.xml").read_text()
+    dark = int(re.search(r'DARK_OBJECT_DN band_id="1">(\d+)<', mtd).group(1))  # type: ignore[union-attr]
+    expected = dos1(
+        source.read_band("B02"), dark=dark, quantification=10000, boa_add_offset=0
+    )
+    assert np.array_equal(product.read_band("B02"), expected)
+    assert "<PROCESSOR_VERSION>2</PROCESSOR_VERSION>" in mtd
+
+
 def test_scene_classification_rules() -> None:
     # pixels: nodata, high cloud, medium cloud, water, vegetation, bare soil
     bands = {

@@ -1,6 +1,6 @@
 """The fallback converter's pixel rules (pure NumPy, no I/O).
 
-DOS1-like dark-object subtraction per band (``FALLBACK_VERSION`` 1, see
+DOS1-like dark-object subtraction per band (``FALLBACK_VERSION`` 2, see
 :mod:`benpipe.l2a.fallback` for the whole algorithm), integer-exact
 resampling between the 10/20/60 m sets, and the fixed spectral rules of the
 fallback scene classification (SCL).
