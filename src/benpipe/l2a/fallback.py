@@ -87,6 +87,8 @@ PROCESSING_BASELINE = "99.99"
 GENERATION_TIME = "2024-01-01T00:00:00.000000Z"
 
 _BAND_IDS = L1C_BAND_IDS
+#: The resolutions of the SCL files (sen2cor writes them at 20 m and 60 m).
+SCL_RESOLUTIONS_M = (20, 60)
 
 
 # ---------------------------------------------------------------- I/O edges
@@ -416,7 +418,7 @@ def _write_tree(
     Bands are converted in parallel, each by one task (decode on one thread,
     see :func:`benpipe.l2a.products.read_raster`; DOS1; resample; encode),
     at most ``min(threads, MAX_PARALLEL_BANDS)`` at once, in
-    :func:`band_order`; the SCL task follows its five input bands.
+    :func:`band_order`; the SCL task comes after the 20 m bands.
     """
     granule = "L2A_" + l1c.granule_dir.name.removeprefix("L1C_")
     img = root / "GRANULE" / granule / "IMG_DATA"
@@ -427,7 +429,7 @@ def _write_tree(
     scheduler = _Scheduler(threads)
     jp2 = _Jp2Writer(l1c, img, prefix=_file_prefix(l1c), scheduler=scheduler)
     offsets = {band: l1c.radio_add_offset.get(band, 0) for band in BANDS}
-    scl_inputs: dict[int, dict[str, np.ndarray]] = {20: {}, 60: {}}
+    scl_inputs: dict[int, dict[str, np.ndarray]] = {r: {} for r in SCL_RESOLUTIONS_M}
     order = band_order()
     workers = max(1, min(threads, MAX_PARALLEL_BANDS, len(order)))
     darks: dict[str, int] = {}
@@ -436,9 +438,9 @@ def _write_tree(
         scl: Future[None] | None = None
 
         def scl_task() -> None:
+            for band in SCL_BANDS:
+                futures[band].result()
             with scheduler.task():
-                for band in SCL_BANDS:
-                    futures[band].result()
                 for res_m, bands in scl_inputs.items():
                     with stages.clock("correct"):
                         classes = scene_classification(
@@ -447,21 +449,25 @@ def _write_tree(
                         )  # fmt: skip
                     with stages.clock("encode"):
                         jp2.write("SCL", res_m, classes)
+                    bands.clear()
 
         try:
             for band in order:
+                if scl is None and BAND_RESOLUTION_M[band] > SCL_RESOLUTIONS_M[0]:
+                    # after the 10 m and 20 m bands: its inputs are then done
+                    # or nearly, and the small 60 m bands fill the tail
+                    scl = pool.submit(scl_task)
                 futures[band] = pool.submit(
                     _convert_band, l1c, band, jp2, offsets[band], scl_inputs,
                     scheduler, stages,
                 )  # fmt: skip
-                if scl is None and all(b in futures for b in SCL_BANDS):
-                    scl = pool.submit(scl_task)  # right after its last input
+            if scl is None:
+                scl = pool.submit(scl_task)
             for done, converted in enumerate(as_completed(futures.values()), 1):
                 converted.result()
                 if progress is not None:
                     progress(done, len(order))
-            if scl is not None:
-                scl.result()
+            scl.result()
         except BaseException:
             for pending in futures.values():
                 pending.cancel()
