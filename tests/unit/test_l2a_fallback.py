@@ -69,6 +69,36 @@ def test_dark_value_is_exact_low_percentile_of_valid_pixels() -> None:
     assert dark_value(np.zeros(5, dtype=np.uint16)) == 0
 
 
+def _dark_by_full_histogram(dn: np.ndarray, percentile: float) -> int:
+    hist = np.bincount(dn.ravel(), minlength=65536)
+    hist[0] = 0
+    if hist.sum() == 0:
+        return 0
+    rank = max(1, int(np.ceil(int(hist.sum()) * percentile / 100.0)))
+    return int(np.searchsorted(np.cumsum(hist), rank))
+
+
+def test_dark_value_equals_the_full_histogram() -> None:
+    rng = np.random.default_rng(11)
+    cases = [
+        rng.integers(0, 65536, (300, 301), dtype=np.uint16),
+        rng.normal(1500, 400, (600, 50)).clip(0, 65535).astype(np.uint16),
+        np.full((8, 8), 65535, dtype=np.uint16),
+        np.zeros((4, 4), dtype=np.uint16),
+    ]
+    single = np.zeros((9, 9), dtype=np.uint16)
+    single[5, 7] = 42  # the only valid DN, off the sampling grid (every 16th)
+    cases.append(single)
+    hidden = rng.integers(5000, 6000, (400, 400), dtype=np.uint16)
+    hidden[:, 1::16] = rng.integers(1, 50, (400, 25), dtype=np.uint16)  # unsampled
+    hidden[:, :40] = 0
+    cases.append(hidden)
+    for dn in cases:
+        for percentile in (0.1, 1.0, 30.0, 100.0):
+            want = _dark_by_full_histogram(dn, percentile)
+            assert dark_value(dn, percentile=percentile) == want, (dn.shape, percentile)
+
+
 def test_dos1_keeps_zero_as_nodata_and_never_makes_valid_zero() -> None:
     dn = np.array([0, 1, 150, 400, 65535], dtype=np.uint16)
     out = dos1(dn, dark=400, quantification=10000, boa_add_offset=0)

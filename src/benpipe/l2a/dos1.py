@@ -31,17 +31,43 @@ _CHUNK_ROWS = 1024
 
 
 def dark_value(dn: np.ndarray, *, percentile: float = DARK_PERCENTILE) -> int:
-    """Exact low percentile of the non-zero DNs of a uint16 band (0 if none)."""
-    hist = np.zeros(65536, dtype=np.int64)
-    for start in range(0, dn.shape[0], _CHUNK_ROWS):
-        chunk = dn[start : start + _CHUNK_ROWS]
-        hist += np.bincount(chunk.ravel(), minlength=65536)
-    hist[0] = 0
-    total = int(hist.sum())
+    """Exact low percentile of the non-zero DNs of a uint16 band (0 if none).
+
+    The ``rank``-th smallest valid DN, ``rank = ceil(valid · percentile /
+    100)`` (at least 1).  Only the DNs up to a threshold are histogrammed: a
+    guess from every 16th pixel, raised until at least ``rank`` valid DNs lie
+    at or below it, so the answer is exact whatever the guess.
+    """
+    if dn.dtype != np.uint16:
+        raise ProductLayoutError(f"the dark object needs a uint16 band, got {dn.dtype}")
+    total = int(np.count_nonzero(dn))
     if total == 0:
         return 0
     rank = max(1, int(np.ceil(total * percentile / 100.0)))
+    sample = dn.ravel()[::16]
+    sample = sample[sample > 0]
+    # twice the percentile in the sample (and +1): nearly always enough
+    k = min(sample.size - 1, 2 * int(np.ceil(sample.size * percentile / 100.0)))
+    guess = int(np.partition(sample, k)[k]) + 1 if sample.size else 65535
+    threshold = min(65535, guess)
+    while True:
+        low = _valid_at_most(dn, threshold)
+        if low.size >= rank or threshold >= 65535:
+            break
+        threshold = min(65535, threshold * 2)
+    hist = np.bincount(low, minlength=threshold + 1)
     return int(np.searchsorted(np.cumsum(hist), rank))
+
+
+def _valid_at_most(dn: np.ndarray, threshold: int) -> np.ndarray:
+    """The DNs ``1 ≤ dn ≤ threshold`` of a uint16 band, as a flat array."""
+    parts = []
+    limit = np.uint16(threshold)
+    for start in range(0, dn.shape[0], _CHUNK_ROWS):
+        chunk = dn[start : start + _CHUNK_ROWS]
+        shifted = chunk - np.uint16(1)  # 0 (nodata) wraps to 65535
+        parts.append(chunk[shifted < limit])
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint16)
 
 
 def dos1(
