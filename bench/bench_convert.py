@@ -216,12 +216,27 @@ def one_round(l1c_path: Path, out: Path, threads: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tile-size-px", type=int, default=10980)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
-        "--cache", type=Path, default=Path("/var/tmp/benpipe-bench-convert")
+        "--tile-size-px",
+        type=int,
+        default=10980,
+        help="tile side of the demo product in 10 m pixels (default 10980)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="threads of the decode floor and of the conversion (default 2)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="demo-world seed")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="decode + conversion rounds"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/var/tmp/benpipe-bench-convert"),
+        help="folder of the cached L1C product and the output",
     )
     parser.add_argument(
         "--l1c",
