@@ -13,13 +13,17 @@ from affine import Affine
 
 from benpipe.l2a import fallback
 from benpipe.l2a.dos1 import (
+    SCL_BANDS,
     block_mean,
     dark_value,
     dos1,
+    dos1_in_place,
+    dos1_table,
+    downsample,
     repeat_pixels,
     scene_classification,
 )
-from benpipe.l2a.fallback import convert_fallback
+from benpipe.l2a.fallback import StageSeconds, band_order, convert_fallback, write_jp2
 from benpipe.l2a.products import (
     L2A_RESOLUTION_BANDS,
     open_l1c,
@@ -65,6 +69,36 @@ def test_dark_value_is_exact_low_percentile_of_valid_pixels() -> None:
     assert dark_value(np.zeros(5, dtype=np.uint16)) == 0
 
 
+def _dark_by_full_histogram(dn: np.ndarray, percentile: float) -> int:
+    hist = np.bincount(dn.ravel(), minlength=65536)
+    hist[0] = 0
+    if hist.sum() == 0:
+        return 0
+    rank = max(1, int(np.ceil(int(hist.sum()) * percentile / 100.0)))
+    return int(np.searchsorted(np.cumsum(hist), rank))
+
+
+def test_dark_value_equals_the_full_histogram() -> None:
+    rng = np.random.default_rng(11)
+    cases = [
+        rng.integers(0, 65536, (300, 301), dtype=np.uint16),
+        rng.normal(1500, 400, (600, 50)).clip(0, 65535).astype(np.uint16),
+        np.full((8, 8), 65535, dtype=np.uint16),
+        np.zeros((4, 4), dtype=np.uint16),
+    ]
+    single = np.zeros((9, 9), dtype=np.uint16)
+    single[5, 7] = 42  # the only valid DN, off the sampling grid (every 16th)
+    cases.append(single)
+    hidden = rng.integers(5000, 6000, (400, 400), dtype=np.uint16)
+    hidden[:, 1::16] = rng.integers(1, 50, (400, 25), dtype=np.uint16)  # unsampled
+    hidden[:, :40] = 0
+    cases.append(hidden)
+    for dn in cases:
+        for percentile in (0.1, 1.0, 30.0, 100.0):
+            want = _dark_by_full_histogram(dn, percentile)
+            assert dark_value(dn, percentile=percentile) == want, (dn.shape, percentile)
+
+
 def test_dos1_keeps_zero_as_nodata_and_never_makes_valid_zero() -> None:
     dn = np.array([0, 1, 150, 400, 65535], dtype=np.uint16)
     out = dos1(dn, dark=400, quantification=10000, boa_add_offset=0)
@@ -83,6 +117,95 @@ def test_block_mean_rounds_and_propagates_nodata() -> None:
         [1, 1, 2, 2],
         [1, 1, 2, 2],
     ]
+
+
+def test_dos1_table_and_in_place_equal_dos1_for_every_dn() -> None:
+    every_dn = np.arange(65536, dtype=np.uint16)
+    for dark, offset in ((0, 0), (400, 0), (1234, -1000), (65000, -1000)):
+        expected = dos1(
+            every_dn, dark=dark, quantification=10000, boa_add_offset=offset
+        )
+        table = dos1_table(dark=dark, quantification=10000, boa_add_offset=offset)
+        assert np.array_equal(table, expected), (dark, offset)
+        band = np.random.default_rng(dark).integers(0, 65536, (2100, 7), np.uint16)
+        want = dos1(band, dark=dark, quantification=10000, boa_add_offset=offset)
+        got = dos1_in_place(
+            band, dark=dark, quantification=10000, boa_add_offset=offset
+        )
+        assert got is band and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("shape", "factors"), [((1548, 36), (2, 6)), ((774, 1542), (3,)), ((6, 6), (2, 6))]
+)
+def test_downsample_equals_block_mean(
+    shape: tuple[int, int], factors: tuple[int, ...]
+) -> None:
+    rng = np.random.default_rng(3)
+    band = rng.integers(0, 65536, shape, dtype=np.uint16)
+    band[rng.random(shape) < 0.01] = 0  # scattered nodata
+    band[: factors[-1], :] = 65535  # the largest sums
+    out = downsample(band, factors)
+    assert [o.shape for o in out] == [(shape[0] // f, shape[1] // f) for f in factors]
+    for factor, result in zip(factors, out, strict=True):
+        assert result.dtype == np.uint16
+        assert np.array_equal(result, block_mean(band, factor)), factor
+
+
+def test_downsample_rejects_bad_sizes_and_factors() -> None:
+    from benpipe.errors import ProductLayoutError
+
+    with pytest.raises(ProductLayoutError, match="multiple of the factor"):
+        downsample(np.ones((12, 10), dtype=np.uint16), (2, 6))
+    with pytest.raises(ValueError, match="ascend"):
+        downsample(np.ones((12, 12), dtype=np.uint16), (2, 3))
+
+
+def test_band_order_starts_with_the_10m_bands_and_the_scl_inputs() -> None:
+    order = band_order()
+    assert sorted(order) == sorted(BANDS)
+    assert order[:4] == ["B02", "B03", "B04", "B08"]
+    assert order[4:6] == ["B8A", "B11"]  # the 20 m SCL inputs
+    assert {BAND_RESOLUTION_M[b] for b in order[-2:]} == {60}
+    assert max(order.index(b) for b in SCL_BANDS) == 5
+
+
+def test_encoding_threads_do_not_change_the_bytes(tmp_path: Path) -> None:
+    band = np.random.default_rng(5).integers(1, 4000, (1100, 1030), dtype=np.uint16)
+    digests = set()
+    for threads in (1, 2, 5):
+        path = tmp_path / f"t{threads}.jp2"
+        write_jp2(path, band, epsg=32633, ulx=0.0, uly=0.0, res_m=10, threads=threads)
+        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+        assert np.array_equal(read_raster(path), band)  # lossless
+    assert len(digests) == 1
+    assert not list(tmp_path.glob("*.aux.xml"))
+
+
+def _codeblock_style(path: Path) -> int:
+    """The code-block style byte of the first COD marker segment."""
+    data = path.read_bytes()
+    cod = data.index(b"\xff\x52", data.index(b"\xff\x4f\xff\x51"))
+    # Lcod(2) Scod(1) progression(1) layers(2) MCT(1) levels(1) xcb(1) ycb(1)
+    return data[cod + 2 + 10]
+
+
+def test_files_are_lossless_with_the_coding_bypass(l1c: Path, l2a: Path) -> None:
+    """FALLBACK_VERSION 2: every JPEG 2000 has the bypass (lazy) code-block
+    style and nothing else, and still decodes to the exact DOS1 values."""
+    product = open_l2a(l2a)
+    files = sorted(l2a.rglob("*.jp2"))
+    assert len(files) == sum(len(b) for b in L2A_RESOLUTION_BANDS.values())
+    for path in files:
+        assert _codeblock_style(path) == 0x01, path.name
+    source = open_l1c(l1c)
+    mtd = (l2a / "MTD_MSIL2A.xml").read_text()
+    dark = int(re.search(r'DARK_OBJECT_DN band_id="1">(\d+)<', mtd).group(1))  # type: ignore[union-attr]
+    expected = dos1(
+        source.read_band("B02"), dark=dark, quantification=10000, boa_add_offset=0
+    )
+    assert np.array_equal(product.read_band("B02"), expected)
+    assert "<PROCESSOR_VERSION>2</PROCESSOR_VERSION>" in mtd
 
 
 def test_scene_classification_rules() -> None:
@@ -171,6 +294,23 @@ def test_conversion_is_byte_identical(l1c: Path, l2a: Path, tmp_path: Path) -> N
     again = convert_fallback(l1c, tmp_path / "again")
     assert _digests(again) == _digests(l2a)
     assert len(_digests(l2a)) == 2 + sum(len(b) for b in L2A_RESOLUTION_BANDS.values())
+
+
+def test_bytes_identical_for_any_thread_count(tmp_path: Path) -> None:
+    """threads=1, 2 and 5 write the same files (bands in parallel, encoder
+    threads): a 600 px product, so every JPEG 2000 has many code-blocks."""
+    l1c = make_l1c_safe(tmp_path / "in", side_px=600)
+    digests = []
+    for threads in (1, 2, 5):
+        stages = StageSeconds()
+        out = convert_fallback(
+            l1c, tmp_path / f"out{threads}", threads=threads, stages=stages
+        )
+        digests.append(_digests(out))
+        assert stages.decode > 0 and stages.correct > 0 and stages.encode > 0
+    assert len(digests[0]) == 2 + sum(len(b) for b in L2A_RESOLUTION_BANDS.values())
+    assert digests[1] == digests[0]
+    assert digests[2] == digests[0]
 
 
 def test_radio_add_offset_is_carried_as_boa_add_offset(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_open_l2a_metadata(l2a: Path) -> None:
     assert product.sensing_time == datetime(2017, 6, 13, 10, 10, 31, 26000, tzinfo=UTC)
     assert product.quality_checks == PASSED_ALL
     assert product.fails_quality is False
-    assert product.processor == "benpipe-fallback-dos1 1"
+    assert product.processor == "benpipe-fallback-dos1 2"
     assert product.is_fallback
 
 
@@ -186,7 +186,7 @@ def test_cli_convert_and_info(tmp_path: Path) -> None:
     info = runner.invoke(main, ["l2a-info", str(safe)])
     assert info.exit_code == 0, info.output
     data = json.loads(info.output)
-    assert data["processor"] == "benpipe-fallback-dos1 1"
+    assert data["processor"] == "benpipe-fallback-dos1 2"
     assert data["bands"]["B8A"].endswith("R20m/T33UUP_20170613T101031_B8A_20m.jp2")
     open_l2a(safe).band_path("B01").unlink()
     broken = runner.invoke(main, ["l2a-info", str(safe)])

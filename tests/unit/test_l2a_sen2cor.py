@@ -174,7 +174,7 @@ def test_convert_product_records_the_converter(tmp_path: Path, l1c: Path) -> Non
     fallback = convert_product(l1c, out_safe, params=L2AParams(processor="fallback"))
     assert (fallback.converter, fallback.converter_version) == (
         "benpipe-fallback-dos1",
-        "1",
+        "2",
     )
     assert (fallback.l1c, fallback.l2a) == (L1C_NAME, L2A_NAME)
     sen2cor = convert_product(

@@ -30,7 +30,14 @@ import click
 @click.option("--sen2cor-version", default="2.11", show_default=True)
 @click.option("--gip-l2a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--timeout-min", type=float, default=360.0, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="sen2cor: SEN2COR_N_CORES. fallback: bands converted in parallel (at most "
+    "4) and JPEG 2000 encoding threads; the bytes do not depend on it.",
+)
 def convert_l2a_command(
     l1c_safe: Path,
     out_dir: Path,
