@@ -9,7 +9,6 @@ file is read-only (hard links only to benpipe's own staging trees).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -22,19 +21,12 @@ import pytest
 import rasterio
 
 from benpipe.names import parse_patch_name
+from digests import tree_digests
 from unit.test_finalize import build_dataset
 
 #: The unprivileged user that edits the dataset when the tests run as root
 #: (root ignores permission bits).
 NOBODY = 65534
-
-
-def _tree_digests(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -106,7 +98,7 @@ def test_every_dataset_file_and_its_staging_twin_is_read_only(built):
 
 def test_editing_an_s1_file_of_the_dataset_leaves_the_input_unchanged(built):
     dataset, staging = built
-    before = _tree_digests(staging["s1_root"])
+    before = tree_digests(staging["s1_root"])
     target, source = _s1_pair(dataset, staging)
     target.chmod(0o644)  # a user who makes the file writable on purpose
     with rasterio.open(target, "r+") as ds:
@@ -115,13 +107,13 @@ def test_editing_an_s1_file_of_the_dataset_leaves_the_input_unchanged(built):
         assert ds.tags()["EDITED"] == "by a user"
     with rasterio.open(source) as ds:
         assert "EDITED" not in ds.tags()
-    assert _tree_digests(staging["s1_root"]) == before
+    assert tree_digests(staging["s1_root"]) == before
 
 
 def test_editing_an_s2_file_of_the_dataset_fails_and_staging_is_unchanged(built):
     dataset, staging = built
     staging_roots = [Path(r) for r in staging["s2_roots"] + staging["map_roots"]]
-    before = {str(r): _tree_digests(r) for r in staging_roots}
+    before = {str(r): tree_digests(r) for r in staging_roots}
     target, twin = _s2_pair(dataset, staging)
     assert os.path.samefile(target, twin)  # benpipe's own staging: a hard link
     uid = None
@@ -135,4 +127,4 @@ def test_editing_an_s2_file_of_the_dataset_fails_and_staging_is_unchanged(built)
     result = _edit_in_place(target, as_uid=uid)
     assert result.returncode != 0, "the edit of a read-only dataset file succeeded"
     assert "Permission denied" in result.stderr
-    assert {str(r): _tree_digests(r) for r in staging_roots} == before
+    assert {str(r): tree_digests(r) for r in staging_roots} == before

@@ -8,7 +8,6 @@ code-blocks).
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from benpipe.demo import WorldParams, generate_world
 from benpipe.demo.raster import Texture, bits_per_pixel
 from benpipe.demo.world import resolve_texture
 from benpipe.errors import ConfigError
+from digests import tree_digests
 
 
 def _params(texture: Texture = "smooth", threads: int = 1) -> WorldParams:
@@ -28,14 +28,6 @@ def _params(texture: Texture = "smooth", threads: int = 1) -> WorldParams:
     return WorldParams(
         seed=0, products=("P1",), s1_rasters=False, texture=texture, threads=threads
     )
-
-
-def _hashes(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +56,7 @@ def bands(realistic: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 def test_bytes_do_not_depend_on_threads(realistic: Path, tmp_path: Path) -> None:
     two = tmp_path / "two"
     generate_world(two, _params("realistic", threads=2))
-    first, second = _hashes(realistic), _hashes(two)
+    first, second = tree_digests(realistic), tree_digests(two)
     assert first == second
     assert any(name.endswith(".zip") for name in first)
 
@@ -72,13 +64,13 @@ def test_bytes_do_not_depend_on_threads(realistic: Path, tmp_path: Path) -> None
 def test_smooth_bytes_do_not_depend_on_threads(smooth: Path, tmp_path: Path) -> None:
     two = tmp_path / "two"
     generate_world(two, _params("smooth", threads=2))
-    assert _hashes(smooth) == _hashes(two)
+    assert tree_digests(smooth) == tree_digests(two)
 
 
 def test_realistic_differs_from_smooth_and_says_so(
     realistic: Path, smooth: Path
 ) -> None:
-    a, b = _hashes(realistic), _hashes(smooth)
+    a, b = tree_digests(realistic), tree_digests(smooth)
     zips = [n for n in a if n.endswith(".zip")]
     assert zips and all(a[n] != b[n] for n in zips)
     assert '"texture": "realistic"' in (realistic / "manifest.json").read_text()

@@ -27,6 +27,7 @@ from benpipe.cli import main
 from benpipe.demo import WorldParams, generate_world
 from benpipe.errors import ConfigError
 from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, parse_v1_patch_name
+from digests import tree_digests
 
 REFERENCE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "reference-artifacts"
@@ -39,14 +40,6 @@ BEN_COUNTRIES = {
 
 def from_origin(west: float, north: float, xres: float, yres: float) -> Affine:
     return Affine(xres, 0.0, west, 0.0, -yres, north)
-
-
-def _hashes(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +69,7 @@ def _zip_members(world: Path, product: dict[str, Any]) -> list[str]:
 def test_same_seed_gives_identical_bytes(world: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
     generate_world(again, WorldParams(seed=0))
-    first, second = _hashes(world), _hashes(again)
+    first, second = tree_digests(world), tree_digests(again)
     assert first == second
     assert len(first) > 100
 
@@ -84,7 +77,7 @@ def test_same_seed_gives_identical_bytes(world: Path, tmp_path: Path) -> None:
 def test_different_seed_gives_different_bytes(world: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     generate_world(other, WorldParams(seed=1, products=("P4",), s1_rasters=False))
-    a, b = _hashes(world), _hashes(other)
+    a, b = tree_digests(world), tree_digests(other)
     for name in (
         "cdse/products/S2B_MSIL1C_20180204T094159_N0206_R036_T29SND_20180204T094201.zip",
         "U2018_CLC2018_V2020_20u1.gpkg",
@@ -102,7 +95,7 @@ def test_one_product_alone_is_identical_to_the_full_world(
 ) -> None:
     alone = tmp_path / "alone"
     generate_world(alone, WorldParams(seed=0, products=("P4",), s1_rasters=False))
-    a, b = _hashes(world), _hashes(alone)
+    a, b = tree_digests(world), tree_digests(alone)
     assert {k for k in b if k.startswith("cdse/products/")} == {
         "cdse/products/S2B_MSIL1C_20180204T094159_N0206_R036_T29SND_20180204T094201.zip"
     }
@@ -113,7 +106,7 @@ def test_one_product_alone_is_identical_to_the_full_world(
 
 
 def test_manifest_lists_every_file_hash(world: Path, manifest: dict[str, Any]) -> None:
-    hashes = _hashes(world)
+    hashes = tree_digests(world)
     del hashes["manifest.json"]
     assert manifest["files"] == hashes
 

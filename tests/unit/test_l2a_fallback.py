@@ -31,6 +31,7 @@ from benpipe.l2a.products import (
     read_raster,
 )
 from benpipe.names import BAND_RESOLUTION_M, BANDS
+from digests import tree_digests
 
 from .l2a_fixture import L2A_NAME, make_l1c_safe
 
@@ -43,14 +44,6 @@ def l1c(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def l2a(l1c: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return convert_fallback(l1c, tmp_path_factory.mktemp("l2a"))
-
-
-def _digests(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _read(path: Path) -> np.ndarray:
@@ -292,8 +285,10 @@ def test_scl_layer_classes(l2a: Path) -> None:
 
 def test_conversion_is_byte_identical(l1c: Path, l2a: Path, tmp_path: Path) -> None:
     again = convert_fallback(l1c, tmp_path / "again")
-    assert _digests(again) == _digests(l2a)
-    assert len(_digests(l2a)) == 2 + sum(len(b) for b in L2A_RESOLUTION_BANDS.values())
+    assert tree_digests(again) == tree_digests(l2a)
+    assert len(tree_digests(l2a)) == 2 + sum(
+        len(b) for b in L2A_RESOLUTION_BANDS.values()
+    )
 
 
 def test_bytes_identical_for_any_thread_count(tmp_path: Path) -> None:
@@ -306,7 +301,7 @@ def test_bytes_identical_for_any_thread_count(tmp_path: Path) -> None:
         out = convert_fallback(
             l1c, tmp_path / f"out{threads}", threads=threads, stages=stages
         )
-        digests.append(_digests(out))
+        digests.append(tree_digests(out))
         assert stages.decode > 0 and stages.correct > 0 and stages.encode > 0
     assert len(digests[0]) == 2 + sum(len(b) for b in L2A_RESOLUTION_BANDS.values())
     assert digests[1] == digests[0]
@@ -355,7 +350,7 @@ def test_a_killed_conversion_leaves_nothing_after_the_rerun(
     (tmp_path / f".{l2a.name}.tmp-x1y2z3" / "IMG_DATA").mkdir(parents=True)
     again = convert_fallback(l1c, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [l2a.name]
-    assert _digests(again) == _digests(l2a)
+    assert tree_digests(again) == tree_digests(l2a)
 
 
 def test_wrong_band_size_is_reported(tmp_path: Path) -> None:
