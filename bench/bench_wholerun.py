@@ -50,7 +50,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -476,7 +476,41 @@ def _disk_needed(files: int, copy: bool) -> int:
     return int(inputs * (1.0 + 0.42 + max(0.6 if copy else 0.0, 0.75)))
 
 
-def run_size(base: Path, files: int, workers: int, *, copy: bool) -> SizeResult:
+#: The stages that take the worker count.
+PARALLEL_STAGES = frozenset({"hash_outputs", "package_release", "check_dataset"})
+
+#: What each stage reads that another stage writes (the dataset tree, the hash lists).
+PREREQUISITES: dict[str, tuple[str, ...]] = {
+    "finalize": (),
+    "link": (),
+    "copy": (),
+    "large_copy": (),
+    "hash_outputs": ("finalize",),
+    "package_release": ("finalize",),
+    "check_dataset": ("finalize", "hash_outputs"),
+}
+
+
+def stage_plan(wanted: Sequence[str] | None, *, copy: bool) -> list[str]:
+    """The stages to run, in pipeline order: *wanted* (default all) and what
+    they read; the copy stages only with *copy*."""
+    names = [n for n in STAGES if copy or n not in ("copy", "large_copy")]
+    if wanted is None:
+        return names
+    chosen = set(wanted)
+    for name in wanted:
+        chosen.update(PREREQUISITES[name])
+    return [n for n in names if n in chosen]
+
+
+def run_size(
+    base: Path,
+    files: int,
+    workers: int,
+    *,
+    copy: bool,
+    stages: Sequence[str] | None = None,
+) -> SizeResult:
     base.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(base).free
     if _disk_needed(files, copy) > free - DISK_MARGIN_BYTES:
@@ -500,16 +534,9 @@ def run_size(base: Path, files: int, workers: int, *, copy: bool) -> SizeResult:
         f"{result.build_s:.0f} s",
         flush=True,
     )
-    plan: list[tuple[str, tuple[Any, ...]]] = [
-        ("finalize", (base,)),
-        ("link", (base,)),
-        *([("copy", (base,)), ("large_copy", (base,))] if copy else []),
-        ("hash_outputs", (base, workers)),
-        ("package_release", (base, workers)),
-        ("check_dataset", (base, workers)),
-    ]
-    for name, args in plan:
+    for name in stage_plan(stages, copy=copy):
         os.sync()
+        args = (base, workers) if name in PARALLEL_STAGES else (base,)
         stage = run_stage(name, *args)
         result.stages[name] = stage
         if name != "large_copy":
@@ -572,7 +599,7 @@ def summary(results: list[SizeResult], workers: int) -> str:
                 f"large-file copy {large['bytes'] / large['seconds'] / 1e6:.0f} MB/s)"
             )
         fl = size.floors
-        if fl:
+        if fl and {"hash_outputs", "package_release"} <= size.stages.keys():
             hash_floor = size.bytes / (fl["sha256_mb_s_per_core"] * 1e6 * workers)
             zstd_floor = size.bytes / (fl["zstd_mb_s"] * 1e6)
             lines.append(
@@ -602,6 +629,13 @@ def main() -> None:
     parser.add_argument(
         "--no-copy", dest="copy", action="store_false", help="skip the copy stages"
     )
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=list(STAGES),
+        help="run only these stages and the ones they read (finalize for all but "
+        "the copies, hash_outputs for check_dataset); default: all",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON results")
     args = parser.parse_args()
     # a terminated bench removes its trees (up to 40 GB) like an interrupted one
@@ -613,7 +647,9 @@ def main() -> None:
             tempfile.mkdtemp(prefix=f"bench-wholerun-{files}-", dir=args.workdir)
         )
         try:
-            results.append(run_size(base, files, args.workers, copy=args.copy))
+            results.append(
+                run_size(base, files, args.workers, copy=args.copy, stages=args.stages)
+            )
         finally:
             if not args.keep:
                 shutil.rmtree(base, ignore_errors=True)
