@@ -12,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.crs import CRS
 
+from benpipe.l2a.jp2 import write_jp2
 from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, parse_product_name
 
 L1C_NAME = "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"
@@ -57,14 +55,8 @@ def _band_array(band: str, side_px_10m: int, rng: np.random.Generator) -> np.nda
     return data.astype(np.uint16)
 
 
-def _write_jp2(path: Path, data: np.ndarray, *, epsg: int, ulx: float, uly: float,
-               res_m: int) -> None:  # fmt: skip
-    with rasterio.open(
-        path, "w", driver="JP2OpenJPEG", width=data.shape[1], height=data.shape[0],
-        count=1, dtype="uint16", crs=CRS.from_epsg(epsg),
-        transform=Affine(res_m, 0.0, ulx, 0.0, -res_m, uly), REVERSIBLE="YES", QUALITY="100",
-    ) as dst:  # fmt: skip
-        dst.write(data, 1)
+#: Lossless, GDAL's defaults otherwise.
+LOSSLESS = {"REVERSIBLE": "YES", "QUALITY": "100"}
 
 
 def _mtd_msil1c(name: str, checks: dict[str, str], *, radio_offset: bool) -> str:
@@ -188,8 +180,9 @@ def make_l1c_safe(
         data = _band_array(band, side_px, rng)
         if radio_offset:
             data = np.where(data > 0, data + 1000, 0).astype(np.uint16)
-        _write_jp2(
+        write_jp2(
             img / f"T{product.tile}_{product.datatake}_{band}.jp2",
             data, epsg=epsg, ulx=ulx, uly=uly, res_m=BAND_RESOLUTION_M[band],
+            options=LOSSLESS,
         )  # fmt: skip
     return safe

@@ -23,7 +23,13 @@ from benpipe.l2a.dos1 import (
     repeat_pixels,
     scene_classification,
 )
-from benpipe.l2a.fallback import StageSeconds, band_order, convert_fallback, write_jp2
+from benpipe.l2a.fallback import (
+    JP2_OPTIONS,
+    StageSeconds,
+    band_order,
+    convert_fallback,
+)
+from benpipe.l2a.jp2 import ESA_JP2_OPTIONS, write_jp2
 from benpipe.l2a.products import (
     L2A_RESOLUTION_BANDS,
     open_l1c,
@@ -165,13 +171,17 @@ def test_band_order_starts_with_the_10m_bands_and_the_scl_inputs() -> None:
 
 def test_encoding_threads_do_not_change_the_bytes(tmp_path: Path) -> None:
     band = np.random.default_rng(5).integers(1, 4000, (1100, 1030), dtype=np.uint16)
-    digests = set()
-    for threads in (1, 2, 5):
-        path = tmp_path / f"t{threads}.jp2"
-        write_jp2(path, band, epsg=32633, ulx=0.0, uly=0.0, res_m=10, threads=threads)
-        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
-        assert np.array_equal(read_raster(path), band)  # lossless
-    assert len(digests) == 1
+    for options in (JP2_OPTIONS, ESA_JP2_OPTIONS):
+        digests = set()
+        for threads in (1, 2, 5):
+            path = tmp_path / f"t{threads}.jp2"
+            write_jp2(
+                path, band, epsg=32633, ulx=0.0, uly=0.0, res_m=10,
+                options=options, threads=threads,
+            )  # fmt: skip
+            digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+            assert np.array_equal(read_raster(path), band)  # lossless
+        assert len(digests) == 1
     assert not list(tmp_path.glob("*.aux.xml"))
 
 

@@ -32,11 +32,9 @@ from typing import Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from affine import Affine
-from rasterio.crs import CRS
 
 from benpipe.geotiff import geotiff_float32_bytes
-from benpipe.l2a.products import ESA_JP2_OPTIONS
+from benpipe.l2a.jp2 import ESA_JP2_OPTIONS
 from benpipe.names import L1C_BANDS
 
 F32 = npt.NDArray[np.float32]
@@ -372,32 +370,6 @@ def band_array(
     if nodata_from_m is not None:
         out[:, nodata_from_m // res_m :] = 0
     return out
-
-
-def write_jp2(path: Path, data: npt.NDArray[np.uint16], *, epsg: int, ulx: float,
-              uly: float, res_m: int, texture: Texture = "smooth",
-              threads: int = 1) -> None:  # fmt: skip
-    """Write a lossless single-band JPEG 2000 with CRS and transform.
-
-    ``texture`` chooses the codestream options (:func:`jp2_options`);
-    ``threads`` encoding threads (OpenJPEG's output does not depend on them).
-    """
-    with (
-        rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(max(1, threads))),
-        rasterio.open(
-            path,
-            "w",
-            driver="JP2OpenJPEG",
-            width=data.shape[1],
-            height=data.shape[0],
-            count=1,
-            dtype="uint16",
-            crs=CRS.from_epsg(epsg),
-            transform=Affine(res_m, 0.0, ulx, 0.0, -res_m, uly),
-            **jp2_options(texture),
-        ) as dst,
-    ):
-        dst.write(data, 1)
 
 
 def bits_per_pixel(path: Path) -> float:

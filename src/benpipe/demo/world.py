@@ -38,9 +38,9 @@ from benpipe.demo.raster import (
     SmoothField,
     Texture,
     band_array,
+    jp2_options,
     make_zone_fields,
     resolution_fields,
-    write_jp2,
 )
 from benpipe.demo.safe import (
     manifest_safe_xml,
@@ -63,6 +63,7 @@ from benpipe.demo.spec import (
 from benpipe.errors import ConfigError, InputDataError
 from benpipe.fileio import staged_directory
 from benpipe.grid import PATCH_SIDE_M
+from benpipe.l2a.jp2 import write_jp2
 from benpipe.log import Progress
 from benpipe.names import BAND_RESOLUTION_M, L1C_BANDS, l2a_name_for, patch_name
 
@@ -444,7 +445,7 @@ def _write_product(
             path = work / f"{band}.jp2"
             write_jp2(
                 path, data, epsg=spec.epsg, ulx=layout.ulx, uly=layout.uly,
-                res_m=res, texture=texture, threads=threads,
+                res_m=res, options=jp2_options(texture), threads=threads,
             )  # fmt: skip
             del data
             files[names.band_member(band)] = path
@@ -506,7 +507,7 @@ def write_band_files(
             tmp = folder / f".{band}.tmp.jp2"
             write_jp2(
                 tmp, data, epsg=layout.spec.epsg, ulx=layout.ulx, uly=layout.uly,
-                res_m=res, texture=texture, threads=threads,
+                res_m=res, options=jp2_options(texture), threads=threads,
             )  # fmt: skip
             os.replace(tmp, paths[band])
         del fields

@@ -43,11 +43,6 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
-import rasterio
-import rasterio.shutil
-from affine import Affine
-from rasterio.crs import CRS
-from rasterio.io import MemoryFile
 
 from benpipe.errors import ProductLayoutError
 from benpipe.fileio import staged_directory
@@ -59,6 +54,7 @@ from benpipe.l2a.dos1 import (
     resample,
     scene_classification,
 )
+from benpipe.l2a.jp2 import write_jp2
 from benpipe.l2a.products import (
     L1C_BAND_IDS,
     L2A_RESOLUTION_BANDS,
@@ -107,42 +103,6 @@ JP2_OPTIONS: dict[str, str] = {
     "YCC": "NO",
     "CODEBLOCK_STYLE": "BYPASS",
 }
-
-
-def write_jp2(
-    path: Path,
-    data: np.ndarray,
-    *,
-    epsg: int,
-    ulx: float,
-    uly: float,
-    res_m: int,
-    threads: int = 1,
-) -> None:
-    """Write one lossless single-band JPEG 2000 (no nodata tag, no sidecar).
-
-    ``threads`` OpenJPEG encoding threads; the bytes do not depend on it.
-    The array goes into a GDAL MEM dataset that :func:`rasterio.shutil.copy`
-    encodes: that call releases the GIL while encoding, whereas closing a
-    JPEG 2000 opened with ``rasterio.open(..., "w")`` holds it for the whole
-    encoding and stalls every other Python thread of the conversion.
-    """
-    rows, cols = data.shape
-    with (
-        rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(threads)),
-        MemoryFile() as memfile,
-        memfile.open(
-            driver="MEM",
-            width=cols,
-            height=rows,
-            count=1,
-            dtype=data.dtype.name,
-            crs=CRS.from_epsg(epsg),
-            transform=Affine(res_m, 0.0, ulx, 0.0, -res_m, uly),
-        ) as mem,
-    ):
-        mem.write(data, 1)
-        rasterio.shutil.copy(mem, path, driver="JP2OpenJPEG", **JP2_OPTIONS)
 
 
 def _extract_block(xml_text: str, tag: str) -> str | None:
@@ -512,6 +472,7 @@ class _Jp2Writer:
             ulx=geo.ulx,
             uly=geo.uly,
             res_m=res_m,
+            options=JP2_OPTIONS,
             threads=self.scheduler.encode_threads(),
         )
 

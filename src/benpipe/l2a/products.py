@@ -59,22 +59,6 @@ L2A_RESOLUTION_BANDS: dict[int, tuple[str, ...]] = {
         "SCL",
     ),
 }
-#: JPEG 2000 codestream of ESA's L1C/L2A band files, as GDAL JP2OpenJPEG
-#: creation options, lossless: 5 resolutions, 256x256 precincts at every
-#: resolution, PLT markers, 1024x1024 tiles, 64x64 code-blocks.  The one home
-#: of these options: realistic demo and bench bands are written with them, so
-#: decode times match real products (docs/demo-world.md, "Texture").
-ESA_JP2_OPTIONS: dict[str, str] = {
-    "REVERSIBLE": "YES",
-    "QUALITY": "100",
-    "RESOLUTIONS": "5",
-    "PRECINCTS": ",".join(["{256,256}"] * 5),
-    "PLT": "YES",
-    "BLOCKXSIZE": "1024",
-    "BLOCKYSIZE": "1024",
-    "CODEBLOCK_WIDTH": "64",
-    "CODEBLOCK_HEIGHT": "64",
-}
 #: Resolution at which :attr:`L2AProduct.scl_path` points.
 SCL_RESOLUTION_M = 20
 #: File written into the SAFE root by the sen2cor runner: which processor ran.
