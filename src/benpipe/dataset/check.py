@@ -492,7 +492,6 @@ class _RasterTally:
     decoded: int
     seconds: float
     workers: int
-    digests: dict[str, str]
 
 
 def _check_rasters(
@@ -500,16 +499,18 @@ def _check_rasters(
     rows: list[_Row],
     report: CheckReport,
     *,
-    with_digests: bool,
+    hashes: _HashComparison | None,
     workers: int,
     progress: ProgressCallback | None,
 ) -> _RasterTally:
-    """Decode and check every file of ``rows``' patches, in worker processes."""
+    """Decode and check every file of ``rows``' patches, in worker processes;
+    with ``hashes``, each patch's digests are compared as they arrive (no
+    whole-dataset digest table is kept)."""
     started = time.perf_counter()
     batches = [rows[i : i + _BATCH] for i in range(0, len(rows), _BATCH)]
     tile_origins: dict[str, tuple[float, float, str]] = {}
-    digests: dict[str, str] = {}
     decoded = done = 0
+    with_digests = hashes is not None
     for batch, results in zip(
         batches, _map_batches(root, batches, with_digests, workers), strict=True
     ):
@@ -519,11 +520,13 @@ def _check_rasters(
             if result.origin is not None:
                 _check_tile_corner(row, result.origin, tile_origins, report)
             decoded += result.decoded
-            digests.update(result.digests)
+            if hashes is not None:
+                for key, digest in sorted(result.digests.items()):
+                    hashes.compare(key, digest)
         done += len(batch)
         if progress is not None:
             progress(done, len(rows))
-    return _RasterTally(decoded, time.perf_counter() - started, workers, digests)
+    return _RasterTally(decoded, time.perf_counter() - started, workers)
 
 
 #: Patches per worker task (about 15 files each).
@@ -603,58 +606,68 @@ def _file_keys(tree: str) -> Callable[[str], bool]:
     return lambda key: key.endswith(stems)
 
 
-def _compare_hashes(
-    root: Path,
-    hashes: HashList,
-    produced: dict[str, str],
-    report: CheckReport,
-    *,
-    complete: bool,
-) -> dict[str, int]:
-    """Compare the dataset's digests with the lists; return counts for the summary.
+class _HashComparison:
+    """Compares the dataset's digests with the hash lists, one file at a time.
 
-    ``produced`` holds the GeoTIFFs hashed (all, or a sample); the parquets
-    are hashed here.  Files of a tree the lists cover but do not name, and
-    (with ``complete``) listed files of such a tree that the dataset lacks,
-    are findings too.
+    Each compared key is taken out of the lists' table, so memory shrinks as
+    the check goes instead of growing with a second per-file table; what is
+    left at the end is what the dataset lacks.  Files of a tree the lists
+    cover but do not name, and (with ``complete``) listed files of such a
+    tree that the dataset lacks, are findings too.
     """
-    produced = dict(produced)
-    for name in METADATA_FILES:
-        if name in hashes.sha256 and (root / name).is_file():
-            produced[name] = sha256_file(root / name)
-    compared = differ = 0
-    for key, digest in sorted(produced.items()):
-        expected = hashes.sha256.get(key)
+
+    def __init__(self, hashes: HashList, report: CheckReport) -> None:
+        self.hashes = hashes
+        self.report = report
+        self.remaining = dict(hashes.sha256)
+        #: the trees some list names files of, with their key predicates
+        self.covered: list[tuple[str, Callable[[str], bool]]] = []
+        for tree in TREES:
+            in_tree = _file_keys(tree)
+            if any(in_tree(k) for k in hashes.sha256):
+                self.covered.append((tree, in_tree))
+        self.compared = self.differ = self.unlisted = 0
+
+    def compare(self, key: str, digest: str) -> None:
+        expected = self.remaining.pop(key, None)
         if expected is None:
-            continue
-        compared += 1
+            if key not in self.hashes.sha256:
+                for tree, in_tree in self.covered:
+                    if in_tree(key):
+                        self.unlisted += 1
+                        self.report.add(
+                            f"{_relative_name(key)}: not in the hash lists of {tree}"
+                        )
+            return
+        self.compared += 1
         if digest != expected:
-            differ += 1
-            report.add(
+            self.differ += 1
+            self.report.add(
                 f"{_relative_name(key)}: sha256 {digest} differs from "
-                f"{expected} in {hashes.source[key]}"
+                f"{expected} in {self.hashes.source[key]}"
             )
-    unlisted = missing = 0
-    for tree in TREES:
-        in_tree = _file_keys(tree)
-        listed = {k for k in hashes.sha256 if in_tree(k)}
-        if not listed:
-            continue  # no list covers this tree
-        for key in sorted(k for k in produced if in_tree(k) and k not in listed):
-            unlisted += 1
-            report.add(f"{_relative_name(key)}: not in the hash lists of {tree}")
+
+    def finish(self, root: Path, *, complete: bool) -> dict[str, Any]:
+        """Hash and compare the parquets; the counts for the summary."""
+        for name in METADATA_FILES:
+            if name in self.hashes.sha256 and (root / name).is_file():
+                self.compare(name, sha256_file(root / name))
+        missing = 0
         if complete:
-            for key in sorted(listed - produced.keys()):
-                missing += 1
-                report.add(
-                    f"{key}: listed in {hashes.source[key]} but absent from the dataset"
-                )
-    return {
-        "compared": compared,
-        "differ": differ,
-        "unlisted": unlisted,
-        "missing": missing,
-    }
+            for _tree, in_tree in self.covered:
+                for key in sorted(k for k in self.remaining if in_tree(k)):
+                    missing += 1
+                    self.report.add(
+                        f"{key}: listed in {self.hashes.source[key]} but absent "
+                        "from the dataset"
+                    )
+        return {
+            "lists": [p.name for p in self.hashes.files],
+            "compared": self.compared,
+            "differ": self.differ,
+            "unlisted": self.unlisted,
+            "missing": missing,
+        }
 
 
 def _relative_name(key: str) -> str:
@@ -691,26 +704,18 @@ def check_dataset(
             random.Random(seed).sample(chosen, sample), key=lambda r: r.patch_id
         )
     n_workers = workers if workers is not None else len(os.sched_getaffinity(0))
+    comparison = _HashComparison(hash_list, report) if hash_list is not None else None
     tally = _check_rasters(
         root,
         chosen,
         report,
-        with_digests=hash_list is not None,
+        hashes=comparison,
         workers=max(1, n_workers),
         progress=progress,
     )
     hash_summary: dict[str, Any] | None = None
-    if hash_list is not None:
-        hash_summary = {
-            "lists": [p.name for p in hash_list.files],
-            **_compare_hashes(
-                root,
-                hash_list,
-                tally.digests,
-                report,
-                complete=len(chosen) == len(expected),
-            ),
-        }
+    if comparison is not None:
+        hash_summary = comparison.finish(root, complete=len(chosen) == len(expected))
     report.summary = _summary(root, per_file, rows, chosen, tally) | {
         "hashes": hash_summary
     }
