@@ -69,7 +69,9 @@ def test_per_product_stage_projects_to_125_full_size_products(
         _run(projection, px, 1 + 1e-6 * px * px, (1 + 1e-6 * px * px) / 2)
         for px in (1200, 2400)
     ]
-    (stage,) = projection.product_stages(runs, projection.TARGET)
+    (stage,) = projection.product_stages(
+        runs, projection.TARGET, threads={"convert_l2a": 2}
+    )
     per_product = 1 + 1e-6 * 10980**2
     assert stage.cpu_h == pytest.approx(125 * per_product / 3600)
     assert stage.wall_s(2) == pytest.approx(125 * per_product / 2)
@@ -78,6 +80,20 @@ def test_per_product_stage_projects_to_125_full_size_products(
         max(125 * per_product / 64, per_product / 2)
     )
     assert stage.rss(stage.x_target) == pytest.approx(100 + 1e-5 * 10980**2)
+
+
+def test_per_product_cost_is_wall_times_the_profiles_threads(
+    projection: ModuleType,
+) -> None:
+    # Snakemake's sampled cpu_time undercounts long jobs: it must not be used
+    runs = [_run(projection, px, 0.01, 1e-6 * px * px) for px in (1200, 2400)]
+    (stage,) = projection.product_stages(
+        runs, projection.TARGET, threads={"convert_l2a": 3}
+    )
+    assert stage.cpu_h == pytest.approx(125 * 3 * 1e-6 * 10980**2 / 3600)
+    # the workstation profile is where the threads come from
+    threads = projection.profile_threads()
+    assert threads["convert_l2a"] >= 1 and threads["export_patches"] >= 1
 
 
 def _section(text: str, projection: ModuleType) -> list[str]:
