@@ -508,8 +508,8 @@ def render(
         "bandwidth (≈ 100 GB from CDSE), sen2cor, database contention, stragglers. "
         "Full-size bands have real Sentinel-2 entropy (5.3 bits per pixel at 10 m, "
         "ESA's codestream); the fallback's L2A bands use arithmetic-coding bypass, "
-        "which decodes about a third faster than sen2cor's, so export and labels "
-        "on sen2cor output cost more; peak RSS is the fitted value at the target "
+        "which takes about 35 % less CPU to decode than sen2cor's, so export and "
+        "labels on sen2cor output cost more; peak RSS is the fitted value at the target "
         "size (an upper bound where fitted on two small sizes; docs/scale.md has "
         "the 10⁶-file figures).",
     ]
