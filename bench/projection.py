@@ -9,7 +9,7 @@ Inputs (any subset; every figure printed names its source):
   tile sizes let the per-product rules be fitted as ``a + b·pixels``; one
   size gives ``b·pixels`` (proportional).  ``bench/bench_dag.py --run``
   leaves such a run in ``<workdir>/run``.
-* ``--wholerun JSON``: ``bench/bench_wholerun.py --json`` output (finalize,
+* ``--wholerun JSON`` (repeatable): ``bench/bench_wholerun.py --json`` output (finalize,
   hash_outputs, package_release, check-dataset at 10^4..10^6 files), fitted
   as ``a + b·files``.
 * ``--dag JSON``: ``bench/bench_dag.py --json`` output (DAG build and dry run).
@@ -528,7 +528,13 @@ def replace_section(text: str, section: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, action="append", default=[])
-    parser.add_argument("--wholerun", type=Path, help="bench_wholerun.py --json output")
+    parser.add_argument(
+        "--wholerun",
+        type=Path,
+        action="append",
+        default=[],
+        help="bench_wholerun.py --json output (repeatable: sizes from several runs)",
+    )
     parser.add_argument("--dag", type=Path, help="bench_dag.py --json output")
     parser.add_argument("--markdown", type=Path, help="rewrite this file's section")
     args = parser.parse_args(argv)
@@ -536,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.run:
         stages += product_stages([load_run(p) for p in args.run], TARGET)
     if args.wholerun:
-        stages += wholerun_stages(_last_json(args.wholerun), TARGET)
+        sizes = [size for path in args.wholerun for size in _last_json(path)]
+        stages += wholerun_stages(sizes, TARGET)
     if args.dag:
         stages.append(dag_stage(_last_json(args.dag), TARGET))
     if not stages:
