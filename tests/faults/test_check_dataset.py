@@ -163,3 +163,27 @@ def test_a_hash_list_of_another_format_is_refused(copy, tmp_path):
     wrong.write_text("0123  BigEarthNet-S2.tar.zst\n")
     with pytest.raises(InputDataError, match="hash list .*hashes.txt: header"):
         check_dataset(root, hashes=[wrong])
+
+
+def test_a_hash_that_is_not_a_sha256_is_named_with_its_line(copy, tmp_path):
+    root, _, hashes = copy
+    lines = (hashes / "s1_hashes.csv").read_text().splitlines(True)
+    key = lines[2].split(",")[0]
+    lines[2] = f"{key},not-a-digest\n"
+    broken = tmp_path / "s1_hashes.csv"
+    broken.write_text("".join(lines))
+    with pytest.raises(
+        InputDataError,
+        match=rf"s1_hashes.csv line 3: 'not-a-digest' for {key} is not a sha256",
+    ):
+        check_dataset(root, hashes=[broken])
+
+
+def test_a_key_listed_twice_with_different_hashes_is_refused(copy, tmp_path):
+    root, _, hashes = copy
+    line = (hashes / "s1_hashes.csv").read_text().splitlines()[1]
+    key = line.split(",")[0]
+    other = tmp_path / "more_hashes.csv"
+    other.write_text(f"name,hash-sha256\n{key},{'0' * 64}\n")
+    with pytest.raises(InputDataError, match=f"{key} has different hashes in"):
+        check_dataset(root, hashes=[hashes / "s1_hashes.csv", other])

@@ -19,6 +19,7 @@ extracted published dataset can be checked too::
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import random
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from benpipe.clc import BEN19_CLASSES
-from benpipe.csvdiff import read_keyed_csv
 from benpipe.dataset.finalize import METADATA_SCHEMA
 from benpipe.dataset.layout import (
     FLAGGED_METADATA_FILE,
@@ -558,43 +558,89 @@ def _map_batches(
 # --------------------------------------------------------------------- hashes
 @dataclass(frozen=True, slots=True)
 class HashList:
-    """Published or tracked sha256 per file key, from one or more hash CSVs."""
+    """Published or tracked sha256 per file key, one table per hash CSV.
 
-    sha256: dict[str, str]
-    source: dict[str, str]  # key -> the CSV's file name
+    Digests are kept as 32 raw bytes and each key once, in the table of the
+    CSV that lists it: at the 7.7 M files of a full rebuild this table is
+    the check's largest structure.
+    """
+
+    tables: tuple[tuple[str, dict[str, bytes]], ...]  # (CSV file name, key -> sha256)
     files: tuple[Path, ...]
+
+    def find(self, key: str) -> tuple[bytes, str] | None:
+        """(sha256, CSV file name) of ``key``, or None when no list has it."""
+        for name, table in self.tables:
+            digest = table.get(key)
+            if digest is not None:
+                return digest, name
+        return None
+
+    def take(self, key: str) -> tuple[bytes, str] | None:
+        """Like :meth:`find`, and remove ``key`` from its table."""
+        for name, table in self.tables:
+            digest = table.pop(key, None)
+            if digest is not None:
+                return digest, name
+        return None
+
+    def entries(self) -> Iterator[tuple[str, str]]:
+        """(key, CSV file name) of every listed file."""
+        for name, table in self.tables:
+            for key in table:
+                yield key, name
 
 
 def load_hash_lists(paths: Sequence[Path]) -> HashList:
     """Read ``name,hash-sha256`` CSVs (tiff-hasher format; extra columns ignored).
 
     Keys are GeoTIFF stems, or parquet file names (``metadata_hashes.csv``).
-    Raises :class:`InputDataError` naming a file of another format or a key
-    listed twice with different hashes.
+    Raises :class:`InputDataError` naming a file of another format, a hash
+    that is not 64 hex digits, or a key listed twice with different hashes.
     """
-    sha256: dict[str, str] = {}
-    source: dict[str, str] = {}
+    loaded = HashList((), ())
     for path in paths:
+        table: dict[str, bytes] = {}
+        loaded = HashList((*loaded.tables, (path.name, table)), (*loaded.files, path))
         try:
-            header, rows = read_keyed_csv(path)
+            with path.open(newline="", encoding="utf-8") as handle:
+                _read_hash_csv(path, csv.reader(handle), table, loaded)
         except OSError as exc:
             raise InputDataError(f"cannot read hash list {path}: {exc}") from exc
-        if tuple(header[:2]) != HASH_CSV_HEADER:
+    return loaded
+
+
+def _read_hash_csv(
+    path: Path, rows: Iterator[list[str]], table: dict[str, bytes], loaded: HashList
+) -> None:
+    header = next(rows, None)
+    if header is None or tuple(header[:2]) != HASH_CSV_HEADER:
+        raise InputDataError(
+            f"hash list {path}: header {','.join(header or [])!r}, expected "
+            f"{','.join(HASH_CSV_HEADER)!r} (the tiff-hasher format of "
+            "patch_hashes.csv, reference_maps_hashes.csv, s1_hashes.csv, "
+            "metadata_hashes.csv)"
+        )
+    for line, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        key, text = row[0], row[1] if len(row) > 1 else ""
+        try:
+            digest = bytes.fromhex(text)
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
             raise InputDataError(
-                f"hash list {path}: header {','.join(header)!r}, expected "
-                f"{','.join(HASH_CSV_HEADER)!r} (the tiff-hasher format of "
-                "patch_hashes.csv, reference_maps_hashes.csv, s1_hashes.csv, "
-                "metadata_hashes.csv)"
+                f"hash list {path} line {line}: {text!r} for {key} is not a "
+                "sha256 (64 hex digits); regenerate the list with `benpipe "
+                "hash-tree` or fix that line"
             )
-        for key, rest in rows.items():
-            digest = rest[0].lower() if rest else ""
-            if key in sha256 and sha256[key] != digest:
-                raise InputDataError(
-                    f"{key} has different hashes in {source[key]} and {path.name}"
-                )
-            sha256[key] = digest
-            source[key] = path.name
-    return HashList(sha256, source, tuple(paths))
+        known = loaded.find(key)
+        if known is not None and known[0] != digest:
+            raise InputDataError(
+                f"{key} has different hashes in {known[1]} and {path.name}"
+            )
+        table[key] = digest
 
 
 def _file_keys(tree: str) -> Callable[[str], bool]:
@@ -609,7 +655,7 @@ def _file_keys(tree: str) -> Callable[[str], bool]:
 class _HashComparison:
     """Compares the dataset's digests with the hash lists, one file at a time.
 
-    Each compared key is taken out of the lists' table, so memory shrinks as
+    Each compared key is taken out of the lists' tables, so memory shrinks as
     the check goes instead of growing with a second per-file table; what is
     left at the end is what the dataset lacks.  Files of a tree the lists
     cover but do not name, and (with ``complete``) listed files of such a
@@ -619,47 +665,48 @@ class _HashComparison:
     def __init__(self, hashes: HashList, report: CheckReport) -> None:
         self.hashes = hashes
         self.report = report
-        self.remaining = dict(hashes.sha256)
         #: the trees some list names files of, with their key predicates
         self.covered: list[tuple[str, Callable[[str], bool]]] = []
         for tree in TREES:
             in_tree = _file_keys(tree)
-            if any(in_tree(k) for k in hashes.sha256):
+            if any(in_tree(k) for k, _ in hashes.entries()):
                 self.covered.append((tree, in_tree))
         self.compared = self.differ = self.unlisted = 0
 
     def compare(self, key: str, digest: str) -> None:
-        expected = self.remaining.pop(key, None)
-        if expected is None:
-            if key not in self.hashes.sha256:
-                for tree, in_tree in self.covered:
-                    if in_tree(key):
-                        self.unlisted += 1
-                        self.report.add(
-                            f"{_relative_name(key)}: not in the hash lists of {tree}"
-                        )
+        found = self.hashes.take(key)
+        if found is None:
+            for tree, in_tree in self.covered:
+                if in_tree(key):
+                    self.unlisted += 1
+                    self.report.add(
+                        f"{_relative_name(key)}: not in the hash lists of {tree}"
+                    )
             return
+        expected, source = found
         self.compared += 1
-        if digest != expected:
+        if bytes.fromhex(digest) != expected:
             self.differ += 1
             self.report.add(
                 f"{_relative_name(key)}: sha256 {digest} differs from "
-                f"{expected} in {self.hashes.source[key]}"
+                f"{expected.hex()} in {source}"
             )
 
     def finish(self, root: Path, *, complete: bool) -> dict[str, Any]:
         """Hash and compare the parquets; the counts for the summary."""
         for name in METADATA_FILES:
-            if name in self.hashes.sha256 and (root / name).is_file():
+            if self.hashes.find(name) is not None and (root / name).is_file():
                 self.compare(name, sha256_file(root / name))
         missing = 0
         if complete:
             for _tree, in_tree in self.covered:
-                for key in sorted(k for k in self.remaining if in_tree(k)):
+                left = sorted(
+                    (k, src) for k, src in self.hashes.entries() if in_tree(k)
+                )
+                for key, source in left:
                     missing += 1
                     self.report.add(
-                        f"{key}: listed in {self.hashes.source[key]} but absent "
-                        "from the dataset"
+                        f"{key}: listed in {source} but absent from the dataset"
                     )
         return {
             "lists": [p.name for p in self.hashes.files],
