@@ -225,6 +225,12 @@ def main() -> None:
                 }
             )
             shutil.rmtree(work / "out")
+            # Let the file system finish the deletion (on ext4 with `discard`
+            # the freed blocks are trimmed at the next commit) before the next
+            # round: otherwise round N's export pays for round N-1's cleanup.
+            synced = time.perf_counter()
+            os.sync()
+            print(f"  removed the output, sync {time.perf_counter() - synced:.1f} s")
         ratio = float(np.median([r["ratio"] for r in rounds]))
         print(f"export / decode-only, median of {len(rounds)} round(s): {ratio:.2f}")
         tpl_ms, rio_ms = time_writers(work, 100)
