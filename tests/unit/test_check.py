@@ -13,10 +13,12 @@ import rasterio
 from click.testing import CliRunner
 
 from benpipe.cli import main
-from benpipe.dataset.check import check_dataset
+from benpipe.dataset.check import check_dataset, load_hash_lists
 from benpipe.dataset.finalize import write_metadata_parquet
-from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE
+from benpipe.dataset.layout import FLAGGED_METADATA_FILE, METADATA_FILE, S2_TREE
+from benpipe.errors import InputDataError
 from benpipe.names import parse_patch_name
+from benpipe.release.hashing import write_tree_hashes
 
 from .test_finalize import build_dataset
 
@@ -174,3 +176,48 @@ def test_published_metadata_passes_the_metadata_checks():
     )
     assert report.problems == []
     assert (len(clean), len(flagged)) == (480_038, 69_450)
+
+
+def _hash_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("name,hash-sha256\n" + "".join(f"{k},{h}\n" for k, h in rows))
+    return path
+
+
+def test_hash_lists_find_take_and_list_what_is_left(tmp_path):
+    a, b, c = "1" * 64, "2" * 64, "3" * 64
+    first = _hash_csv(tmp_path / "patch_hashes.csv", [("P_1_B01", a), ("P_1_B02", b)])
+    # the same key with the same hash in a second list: kept once, first list
+    second = _hash_csv(tmp_path / "s1_hashes.csv", [("S_VV", c), ("P_1_B01", a)])
+    with load_hash_lists([first, second]) as lists:
+        assert lists.find("P_1_B01") == (bytes.fromhex(a), "patch_hashes.csv")
+        assert lists.find("nothing") is None
+        assert lists.names_any_ending(("_VV", "_VH"))
+        assert not lists.names_any_ending(("_reference_map",))
+        assert lists.take("P_1_B02") == (bytes.fromhex(b), "patch_hashes.csv")
+        assert lists.take("P_1_B02") is None
+        assert list(lists.entries()) == [
+            ("P_1_B01", "patch_hashes.csv"),
+            ("S_VV", "s1_hashes.csv"),
+        ]
+
+
+def test_a_key_twice_in_one_list_with_different_hashes_is_refused(tmp_path):
+    listed = _hash_csv(
+        tmp_path / "patch_hashes.csv", [("P_1_B01", "1" * 64), ("P_1_B01", "2" * 64)]
+    )
+    with pytest.raises(
+        InputDataError,
+        match="P_1_B01 has different hashes in patch_hashes.csv and patch_hashes.csv",
+    ):
+        load_hash_lists([listed])
+
+
+def test_the_same_list_given_twice_compares_each_file_once(good_dataset, tmp_path):
+    root, _ = good_dataset
+    listed = write_tree_hashes(root / S2_TREE, tmp_path / "patch_hashes.csv", workers=1)
+    copy = tmp_path / "copy_of_patch_hashes.csv"
+    shutil.copyfile(listed.csv_path, copy)
+    report = check_dataset(root, hashes=[listed.csv_path, copy], workers=1)
+    assert report.ok, report.problems
+    assert report.summary["hashes"]["compared"] == listed.rows
+    assert report.summary["hashes"]["missing"] == 0

@@ -23,9 +23,10 @@ import csv
 import logging
 import os
 import random
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -556,39 +557,101 @@ def _map_batches(
 
 
 # --------------------------------------------------------------------- hashes
-@dataclass(frozen=True, slots=True)
 class HashList:
-    """Published or tracked sha256 per file key, one table per hash CSV.
+    """Published or tracked sha256 per file key, from one or more hash CSVs.
 
-    Digests are kept as 32 raw bytes and each key once, in the table of the
-    CSV that lists it: at the 7.7 M files of a full rebuild this table is
-    the check's largest structure.
+    Held in a private temporary SQLite database (SQLite deletes it on
+    :meth:`close`; its file lives in ``SQLITE_TMPDIR`` or ``TMPDIR``), not in
+    Python objects: the lists of a full rebuild name 7.7 M files, about
+    1.7 GB as a dict, about 0.8 GB on disk and a fixed page cache here.  A
+    key is kept once, with the first list that names it; digests are 32 raw
+    bytes.  The comparison runs in one transaction that is never committed.
     """
 
-    tables: tuple[tuple[str, dict[str, bytes]], ...]  # (CSV file name, key -> sha256)
-    files: tuple[Path, ...]
+    def __init__(self) -> None:
+        self.files: tuple[Path, ...] = ()
+        self._db = sqlite3.connect("")
+        for pragma in (
+            f"cache_size = -{_HASH_CACHE_KIB}",
+            "journal_mode = OFF",
+            "synchronous = OFF",
+        ):
+            self._db.execute(f"PRAGMA {pragma}")
+        # `other`: a later list that gives this key a different hash.
+        self._db.execute(
+            "CREATE TABLE listed (key TEXT PRIMARY KEY, digest BLOB NOT NULL, "
+            "list INTEGER NOT NULL, other INTEGER) WITHOUT ROWID"
+        )
+
+    def __enter__(self) -> HashList:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add(self, path: Path, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Add the (key, sha256) rows of the hash CSV ``path``.
+
+        Raises :class:`InputDataError` when a key already has another hash.
+        """
+        index = len(self.files)
+        self.files = (*self.files, path)
+        insert = (
+            "INSERT INTO listed VALUES (?, ?, ?, NULL) ON CONFLICT (key) DO "
+            "UPDATE SET other = excluded.list WHERE digest != excluded.digest"
+        )
+        batch: list[tuple[str, bytes, int]] = []
+        for key, digest in rows:
+            batch.append((key, digest, index))
+            if len(batch) == 10_000:
+                self._db.executemany(insert, batch)
+                batch.clear()
+        self._db.executemany(insert, batch)
+        clash = self._db.execute(
+            "SELECT key, list FROM listed WHERE other = ? LIMIT 1", (index,)
+        ).fetchone()
+        if clash is not None:
+            raise InputDataError(
+                f"{clash[0]} has different hashes in {self.files[clash[1]].name} "
+                f"and {path.name}"
+            )
 
     def find(self, key: str) -> tuple[bytes, str] | None:
         """(sha256, CSV file name) of ``key``, or None when no list has it."""
-        for name, table in self.tables:
-            digest = table.get(key)
-            if digest is not None:
-                return digest, name
-        return None
+        row = self._db.execute(
+            "SELECT digest, list FROM listed WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else (row[0], self.files[row[1]].name)
 
     def take(self, key: str) -> tuple[bytes, str] | None:
-        """Like :meth:`find`, and remove ``key`` from its table."""
-        for name, table in self.tables:
-            digest = table.pop(key, None)
-            if digest is not None:
-                return digest, name
-        return None
+        """Like :meth:`find`, and remove ``key``."""
+        row = self._db.execute(
+            "DELETE FROM listed WHERE key = ? RETURNING digest, list", (key,)
+        ).fetchone()
+        return None if row is None else (row[0], self.files[row[1]].name)
+
+    def names_any_ending(self, endings: Sequence[str]) -> bool:
+        """Whether some listed key ends with one of ``endings``."""
+        where = " OR ".join("substr(key, -?) = ?" for _ in endings)
+        params = [value for end in endings for value in (len(end), end)]
+        query = f"SELECT EXISTS (SELECT 1 FROM listed WHERE {where})"
+        return bool(self._db.execute(query, params).fetchone()[0])
 
     def entries(self) -> Iterator[tuple[str, str]]:
-        """(key, CSV file name) of every listed file."""
-        for name, table in self.tables:
-            for key in table:
-                yield key, name
+        """(key, CSV file name) of every listed file, in key order."""
+        cursor = self._db.execute("SELECT key, list FROM listed ORDER BY key")
+        try:
+            for key, index in cursor:
+                yield key, self.files[index].name
+        finally:
+            cursor.close()
+
+
+#: SQLite page cache of a HashList, KiB (its memory bound).
+_HASH_CACHE_KIB = 65_536
 
 
 def load_hash_lists(paths: Sequence[Path]) -> HashList:
@@ -597,22 +660,25 @@ def load_hash_lists(paths: Sequence[Path]) -> HashList:
     Keys are GeoTIFF stems, or parquet file names (``metadata_hashes.csv``).
     Raises :class:`InputDataError` naming a file of another format, a hash
     that is not 64 hex digits, or a key listed twice with different hashes.
+    The caller closes the returned list.
     """
-    loaded = HashList((), ())
-    for path in paths:
-        table: dict[str, bytes] = {}
-        loaded = HashList((*loaded.tables, (path.name, table)), (*loaded.files, path))
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                _read_hash_csv(path, csv.reader(handle), table, loaded)
-        except OSError as exc:
-            raise InputDataError(f"cannot read hash list {path}: {exc}") from exc
+    loaded = HashList()
+    try:
+        for path in paths:
+            try:
+                with path.open(newline="", encoding="utf-8") as handle:
+                    loaded.add(path, _read_hash_csv(path, csv.reader(handle)))
+            except OSError as exc:
+                raise InputDataError(f"cannot read hash list {path}: {exc}") from exc
+    except BaseException:
+        loaded.close()
+        raise
     return loaded
 
 
 def _read_hash_csv(
-    path: Path, rows: Iterator[list[str]], table: dict[str, bytes], loaded: HashList
-) -> None:
+    path: Path, rows: Iterator[list[str]]
+) -> Iterator[tuple[str, bytes]]:
     header = next(rows, None)
     if header is None or tuple(header[:2]) != HASH_CSV_HEADER:
         raise InputDataError(
@@ -635,29 +701,23 @@ def _read_hash_csv(
                 "sha256 (64 hex digits); regenerate the list with `benpipe "
                 "hash-tree` or fix that line"
             )
-        known = loaded.find(key)
-        if known is not None and known[0] != digest:
-            raise InputDataError(
-                f"{key} has different hashes in {known[1]} and {path.name}"
-            )
-        table[key] = digest
+        yield key, digest
 
 
-def _file_keys(tree: str) -> Callable[[str], bool]:
-    """Whether a hash-list key names a file of ``tree`` (by its suffix)."""
+def _key_endings(tree: str) -> tuple[str, ...]:
+    """How the hash-list keys of the files of ``tree`` end (stem suffixes)."""
     suffixes = {S2_TREE: S2_SUFFIXES, MAPS_TREE: MAP_SUFFIXES, S1_TREE: S1_SUFFIXES}[
         tree
     ]
-    stems = tuple(s.removesuffix(".tif") for s in suffixes)
-    return lambda key: key.endswith(stems)
+    return tuple(s.removesuffix(".tif") for s in suffixes)
 
 
 class _HashComparison:
     """Compares the dataset's digests with the hash lists, one file at a time.
 
-    Each compared key is taken out of the lists' tables, so memory shrinks as
-    the check goes instead of growing with a second per-file table; what is
-    left at the end is what the dataset lacks.  Files of a tree the lists
+    Each compared key is taken out of the lists (:class:`HashList`), so no
+    second per-file table grows; what is left at the end is what the dataset
+    lacks.  Files of a tree the lists
     cover but do not name, and (with ``complete``) listed files of such a
     tree that the dataset lacks, are findings too.
     """
@@ -665,19 +725,19 @@ class _HashComparison:
     def __init__(self, hashes: HashList, report: CheckReport) -> None:
         self.hashes = hashes
         self.report = report
-        #: the trees some list names files of, with their key predicates
-        self.covered: list[tuple[str, Callable[[str], bool]]] = []
-        for tree in TREES:
-            in_tree = _file_keys(tree)
-            if any(in_tree(k) for k, _ in hashes.entries()):
-                self.covered.append((tree, in_tree))
+        #: the trees some list names files of, with their keys' endings
+        self.covered = [
+            (tree, endings)
+            for tree in TREES
+            if hashes.names_any_ending(endings := _key_endings(tree))
+        ]
         self.compared = self.differ = self.unlisted = 0
 
     def compare(self, key: str, digest: str) -> None:
         found = self.hashes.take(key)
         if found is None:
-            for tree, in_tree in self.covered:
-                if in_tree(key):
+            for tree, endings in self.covered:
+                if key.endswith(endings):
                     self.unlisted += 1
                     self.report.add(
                         f"{_relative_name(key)}: not in the hash lists of {tree}"
@@ -699,10 +759,8 @@ class _HashComparison:
                 self.compare(name, sha256_file(root / name))
         missing = 0
         if complete:
-            for _tree, in_tree in self.covered:
-                left = sorted(
-                    (k, src) for k, src in self.hashes.entries() if in_tree(k)
-                )
+            for _tree, endings in self.covered:
+                left = [(k, n) for k, n in self.hashes.entries() if k.endswith(endings)]
                 for key, source in left:
                     missing += 1
                     self.report.add(
@@ -740,33 +798,41 @@ def check_dataset(
     root = Path(root)
     report = CheckReport(root=root)
     hash_list = load_hash_lists(hashes) if hashes else None
-    if not root.is_dir():
-        report.add(f"{root} is not a directory")
-        return report
-    per_file, rows = _check_layout(root, report)
-    expected = {row.patch_id: row for row in rows}
-    chosen = sorted(expected.values(), key=lambda r: r.patch_id)
-    if sample is not None and sample < len(chosen):
-        chosen = sorted(
-            random.Random(seed).sample(chosen, sample), key=lambda r: r.patch_id
+    try:
+        if not root.is_dir():
+            report.add(f"{root} is not a directory")
+            return report
+        per_file, rows = _check_layout(root, report)
+        expected = {row.patch_id: row for row in rows}
+        chosen = sorted(expected.values(), key=lambda r: r.patch_id)
+        if sample is not None and sample < len(chosen):
+            chosen = sorted(
+                random.Random(seed).sample(chosen, sample), key=lambda r: r.patch_id
+            )
+        n_workers = workers if workers is not None else len(os.sched_getaffinity(0))
+        comparison = (
+            _HashComparison(hash_list, report) if hash_list is not None else None
         )
-    n_workers = workers if workers is not None else len(os.sched_getaffinity(0))
-    comparison = _HashComparison(hash_list, report) if hash_list is not None else None
-    tally = _check_rasters(
-        root,
-        chosen,
-        report,
-        hashes=comparison,
-        workers=max(1, n_workers),
-        progress=progress,
-    )
-    hash_summary: dict[str, Any] | None = None
-    if comparison is not None:
-        hash_summary = comparison.finish(root, complete=len(chosen) == len(expected))
-    report.summary = _summary(root, per_file, rows, chosen, tally) | {
-        "hashes": hash_summary
-    }
-    return report
+        tally = _check_rasters(
+            root,
+            chosen,
+            report,
+            hashes=comparison,
+            workers=max(1, n_workers),
+            progress=progress,
+        )
+        hash_summary: dict[str, Any] | None = None
+        if comparison is not None:
+            hash_summary = comparison.finish(
+                root, complete=len(chosen) == len(expected)
+            )
+        report.summary = _summary(root, per_file, rows, chosen, tally) | {
+            "hashes": hash_summary
+        }
+        return report
+    finally:
+        if hash_list is not None:
+            hash_list.close()
 
 
 def _check_layout(
