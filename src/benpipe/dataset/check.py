@@ -561,11 +561,12 @@ class HashList:
     """Published or tracked sha256 per file key, from one or more hash CSVs.
 
     Held in a private temporary SQLite database (SQLite deletes it on
-    :meth:`close`; its file lives in ``SQLITE_TMPDIR`` or ``TMPDIR``), not in
-    Python objects: the lists of a full rebuild name 7.7 M files, about
-    1.7 GB as a dict, about 0.8 GB on disk and a fixed page cache here.  A
-    key is kept once, with the first list that names it; digests are 32 raw
-    bytes.  The comparison runs in one transaction that is never committed.
+    :meth:`close`; its file lives in ``SQLITE_TMPDIR``, else ``TMPDIR``, else
+    ``/var/tmp``), not in Python objects: the lists of a full rebuild name
+    7.7 M files, about 1.7 GB as a dict, here a fixed 64 MB page cache and
+    about 50 bytes per file on disk.  A key is kept once, with the first list
+    that names it; digests are 32 raw bytes.  The comparison runs in one
+    transaction that is never committed.
     """
 
     def __init__(self) -> None:
