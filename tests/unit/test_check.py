@@ -113,6 +113,26 @@ def test_unsorted_parquet_and_bad_split(broken):
     )
 
 
+def test_problems_name_their_parquet_row_across_batches(broken, monkeypatch):
+    """The parquet is checked in batches; a row's number is its place in the file."""
+    import benpipe.dataset.check as check
+
+    root, _ = broken
+    table = pq.read_table(root / METADATA_FILE)
+    assert table.num_rows >= 4
+    rows = table.to_pylist()
+    rows[3]["country"] = "Atlantis"
+    write_metadata_parquet(
+        pa.Table.from_pylist(rows, schema=table.schema), root / METADATA_FILE
+    )
+    monkeypatch.setattr(check, "_PARQUET_BATCH", 2)
+    report = check_dataset(root, workers=1)
+    assert report.problems == [
+        f"{METADATA_FILE} row 3 ({rows[3]['patch_id']}): country 'Atlantis' is "
+        "not a BEN country"
+    ]
+
+
 def test_missing_s1(broken):
     root, staging = broken
     table = pq.read_table(root / METADATA_FILE)

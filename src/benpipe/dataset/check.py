@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from benpipe.clc import BEN19_CLASSES
 from benpipe.dataset.finalize import METADATA_SCHEMA
 from benpipe.dataset.layout import (
@@ -99,34 +101,46 @@ class _Row:
 # --------------------------------------------------------------------- metadata
 def _check_parquet(path: Path, *, flagged: bool, report: CheckReport) -> list[_Row]:
     """Check one metadata parquet; return its rows for the tree checks."""
-    data = _read_metadata(path, report)
-    if data is None:
+    table = _read_metadata(path, report)
+    if table is None:
         return []
     rows: list[_Row] = []
+    tiles: dict[str, str] = {}  # one string per tile folder name
     previous: str | None = None
-    for i, pid in enumerate(data["patch_id"]):
-        where = f"{path.name} row {i} ({pid})"
-        if pid is None:
-            continue
-        if previous is not None and pid <= previous:
-            report.add(f"{where}: not sorted by patch_id (after {previous})")
-        previous = pid
-        try:
-            patch = parse_patch_name(pid)
-        except NamingError as exc:
-            report.add(f"{where}: {exc}")
-            continue
-        record = {column: values[i] for column, values in data.items()}
-        _check_labels_split_country(where, record, report)
-        _check_s1_and_v1_names(where, record, patch, report)
-        _check_flags(where, record, flagged=flagged, report=report)
-        s1_name = record["s1_name"] or ""
-        rows.append(_Row(pid, s1_name, patch.tile_dir, patch.col, patch.row))
+    offset = 0
+    # batch by batch: Python objects of all columns for all rows at once would
+    # take about 1 kB per patch (0.5 GB for a full rebuild)
+    for batch in table.to_batches(max_chunksize=_PARQUET_BATCH):
+        data: dict[str, list[Any]] = batch.to_pydict()
+        for i, pid in enumerate(data["patch_id"]):
+            where = f"{path.name} row {offset + i} ({pid})"
+            if pid is None:
+                continue
+            if previous is not None and pid <= previous:
+                report.add(f"{where}: not sorted by patch_id (after {previous})")
+            previous = pid
+            try:
+                patch = parse_patch_name(pid)
+            except NamingError as exc:
+                report.add(f"{where}: {exc}")
+                continue
+            record = {column: values[i] for column, values in data.items()}
+            _check_labels_split_country(where, record, report)
+            _check_s1_and_v1_names(where, record, patch, report)
+            _check_flags(where, record, flagged=flagged, report=report)
+            s1_name = record["s1_name"] or ""
+            tile_dir = tiles.setdefault(patch.tile_dir, patch.tile_dir)
+            rows.append(_Row(pid, s1_name, tile_dir, patch.col, patch.row))
+        offset += batch.num_rows
     return rows
 
 
-def _read_metadata(path: Path, report: CheckReport) -> dict[str, list[Any]] | None:
-    """The parquet's columns, or None (problems reported) if its schema is off."""
+#: Parquet rows turned into Python objects at a time.
+_PARQUET_BATCH = 16_384
+
+
+def _read_metadata(path: Path, report: CheckReport) -> pa.Table | None:
+    """The parquet's table, or None (problems reported) if its schema is off."""
     import pyarrow.parquet as pq
 
     name = path.name
@@ -152,8 +166,7 @@ def _read_metadata(path: Path, report: CheckReport) -> dict[str, list[Any]] | No
         nulls = table.column(column_name).null_count
         if nulls:
             report.add(f"{name}: column {column_name} holds {nulls} null(s)")
-    data: dict[str, list[Any]] = table.to_pydict()
-    return data
+    return table
 
 
 def _check_labels_split_country(
