@@ -31,7 +31,7 @@ import csv
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,70 +157,127 @@ class FinalizeResult:
 
 
 # --------------------------------------------------------------------- loading
-def _read_rows(
+# The inputs are read row by row into the tables the join needs, with no
+# list of all rows beside them, and each patch id and value string is kept
+# once across the tables (``strings``): at a full rebuild's 549 k patches
+# the tables are finalize's largest structure.
+
+
+def _iter_rows(
     path: Path, *, header: Sequence[str] | None, width: int
-) -> list[list[str]]:
-    """Rows of a CSV (LF or CRLF) with ``width`` non-empty fields each."""
+) -> Iterator[tuple[int, list[str]]]:
+    """(line, row) of a CSV (LF or CRLF), each with ``width`` non-empty fields.
+
+    Lines count the non-empty rows.  Raises :class:`InputDataError` naming
+    the file (and the line) for an unreadable file, another header, a row of
+    another width or with an empty field, and a file without data rows.
+    """
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise InputDataError(f"cannot read metadata input {path}: {exc}") from exc
     with handle:
-        rows = [row for row in csv.reader(handle) if row]
-    first_line = 1
-    if header is not None:
-        if not rows or rows[0] != list(header):
-            found = rows[0] if rows else "an empty file"
+        rows = (row for row in csv.reader(handle) if row)
+        first_line = 1
+        if header is not None:
+            found = next(rows, None)
+            if found != list(header):
+                raise InputDataError(
+                    f"{path}: expected the header {','.join(header)!r}, found "
+                    f"{found if found else 'an empty file'!r}"
+                )
+            first_line = 2
+        line = first_line - 1
+        for line, row in enumerate(rows, start=first_line):
+            if len(row) != width or any(not value for value in row):
+                raise InputDataError(
+                    f"{path} line {line}: expected {width} non-empty field(s), "
+                    f"found {row!r}"
+                )
+            yield line, row
+        if line < first_line:
             raise InputDataError(
-                f"{path}: expected the header {','.join(header)!r}, found {found!r}"
+                f"{path}: no data rows; the finalizer needs a non-empty table"
             )
-        rows = rows[1:]
-        first_line = 2
-    if not rows:
-        raise InputDataError(
-            f"{path}: no data rows; the finalizer needs a non-empty table"
-        )
-    for offset, row in enumerate(rows):
-        if len(row) != width or any(not value for value in row):
-            raise InputDataError(
-                f"{path} line {first_line + offset}: expected {width} non-empty "
-                f"field(s), found {row!r}"
-            )
-    return rows
 
 
-def _unique_keys(
-    path: Path, keys: Iterable[Any], *, what: str, first_line: int
-) -> None:
-    seen: dict[Any, int] = {}
-    for offset, key in enumerate(keys):
-        if key in seen:
-            raise InputDataError(
-                f"{path} line {first_line + offset}: duplicate {what} {key!r} "
-                f"(first on line {first_line + seen[key]})"
-            )
-        seen[key] = offset
+def _duplicate(
+    path: Path,
+    line: int,
+    *,
+    what: str,
+    key: Any,
+    key_of: Callable[[list[str]], Any],
+    header: Sequence[str] | None,
+    width: int,
+) -> InputDataError:
+    """The error for ``key`` repeated on ``line``; finds its first line."""
+    first = next(
+        n
+        for n, row in _iter_rows(path, header=header, width=width)
+        if key_of(row) == key
+    )
+    return InputDataError(
+        f"{path} line {line}: duplicate {what} {key!r} (first on line {first})"
+    )
 
 
 def _load_mapping(
-    path: Path, *, header: Sequence[str] | None, unique_value: bool = False
+    path: Path,
+    *,
+    header: Sequence[str] | None,
+    strings: dict[str, str] | None = None,
+    unique_value: bool = False,
 ) -> dict[str, str]:
-    rows = _read_rows(path, header=header, width=2)
-    first_line = 2 if header else 1
-    key_name = header[0] if header else "first column"
-    _unique_keys(path, (r[0] for r in rows), what=key_name, first_line=first_line)
-    if unique_value:
-        value_name = header[1] if header else "second column"
-        _unique_keys(path, (r[1] for r in rows), what=value_name, first_line=first_line)
-    return {r[0]: r[1] for r in rows}
+    """``key -> value`` of a two-column CSV, keys unique (and values with
+    ``unique_value``); key and value strings shared through ``strings``."""
+    mapping: dict[str, str] = {}
+    values: set[str] = set()
+    for line, (key, value) in _iter_rows(path, header=header, width=2):
+        if key in mapping:
+            raise _duplicate(
+                path,
+                line,
+                what=header[0] if header else "first column",
+                key=key,
+                key_of=lambda row: row[0],
+                header=header,
+                width=2,
+            )
+        if unique_value:
+            if value in values:
+                raise _duplicate(
+                    path,
+                    line,
+                    what=header[1] if header else "second column",
+                    key=value,
+                    key_of=lambda row: row[1],
+                    header=header,
+                    width=2,
+                )
+            values.add(value)
+        if strings is not None:
+            key, value = strings.setdefault(key, key), strings.setdefault(value, value)
+        mapping[key] = value
+    return mapping
 
 
 def _load_name_list(path: Path) -> set[str]:
-    rows = _read_rows(path, header=None, width=1)
-    _unique_keys(path, (r[0] for r in rows), what="s2v1_name", first_line=1)
-    for line, (name,) in enumerate(rows, start=1):
+    names: set[str] = set()
+    for line, (name,) in _iter_rows(path, header=None, width=1):
+        if name in names:
+            raise _duplicate(
+                path,
+                line,
+                what="s2v1_name",
+                key=name,
+                key_of=lambda row: row[0],
+                header=None,
+                width=1,
+            )
         _check_name(path, line, name, parse_v1_patch_name)
-    return {r[0] for r in rows}
+        names.add(name)
+    return names
 
 
 def _load_s1s2_mapping(path: Path) -> dict[str, str]:
@@ -230,6 +287,26 @@ def _load_s1s2_mapping(path: Path) -> dict[str, str]:
         _check_name(path, line, s2v1, parse_v1_patch_name)
         _check_name(path, line, s1, parse_s1_name)
     return mapping
+
+
+def _load_labels(path: Path, strings: dict[str, str]) -> dict[str, list[str]]:
+    """Labels per patch id, in file order; a (patch_id, label) pair once."""
+    labels: dict[str, list[str]] = {}
+    header = ("patch_id", "label")
+    for line, (pid, label) in _iter_rows(path, header=header, width=2):
+        have = labels.setdefault(strings.setdefault(pid, pid), [])
+        if label in have:
+            raise _duplicate(
+                path,
+                line,
+                what="(patch_id, label)",
+                key=(pid, label),
+                key_of=lambda row: (row[0], row[1]),
+                header=header,
+                width=2,
+            )
+        have.append(strings.setdefault(label, label))
+    return labels
 
 
 def _check_name(path: Path, line: int, name: str, parse: Callable[[str], Any]) -> None:
@@ -264,43 +341,46 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
     loaded = _load_inputs(inputs)
     lists = check_list_coverage(inputs, loaded)
     rows, missing = _join(loaded)
+    del loaded  # the rows hold what the tables need
     if missing:
         raise _join_gaps_error(inputs, missing)
     if not rows:
         raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
     clean = [r for r in rows if not (r[6] or r[7])]
     flagged = [r for r in rows if r[6] or r[7]]
+    del rows
     return MetadataTables(
         clean=_to_table(clean), flagged=_to_table(flagged), lists=lists
     )
 
 
 def _load_inputs(inputs: FinalizeInputs) -> _Loaded:
-    label_rows = _read_rows(inputs.label_mapping, header=("patch_id", "label"), width=2)
-    _unique_keys(
-        inputs.label_mapping,
-        ((r[0], r[1]) for r in label_rows),
-        what="(patch_id, label)",
-        first_line=2,
-    )
+    strings: dict[str, str] = {}
+    labels = _load_labels(inputs.label_mapping, strings)
     s2v1 = _load_mapping(
-        inputs.s2v1_mapping, header=("patch_id", "s2v1_name"), unique_value=True
+        inputs.s2v1_mapping,
+        header=("patch_id", "s2v1_name"),
+        strings=strings,
+        unique_value=True,
     )
-    split = _load_mapping(inputs.split_mapping, header=("patch_id", "split"))
+    split = _load_mapping(
+        inputs.split_mapping, header=("patch_id", "split"), strings=strings
+    )
     for line, (pid, value) in enumerate(split.items(), start=2):
         if value not in SPLITS:
             raise InputDataError(
                 f"{inputs.split_mapping} line {line}: split {value!r} of {pid} is "
                 f"not one of {', '.join(SPLITS)}"
             )
-    labels: dict[str, list[str]] = {}
-    for pid, label in label_rows:
-        labels.setdefault(pid, []).append(label)
+    country = _load_mapping(
+        inputs.country_mapping, header=("patch_id", "country"), strings=strings
+    )
+    del strings  # (its strings live on in the tables)
     return _Loaded(
         labels=labels,
         split=split,
         s2v1=s2v1,
-        country=_load_mapping(inputs.country_mapping, header=("patch_id", "country")),
+        country=country,
         s1s2=_load_s1s2_mapping(inputs.s1s2_mapping),
         snow=_load_name_list(inputs.seasonal_snow_list),
         cloud=_load_name_list(inputs.cloud_shadow_list),
@@ -413,7 +493,7 @@ def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
         rows.append(
             (
                 pid,
-                sorted(loaded.labels[pid], key=lambda s: s.encode("utf-8")),
+                _sorted_in_place(loaded.labels[pid]),
                 loaded.split[pid],
                 loaded.country[pid],
                 loaded.s1s2[s2v1_name],
@@ -423,6 +503,12 @@ def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
             )
         )
     return rows, missing
+
+
+def _sorted_in_place(labels: list[str]) -> list[str]:
+    """``labels`` sorted in byte order (UTF-8), the list itself (no copy)."""
+    labels.sort(key=lambda s: s.encode("utf-8"))
+    return labels
 
 
 def _join_gaps_error(
