@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from benpipe.dataset.layout import (
@@ -319,10 +320,6 @@ def _check_name(path: Path, line: int, name: str, parse: Callable[[str], Any]) -
         ) from exc
 
 
-#: One metadata row: the columns of METADATA_SCHEMA, in order.
-_MetadataRow = tuple[str, list[str], str, str, str, str, bool, bool]
-
-
 @dataclass(frozen=True, slots=True)
 class _Loaded:
     """The seven inputs, validated: labels per patch, mappings, v1 lists."""
@@ -340,17 +337,25 @@ def build_metadata(inputs: FinalizeInputs) -> MetadataTables:
     """Load, validate and join the inputs into the two metadata tables."""
     loaded = _load_inputs(inputs)
     lists = check_list_coverage(inputs, loaded)
-    rows, missing = _join(loaded)
-    del loaded  # the rows hold what the tables need
+    columns, missing = _join(loaded)
+    del loaded  # the columns hold what the tables need
     if missing:
         raise _join_gaps_error(inputs, missing)
-    if not rows:
+    if not columns[0]:
         raise InputDataError(f"no labelled patches in {inputs.label_mapping}")
-    clean = [r for r in rows if not (r[6] or r[7])]
-    flagged = [r for r in rows if r[6] or r[7]]
-    del rows
+    table = pa.table(
+        [
+            pa.array(values, type=fld.type)
+            for values, fld in zip(columns, METADATA_SCHEMA, strict=True)
+        ],
+        schema=METADATA_SCHEMA,
+    )
+    del columns
+    flagged = pc.or_(table["contains_seasonal_snow"], table["contains_cloud_or_shadow"])
     return MetadataTables(
-        clean=_to_table(clean), flagged=_to_table(flagged), lists=lists
+        clean=table.filter(pc.invert(flagged)),
+        flagged=table.filter(flagged),
+        lists=lists,
     )
 
 
@@ -469,11 +474,13 @@ def check_list_coverage(
     return result
 
 
-def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
-    """One row per labelled patch, and the patches missing from each table."""
+def _join(loaded: _Loaded) -> tuple[list[list[Any]], dict[str, list[str]]]:
+    """The columns of METADATA_SCHEMA, one value per labelled patch in byte
+    order of patch_id, and the patches missing from each table."""
     missing: dict[str, list[str]] = {}
-    rows: list[_MetadataRow] = []
-    for pid in sorted(loaded.labels):
+    columns: list[list[Any]] = [[] for _ in METADATA_SCHEMA]
+    ids, labels, split, country, s1_name, s2v1, snow, cloud = columns
+    for pid in sorted(loaded.labels, key=lambda s: s.encode("utf-8")):
         lacks = [
             what
             for what, table in (
@@ -490,19 +497,15 @@ def _join(loaded: _Loaded) -> tuple[list[_MetadataRow], dict[str, list[str]]]:
             missing.setdefault(what, []).append(pid)
         if lacks or s2v1_name is None:
             continue
-        rows.append(
-            (
-                pid,
-                _sorted_in_place(loaded.labels[pid]),
-                loaded.split[pid],
-                loaded.country[pid],
-                loaded.s1s2[s2v1_name],
-                s2v1_name,
-                s2v1_name in loaded.snow,
-                s2v1_name in loaded.cloud,
-            )
-        )
-    return rows, missing
+        ids.append(pid)
+        labels.append(_sorted_in_place(loaded.labels[pid]))
+        split.append(loaded.split[pid])
+        country.append(loaded.country[pid])
+        s1_name.append(loaded.s1s2[s2v1_name])
+        s2v1.append(s2v1_name)
+        snow.append(s2v1_name in loaded.snow)
+        cloud.append(s2v1_name in loaded.cloud)
+    return columns, missing
 
 
 def _sorted_in_place(labels: list[str]) -> list[str]:
@@ -529,15 +532,6 @@ def _join_gaps_error(
         f"{details}. Every labelled patch needs a split, an s2v1 name, a country "
         "and an S1 name; regenerate the metadata CSVs or fix the v1 inputs"
     )
-
-
-def _to_table(rows: list[_MetadataRow]) -> pa.Table:
-    rows = sorted(rows, key=lambda r: r[0].encode("utf-8"))
-    arrays = [
-        pa.array([row[i] for row in rows], type=fld.type)
-        for i, fld in enumerate(METADATA_SCHEMA)
-    ]
-    return pa.table(arrays, schema=METADATA_SCHEMA)
 
 
 def write_metadata_parquet(table: pa.Table, path: Path) -> None:
