@@ -34,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 
 from benpipe.clc import BEN19_CLASSES
+from benpipe.dataset import sql
 from benpipe.dataset.finalize import METADATA_SCHEMA
 from benpipe.dataset.layout import (
     FLAGGED_METADATA_FILE,
@@ -591,11 +592,7 @@ class HashList:
             "synchronous = OFF",
         ):
             self._db.execute(f"PRAGMA {pragma}")
-        # `other`: a later list that gives this key a different hash.
-        self._db.execute(
-            "CREATE TABLE listed (key TEXT PRIMARY KEY, digest BLOB NOT NULL, "
-            "list INTEGER NOT NULL, other INTEGER) WITHOUT ROWID"
-        )
+        self._db.execute(sql.HASH_LIST_CREATE)
 
     def __enter__(self) -> HashList:
         return self
@@ -613,20 +610,14 @@ class HashList:
         """
         index = len(self.files)
         self.files = (*self.files, path)
-        insert = (
-            "INSERT INTO listed VALUES (?, ?, ?, NULL) ON CONFLICT (key) DO "
-            "UPDATE SET other = excluded.list WHERE digest != excluded.digest"
-        )
         batch: list[tuple[str, bytes, int]] = []
         for key, digest in rows:
             batch.append((key, digest, index))
             if len(batch) == 10_000:
-                self._db.executemany(insert, batch)
+                self._db.executemany(sql.HASH_LIST_INSERT, batch)
                 batch.clear()
-        self._db.executemany(insert, batch)
-        clash = self._db.execute(
-            "SELECT key, list FROM listed WHERE other = ? LIMIT 1", (index,)
-        ).fetchone()
+        self._db.executemany(sql.HASH_LIST_INSERT, batch)
+        clash = self._db.execute(sql.HASH_LIST_CLASH, (index,)).fetchone()
         if clash is not None:
             raise InputDataError(
                 f"{clash[0]} has different hashes in {self.files[clash[1]].name} "
@@ -635,28 +626,23 @@ class HashList:
 
     def find(self, key: str) -> tuple[bytes, str] | None:
         """(sha256, CSV file name) of ``key``, or None when no list has it."""
-        row = self._db.execute(
-            "SELECT digest, list FROM listed WHERE key = ?", (key,)
-        ).fetchone()
+        row = self._db.execute(sql.HASH_LIST_FIND, (key,)).fetchone()
         return None if row is None else (row[0], self.files[row[1]].name)
 
     def take(self, key: str) -> tuple[bytes, str] | None:
         """Like :meth:`find`, and remove ``key``."""
-        row = self._db.execute(
-            "DELETE FROM listed WHERE key = ? RETURNING digest, list", (key,)
-        ).fetchone()
+        row = self._db.execute(sql.HASH_LIST_TAKE, (key,)).fetchone()
         return None if row is None else (row[0], self.files[row[1]].name)
 
     def names_any_ending(self, endings: Sequence[str]) -> bool:
         """Whether some listed key ends with one of ``endings``."""
-        where = " OR ".join("substr(key, -?) = ?" for _ in endings)
         params = [value for end in endings for value in (len(end), end)]
-        query = f"SELECT EXISTS (SELECT 1 FROM listed WHERE {where})"
+        query = sql.hash_list_any_ending(len(endings))
         return bool(self._db.execute(query, params).fetchone()[0])
 
     def entries(self) -> Iterator[tuple[str, str]]:
         """(key, CSV file name) of every listed file, in key order."""
-        cursor = self._db.execute("SELECT key, list FROM listed ORDER BY key")
+        cursor = self._db.execute(sql.HASH_LIST_ENTRIES)
         try:
             for key, index in cursor:
                 yield key, self.files[index].name

@@ -4,6 +4,7 @@ functions that run several of them (COPY loads, delete-and-insert).
 Every function takes an open psycopg connection; the caller owns the
 transaction (``with connect(settings) as conn, conn.transaction():``), so a
 step's rows are replaced all at once or not at all.  Tables: :mod:`benpipe.db.model`.
+The last section is SQLite: check-dataset's private table of hash lists.
 """
 
 from __future__ import annotations
@@ -599,3 +600,26 @@ METADATA_TABLES: dict[str, tuple[tuple[str, str], str]] = {
         """,
     ),
 }
+
+
+# ------------------------------------------- check-dataset's hash lists (SQLite)
+#: ``other``: a later list that gives the key a different hash.
+HASH_LIST_CREATE = (
+    "CREATE TABLE listed (key TEXT PRIMARY KEY, digest BLOB NOT NULL, "
+    "list INTEGER NOT NULL, other INTEGER) WITHOUT ROWID"
+)
+HASH_LIST_INSERT = (
+    "INSERT INTO listed VALUES (?, ?, ?, NULL) ON CONFLICT (key) DO "
+    "UPDATE SET other = excluded.list WHERE digest != excluded.digest"
+)
+HASH_LIST_CLASH = "SELECT key, list FROM listed WHERE other = ? LIMIT 1"
+HASH_LIST_FIND = "SELECT digest, list FROM listed WHERE key = ?"
+HASH_LIST_TAKE = "DELETE FROM listed WHERE key = ? RETURNING digest, list"
+HASH_LIST_ENTRIES = "SELECT key, list FROM listed ORDER BY key"
+
+
+def hash_list_any_ending(endings: int) -> str:
+    """Whether some key ends with one of ``endings`` suffixes (parameters:
+    length, suffix per ending)."""
+    where = " OR ".join("substr(key, -?) = ?" for _ in range(endings))
+    return f"SELECT EXISTS (SELECT 1 FROM listed WHERE {where})"
