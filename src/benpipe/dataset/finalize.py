@@ -205,21 +205,24 @@ def _iter_rows(
 def _duplicate(
     path: Path,
     line: int,
+    row: list[str],
     *,
+    columns: tuple[int, ...],
     what: str,
-    key: Any,
-    key_of: Callable[[list[str]], Any],
     header: Sequence[str] | None,
     width: int,
 ) -> InputDataError:
-    """The error for ``key`` repeated on ``line``; finds its first line."""
+    """The error for ``row``'s value in ``columns`` repeated on ``line``;
+    finds the line where it first appeared (a second pass, on error only)."""
+    key = [row[i] for i in columns]
     first = next(
         n
-        for n, row in _iter_rows(path, header=header, width=width)
-        if key_of(row) == key
+        for n, other in _iter_rows(path, header=header, width=width)
+        if [other[i] for i in columns] == key
     )
+    shown = key[0] if len(key) == 1 else tuple(key)
     return InputDataError(
-        f"{path} line {line}: duplicate {what} {key!r} (first on line {first})"
+        f"{path} line {line}: duplicate {what} {shown!r} (first on line {first})"
     )
 
 
@@ -234,28 +237,23 @@ def _load_mapping(
     ``unique_value``); key and value strings shared through ``strings``."""
     mapping: dict[str, str] = {}
     values: set[str] = set()
-    for line, (key, value) in _iter_rows(path, header=header, width=2):
-        if key in mapping:
+    names = header or ("first column", "second column")
+    for line, row in _iter_rows(path, header=header, width=2):
+        key, value = row
+        column = (
+            0 if key in mapping else 1 if unique_value and value in values else None
+        )
+        if column is not None:
             raise _duplicate(
                 path,
                 line,
-                what=header[0] if header else "first column",
-                key=key,
-                key_of=lambda row: row[0],
+                row,
+                columns=(column,),
+                what=names[column],
                 header=header,
                 width=2,
             )
         if unique_value:
-            if value in values:
-                raise _duplicate(
-                    path,
-                    line,
-                    what=header[1] if header else "second column",
-                    key=value,
-                    key_of=lambda row: row[1],
-                    header=header,
-                    width=2,
-                )
             values.add(value)
         if strings is not None:
             key, value = strings.setdefault(key, key), strings.setdefault(value, value)
@@ -265,16 +263,11 @@ def _load_mapping(
 
 def _load_name_list(path: Path) -> set[str]:
     names: set[str] = set()
-    for line, (name,) in _iter_rows(path, header=None, width=1):
+    for line, row in _iter_rows(path, header=None, width=1):
+        name = row[0]
         if name in names:
             raise _duplicate(
-                path,
-                line,
-                what="s2v1_name",
-                key=name,
-                key_of=lambda row: row[0],
-                header=None,
-                width=1,
+                path, line, row, columns=(0,), what="s2v1_name", header=None, width=1
             )
         _check_name(path, line, name, parse_v1_patch_name)
         names.add(name)
@@ -294,15 +287,16 @@ def _load_labels(path: Path, strings: dict[str, str]) -> dict[str, list[str]]:
     """Labels per patch id, in file order; a (patch_id, label) pair once."""
     labels: dict[str, list[str]] = {}
     header = ("patch_id", "label")
-    for line, (pid, label) in _iter_rows(path, header=header, width=2):
+    for line, row in _iter_rows(path, header=header, width=2):
+        pid, label = row
         have = labels.setdefault(strings.setdefault(pid, pid), [])
         if label in have:
             raise _duplicate(
                 path,
                 line,
+                row,
+                columns=(0, 1),
                 what="(patch_id, label)",
-                key=(pid, label),
-                key_of=lambda row: (row[0], row[1]),
                 header=header,
                 width=2,
             )
