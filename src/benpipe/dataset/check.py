@@ -717,9 +717,9 @@ class _HashComparison:
 
     Each compared key is taken out of the lists (:class:`HashList`), so no
     second per-file table grows; what is left at the end is what the dataset
-    lacks.  Files of a tree the lists
-    cover but do not name, and (with ``complete``) listed files of such a
-    tree that the dataset lacks, are findings too.
+    lacks.  Files of a tree the lists cover but do not name, and (with
+    ``complete``) listed files of such a tree that the dataset lacks, are
+    findings too.
     """
 
     def __init__(self, hashes: HashList, report: CheckReport) -> None:
